@@ -1,0 +1,163 @@
+//! The crate's error type.
+//!
+//! Everything a user can get wrong (shapes, NaN, labels, hyperparameters, files) comes back as an
+//! [`Error`] whose variant names what was wrong and where; nothing a user passes in panics.
+
+/// Result alias used by every fallible function of the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong when building, training, checking or saving a network.
+///
+/// Variants are structured so that a program can react to them (`match` on the layer index, the
+/// shapes, the row) and their `Display` text says the same thing in words.
+///
+/// ```
+/// use backprop::prelude::*;
+///
+/// // A layer that expects 5 inputs after one that gives 4:
+/// let err = Sequential::<f64>::builder(3)
+///     .dense(4, Relu)
+///     .add(Dense::zeros(5, 1))
+///     .build()
+///     .unwrap_err();
+/// assert!(matches!(err, Error::LayerShape { layer: 1, expected: 5, actual: 4, .. }));
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A layer's input width does not match the width of what feeds it.
+    #[error("layer {layer} ({name}) expects {expected} inputs, but {actual} arrive from the layer before it")]
+    LayerShape {
+        /// Index of the layer in the model (0 = first).
+        layer: usize,
+        /// The layer's name, e.g. `Dense`.
+        name: String,
+        /// Input width the layer expects.
+        expected: usize,
+        /// Width that arrives from the previous layer (or the model's input width).
+        actual: usize,
+    },
+    /// A matrix has the wrong shape.
+    #[error("{what}: expected shape {expected:?} (rows, columns), got {actual:?}")]
+    Shape {
+        /// What the matrix is, e.g. `"inputs"` or `"weights of layer 0"`.
+        what: String,
+        /// Expected `(rows, columns)`; a `usize::MAX` entry means "any".
+        expected: (usize, usize),
+        /// The shape that was given.
+        actual: (usize, usize),
+    },
+    /// Inputs and targets have different numbers of rows.
+    #[error("inputs have {inputs} rows but targets have {targets}")]
+    RowMismatch {
+        /// Rows of the input matrix.
+        inputs: usize,
+        /// Rows of the target matrix.
+        targets: usize,
+    },
+    /// A value is NaN or infinite.
+    #[error("{what} has a non-finite value ({value}) at row {row}, column {col}")]
+    NonFinite {
+        /// Which matrix, e.g. `"inputs"`.
+        what: String,
+        /// Row of the offending value.
+        row: usize,
+        /// Column of the offending value.
+        col: usize,
+        /// The value, as `f64`.
+        value: f64,
+    },
+    /// A target value a loss cannot accept (e.g. a binary cross-entropy target outside `[0, 1]`).
+    #[error("{loss}: invalid target {value} at row {row}, column {col}: {reason}")]
+    InvalidTarget {
+        /// Name of the loss.
+        loss: &'static str,
+        /// Row of the offending target.
+        row: usize,
+        /// Column of the offending target.
+        col: usize,
+        /// The value, as `f64`.
+        value: f64,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+    /// A class label is not an integer in `0..classes`.
+    #[error("label {label} at row {row} is not a class index in 0..{classes}")]
+    InvalidLabel {
+        /// Row of the offending label.
+        row: usize,
+        /// The label, as `f64`.
+        label: f64,
+        /// Number of classes.
+        classes: usize,
+    },
+    /// A data set, batch or model has nothing in it.
+    #[error("{what} is empty")]
+    Empty {
+        /// What is empty.
+        what: &'static str,
+    },
+    /// A hyperparameter or setting is outside its valid range.
+    #[error("invalid {name} = {value}: {reason}")]
+    InvalidParameter {
+        /// Name of the setting, e.g. `"learning rate"`.
+        name: &'static str,
+        /// The value given, as `f64`.
+        value: f64,
+        /// What a valid value looks like.
+        reason: &'static str,
+    },
+    /// A layer index is out of range.
+    #[error("layer index {index} is out of range: the model has {layers} layers")]
+    LayerIndex {
+        /// The index asked for.
+        index: usize,
+        /// Number of layers in the model.
+        layers: usize,
+    },
+    /// A layer has no parameter of that name.
+    #[error("layer {layer} has no parameter named {name:?}")]
+    NoSuchParameter {
+        /// Index of the layer.
+        layer: usize,
+        /// The parameter name asked for.
+        name: String,
+    },
+    /// Training produced a non-finite loss or gradient; the model was left as it was before the step.
+    #[error("training diverged at epoch {epoch}, step {step}: {what} became non-finite; the weights are those before that step")]
+    Diverged {
+        /// Epoch (0-based) of the failing step.
+        epoch: usize,
+        /// Step (0-based, counted within the epoch) that failed.
+        step: usize,
+        /// `"loss"` or `"gradient"`.
+        what: &'static str,
+    },
+    /// Reading or writing a file failed.
+    #[error("I/O error on {path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The operating system's message.
+        message: String,
+    },
+    /// A file's contents are not in the expected format.
+    #[error("{path}: bad format: {reason}")]
+    Format {
+        /// The file (or a description of the source).
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::InvalidParameter`].
+    pub(crate) fn param(name: &'static str, value: f64, reason: &'static str) -> Self {
+        Error::InvalidParameter {
+            name,
+            value,
+            reason,
+        }
+    }
+}

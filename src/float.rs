@@ -1,0 +1,120 @@
+//! The one float bound of the crate.
+
+use std::fmt::{Debug, Display, LowerExp};
+
+use nalgebra::RealField;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// The element type of every matrix in the crate: `f32` or `f64`.
+///
+/// One bound keeps signatures short (`Sequential<T: Float>`). `f64` reproduces the book's numbers
+/// bit for bit; `f32` is the fast path. The trait is sealed: its raw matrix-product hook must match
+/// the element type exactly.
+///
+/// ```
+/// use backprop::Float;
+/// fn half<T: Float>(x: T) -> T { x * T::of(0.5) }
+/// assert_eq!(half(3.0_f32), 1.5);
+/// assert_eq!(half(3.0_f64).as_f64(), 1.5);
+/// ```
+pub trait Float:
+    RealField + Copy + Default + Debug + Display + LowerExp + Send + Sync + 'static + sealed::Sealed
+{
+    /// `"f32"` or `"f64"`.
+    const NAME: &'static str;
+
+    /// Converts from `f64` (rounding to nearest for `f32`): `T::of(0.5)`.
+    fn of(x: f64) -> Self;
+
+    /// Converts to `f64` (exact).
+    fn as_f64(self) -> f64;
+
+    /// Converts a count or index.
+    #[inline]
+    fn from_usize(n: usize) -> Self {
+        Self::of(n as f64)
+    }
+
+    /// `true` unless the value is NaN or infinite.
+    #[inline]
+    fn finite(self) -> bool {
+        self.as_f64().is_finite()
+    }
+
+    /// `C = alpha * A * B + beta * C` on raw strided storage, through `matrixmultiply`.
+    ///
+    /// # Safety
+    ///
+    /// The pointers and strides must describe valid, non-overlapping `m x k`, `k x n` and `m x n`
+    /// matrices, as `matrixmultiply::sgemm`/`dgemm` require.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn raw_gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+macro_rules! impl_float {
+    ($t:ty, $name:literal, $gemm:path) => {
+        impl Float for $t {
+            const NAME: &'static str = $name;
+
+            #[inline]
+            fn of(x: f64) -> Self {
+                x as $t
+            }
+
+            #[inline]
+            fn as_f64(self) -> f64 {
+                self as f64
+            }
+
+            #[inline]
+            fn finite(self) -> bool {
+                self.is_finite()
+            }
+
+            #[inline]
+            unsafe fn raw_gemm(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: Self,
+                a: *const Self,
+                rsa: isize,
+                csa: isize,
+                b: *const Self,
+                rsb: isize,
+                csb: isize,
+                beta: Self,
+                c: *mut Self,
+                rsc: isize,
+                csc: isize,
+            ) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+            }
+        }
+    };
+}
+
+impl_float!(f32, "f32", matrixmultiply::sgemm);
+impl_float!(f64, "f64", matrixmultiply::dgemm);

@@ -1,0 +1,8 @@
+//! `backprop`: typed dense neural networks on nalgebra.
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod float;
+
+pub use error::{Error, Result};
+pub use float::Float;
