@@ -123,6 +123,12 @@ pub enum Error {
         /// The parameter name asked for.
         name: String,
     },
+    /// A call needs an earlier one first (e.g. `backward` before any `forward`).
+    #[error("not ready: {reason}")]
+    NotReady {
+        /// What is missing.
+        reason: &'static str,
+    },
     /// Training produced a non-finite loss or gradient; the model was left as it was before the step.
     #[error("training diverged at epoch {epoch}, step {step}: {what} became non-finite; the weights are those before that step")]
     Diverged {

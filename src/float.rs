@@ -36,7 +36,7 @@ pub trait Float:
 
     /// Converts a count or index.
     #[inline]
-    fn from_usize(n: usize) -> Self {
+    fn of_usize(n: usize) -> Self {
         Self::of(n as f64)
     }
 

@@ -1,8 +1,88 @@
-//! `backprop`: typed dense neural networks on nalgebra.
+//! `backprop`: typed dense neural networks on [nalgebra], whose backpropagation is the delta rule
+//! of *Grokking Deep Learning*, chapter 6, made visible, exact and fast.
+//!
+//! The chapter teaches a network to read streetlights. A layer is a weighted sum followed by an
+//! activation; the error at the output is `pred - goal`; each layer's delta is the delta above it
+//! sent back through the weights and multiplied by the activation's slope; each weight moves by
+//! its input times the delta:
+//!
+//! ```text
+//! layer_1          = relu(layer_0 . weights_0_1)
+//! layer_2          = layer_1 . weights_1_2
+//! layer_2_delta    = layer_2 - walk_vs_stop
+//! layer_1_delta    = layer_2_delta . weights_1_2.T * relu2deriv(layer_1)
+//! weights_1_2     -= alpha * layer_1.T . layer_2_delta
+//! weights_0_1     -= alpha * layer_0.T . layer_1_delta
+//! ```
+//!
+//! Each line is a piece of this crate: [`Dense`] layers (weights `inputs x outputs`, as in the
+//! book) with an [`Activation`], a [`Loss`] that produces the output delta, an [`Optimizer`] that
+//! applies the weight delta, and a [`Sequential`] model that runs them in order and lets you read
+//! every `layer_i`, `layer_i_delta` and `weight_delta` afterwards. Rows are samples, so one row is
+//! stochastic gradient descent and many rows are a (mini-)batch whose weight deltas are averaged.
+//! The [`gradcheck`] module proves every gradient against finite differences, for your own layers,
+//! activations and losses too.
+//!
+//! ```
+//! use backprop::prelude::*;
+//! use nalgebra::DMatrix;
+//!
+//! // Seed 003, pages 128-129: one iteration of backpropagation.
+//! let mut model = Sequential::<f64>::builder(3)
+//!     .seed(1)                 // np.random.seed(1)
+//!     .init(BookUniform)       // 2*np.random.random((3, hidden_size)) - 1
+//!     .bias(false)
+//!     .dense(3, Relu)
+//!     .dense(1, Identity)
+//!     .build()?;
+//! let layer_0 = DMatrix::from_row_slice(1, 3, &[1.0, 0.0, 1.0]);
+//! let goal = DMatrix::from_element(1, 1, 1.0);
+//! model.step(&layer_0, &goal, &mut Sgd::new(0.2)?)?;
+//! let layer_2 = model.layer_output(2)?[(0, 0)];
+//! assert!((layer_2 - -0.02129555).abs() < 1e-8);          // the book's layer_2
+//! let layer_1_delta = model.delta(0)?;
+//! assert!((layer_1_delta[(0, 1)] - 0.16505257).abs() < 1e-8);
+//! # Ok::<(), backprop::Error>(())
+//! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod activation;
 pub mod error;
 pub mod float;
+pub mod gradcheck;
+pub mod init;
+pub mod layer;
+mod linalg;
+pub mod loss;
+pub mod model;
+pub mod optim;
+pub mod rng;
 
+pub use activation::{Activation, Identity, Relu, Sigmoid, Softmax, Tanh};
 pub use error::{Error, Result};
 pub use float::Float;
+pub use init::{BookUniform, Constant, GlorotUniform, Initializer};
+pub use layer::{Dense, Layer};
+pub use loss::{BinaryCrossEntropy, CategoricalCrossEntropy, Loss, Mse, SquaredError};
+pub use model::{Descent, Fit, History, Sequential, SequentialBuilder};
+pub use optim::{Optimizer, Sgd};
+pub use rng::NumpyRng;
+
+/// A dynamically sized matrix; rows are samples.
+pub type Matrix<T> = nalgebra::DMatrix<T>;
+/// A borrowed, possibly strided view of a [`Matrix`] (e.g. a mini-batch of rows).
+pub type MatrixView<'a, T> = nalgebra::DMatrixView<'a, T>;
+/// A mutable view of a [`Matrix`].
+pub type MatrixViewMut<'a, T> = nalgebra::DMatrixViewMut<'a, T>;
+
+/// Everything needed to build, train and check a network: `use backprop::prelude::*;`.
+pub mod prelude {
+    pub use crate::gradcheck;
+    pub use crate::{
+        Activation, BinaryCrossEntropy, BookUniform, CategoricalCrossEntropy, Constant, Dense,
+        Descent, Error, Fit, Float, GlorotUniform, History, Identity, Initializer, Layer, Loss,
+        Matrix, MatrixView, MatrixViewMut, Mse, NumpyRng, Optimizer, Relu, Result, Sequential, Sgd,
+        Sigmoid, Softmax, SquaredError, Tanh,
+    };
+}

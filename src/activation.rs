@@ -1,0 +1,229 @@
+//! Activation functions: `f` and its derivative side by side.
+//!
+//! The derivative is taken from the activation's **output**, as the book's `relu2deriv(layer_1)`
+//! does, so a layer never keeps its pre-activation values. `backward` turns a gradient with respect
+//! to the output into one with respect to the input, in place:
+//!
+//! ```text
+//! forward:   layer_1 = f(z)                   (z = layer_0 . weights_0_1)
+//! backward:  layer_1_delta *= f'(layer_1)     (element-wise; softmax uses its Jacobian)
+//! ```
+
+use std::any::Any;
+use std::fmt::Debug;
+
+use crate::{Float, MatrixView, MatrixViewMut};
+
+/// An activation function applied to a layer's pre-activation values.
+///
+/// Implement it for your own activation; the gradient checker
+/// ([`gradcheck::check_activation`](crate::gradcheck::check_activation)) verifies it.
+///
+/// ```
+/// use backprop::prelude::*;
+/// use nalgebra::DMatrix;
+///
+/// /// Leaky ReLU with slope 0.1 below zero.
+/// #[derive(Debug)]
+/// struct Leaky;
+/// impl<T: Float> Activation<T> for Leaky {
+///     fn name(&self) -> &'static str { "Leaky" }
+///     fn forward(&self, mut z: MatrixViewMut<'_, T>) {
+///         z.apply(|x| if *x < T::zero() { *x *= T::of(0.1) });
+///     }
+///     fn backward(&self, output: MatrixView<'_, T>, mut delta: MatrixViewMut<'_, T>) {
+///         delta.zip_apply(&output, |d, a| if a < T::zero() { *d *= T::of(0.1) });
+///     }
+/// }
+///
+/// let z = DMatrix::from_row_slice(1, 3, &[-1.0, 0.5, 2.0]);
+/// let report = gradcheck::check_activation(&Leaky, &z, &DMatrix::repeat(1, 3, 1.0)).unwrap();
+/// assert!(report.max_rel() < 1e-6);
+/// ```
+pub trait Activation<T: Float>: Any + Debug + Send + Sync {
+    /// Short name, e.g. `"Relu"`.
+    fn name(&self) -> &'static str;
+
+    /// `a = f(z)`, in place, for every row of `z`.
+    fn forward(&self, z: MatrixViewMut<'_, T>);
+
+    /// `delta = dL/da` on entry, `dL/dz` on return, computed from the output `a = f(z)`.
+    fn backward(&self, output: MatrixView<'_, T>, delta: MatrixViewMut<'_, T>);
+}
+
+/// `f(z) = z`; `f'(a) = 1`. A linear layer, like the book's `layer_2`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Identity;
+
+impl<T: Float> Activation<T> for Identity {
+    fn name(&self) -> &'static str {
+        "Identity"
+    }
+    fn forward(&self, _z: MatrixViewMut<'_, T>) {}
+    fn backward(&self, _output: MatrixView<'_, T>, _delta: MatrixViewMut<'_, T>) {}
+}
+
+/// Rectified linear unit, the book's `relu`.
+///
+/// ```text
+/// relu(x)          = (x > 0) * x
+/// relu2deriv(out)  = out > 0
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Relu;
+
+impl<T: Float> Activation<T> for Relu {
+    fn name(&self) -> &'static str {
+        "Relu"
+    }
+    fn forward(&self, mut z: MatrixViewMut<'_, T>) {
+        // relu(x) = (x > 0) * x; multiplying by zero keeps numpy's -0.0 and NaN, bit for bit.
+        z.apply(|x| {
+            if !(*x > T::zero()) {
+                *x *= T::zero()
+            }
+        });
+    }
+    fn backward(&self, output: MatrixView<'_, T>, mut delta: MatrixViewMut<'_, T>) {
+        // delta *= relu2deriv(output), relu2deriv(output) = output > 0
+        delta.zip_apply(&output, |d, a| {
+            if !(a > T::zero()) {
+                *d *= T::zero()
+            }
+        });
+    }
+}
+
+/// Logistic sigmoid, computed without overflow for inputs of any magnitude.
+///
+/// ```text
+/// sigmoid(z)        = 1 / (1 + exp(-z))     (as exp(z) / (1 + exp(z)) for z < 0)
+/// sigmoid2deriv(a)  = a * (1 - a)
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sigmoid;
+
+impl Sigmoid {
+    /// The sigmoid of one value.
+    ///
+    /// ```
+    /// use backprop::Sigmoid;
+    /// assert_eq!(Sigmoid::of(0.0_f64), 0.5);
+    /// assert_eq!(Sigmoid::of(-1e4_f64), 0.0);
+    /// assert_eq!(Sigmoid::of(1e4_f32), 1.0);
+    /// ```
+    #[inline]
+    pub fn of<T: Float>(z: T) -> T {
+        if z >= T::zero() {
+            T::one() / (T::one() + (-z).exp())
+        } else {
+            let e = z.exp();
+            e / (T::one() + e)
+        }
+    }
+}
+
+impl<T: Float> Activation<T> for Sigmoid {
+    fn name(&self) -> &'static str {
+        "Sigmoid"
+    }
+    fn forward(&self, mut z: MatrixViewMut<'_, T>) {
+        z.apply(|x| *x = Sigmoid::of(*x));
+    }
+    fn backward(&self, output: MatrixView<'_, T>, mut delta: MatrixViewMut<'_, T>) {
+        delta.zip_apply(&output, |d, a| *d *= a * (T::one() - a));
+    }
+}
+
+/// Hyperbolic tangent.
+///
+/// ```text
+/// tanh(z)        = (exp(z) - exp(-z)) / (exp(z) + exp(-z))
+/// tanh2deriv(a)  = 1 - a^2
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tanh;
+
+impl<T: Float> Activation<T> for Tanh {
+    fn name(&self) -> &'static str {
+        "Tanh"
+    }
+    fn forward(&self, mut z: MatrixViewMut<'_, T>) {
+        z.apply(|x| *x = x.tanh());
+    }
+    fn backward(&self, output: MatrixView<'_, T>, mut delta: MatrixViewMut<'_, T>) {
+        delta.zip_apply(&output, |d, a| *d *= T::one() - a * a);
+    }
+}
+
+/// Softmax over each row: the outputs of a row are positive and sum to 1.
+///
+/// The row maximum is subtracted before `exp`, so no input magnitude overflows. The backward pass
+/// is the exact Jacobian-vector product:
+///
+/// ```text
+/// softmax(z)_j  = exp(z_j - max z) / sum_k exp(z_k - max z)
+/// dL/dz_j       = a_j * (dL/da_j - sum_k dL/da_k * a_k)
+/// ```
+///
+/// Paired with [`CategoricalCrossEntropy`](crate::CategoricalCrossEntropy) the output delta is
+/// fused to `(pred - goal) / batch`, which stays exact when probabilities saturate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Softmax;
+
+impl<T: Float> Activation<T> for Softmax {
+    fn name(&self) -> &'static str {
+        "Softmax"
+    }
+    fn forward(&self, mut z: MatrixViewMut<'_, T>) {
+        for mut row in z.row_iter_mut() {
+            let max = row
+                .iter()
+                .fold(T::of(f64::NEG_INFINITY), |m, &x| if x > m { x } else { m });
+            let mut sum = T::zero();
+            row.apply(|x| {
+                *x = (*x - max).exp();
+                sum += *x;
+            });
+            row.apply(|x| *x /= sum);
+        }
+    }
+    fn backward(&self, output: MatrixView<'_, T>, mut delta: MatrixViewMut<'_, T>) {
+        for (mut d, a) in delta.row_iter_mut().zip(output.row_iter()) {
+            let s = d.dot(&a);
+            d.zip_apply(&a, |dj, aj| *dj = aj * (*dj - s));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::DMatrix;
+
+    #[test]
+    fn sigmoid_and_softmax_are_finite_for_huge_inputs() {
+        let mut z = DMatrix::from_row_slice(2, 3, &[1e4, -1e4, 0.0, -1e4, -1e4, 1e4_f64]);
+        Sigmoid.forward(z.as_view_mut());
+        assert!(z.iter().all(|x| x.is_finite()));
+        assert_eq!(z[(0, 0)], 1.0);
+        assert_eq!(z[(0, 1)], 0.0);
+        let mut z = DMatrix::from_row_slice(2, 3, &[1e4, -1e4, 0.0, -1e4, -1e4, 1e4_f32]);
+        Softmax.forward(z.as_view_mut());
+        assert!(z.iter().all(|x| x.is_finite()));
+        assert_eq!(z[(0, 0)], 1.0);
+        assert_eq!(z[(1, 2)], 1.0);
+    }
+
+    #[test]
+    fn softmax_rows_sum_to_one() {
+        // Independent: softmax([1, 2, 3]) = exp([1,2,3]) / sum(exp([1,2,3])).
+        let mut z = DMatrix::from_row_slice(1, 3, &[1.0, 2.0, 3.0_f64]);
+        Softmax.forward(z.as_view_mut());
+        let e: Vec<f64> = [1.0_f64, 2.0, 3.0].iter().map(|x| x.exp()).collect();
+        let s: f64 = e.iter().sum();
+        for j in 0..3 {
+            approx::assert_relative_eq!(z[(0, j)], e[j] / s, epsilon = 1e-15);
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The fully connected layer of the chapter.
+
+use nalgebra::DMatrix;
+
+use super::{Layer, Param, ParamMut};
+use crate::linalg::{Op, gemm};
+use crate::{Activation, Error, Float, Identity, Matrix, MatrixView, MatrixViewMut, Result};
+
+/// A fully connected layer: `layer_1 = f(layer_0 . weights_0_1 + bias)`.
+///
+/// Weights are `inputs x outputs`, as in the book (`weights_0_1 = 2*np.random.random((3,4)) - 1`
+/// is a `Dense` from 3 to 4). The bias is optional (the chapter has none).
+///
+/// ```
+/// use backprop::prelude::*;
+/// use nalgebra::DMatrix;
+///
+/// // The book's first weights: one output, three inputs, no bias.
+/// let layer = Dense::<f64>::from_weights(DMatrix::from_column_slice(3, 1, &[0.5, 0.48, -0.7]), None)
+///     .unwrap();
+/// assert_eq!((layer.input_size(), layer.output_size()), (3, 1));
+/// assert_eq!(layer.weights()[(1, 0)], 0.48);
+/// ```
+#[derive(Debug)]
+pub struct Dense<T: Float> {
+    weights: Matrix<T>,
+    bias: Option<Matrix<T>>,
+    weight_delta: Matrix<T>,
+    bias_delta: Option<Matrix<T>>,
+    activation: Box<dyn Activation<T>>,
+}
+
+impl<T: Float> Dense<T> {
+    /// A layer with all weights (and the bias) zero and no activation.
+    pub fn zeros(inputs: usize, outputs: usize) -> Self {
+        Dense {
+            weights: DMatrix::zeros(inputs, outputs),
+            bias: Some(DMatrix::zeros(1, outputs)),
+            weight_delta: DMatrix::zeros(inputs, outputs),
+            bias_delta: Some(DMatrix::zeros(1, outputs)),
+            activation: Box::new(Identity),
+        }
+    }
+
+    /// A layer with the given `inputs x outputs` weights and optional `1 x outputs` bias, no
+    /// activation.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] if the bias is not `1 x outputs`, [`Error::NonFinite`] for NaN or infinity,
+    /// [`Error::Empty`] for a matrix without entries.
+    pub fn from_weights(weights: Matrix<T>, bias: Option<Matrix<T>>) -> Result<Self> {
+        if weights.is_empty() {
+            return Err(Error::Empty { what: "weights" });
+        }
+        crate::loss::check_finite("weights", weights.as_view())?;
+        let outputs = weights.ncols();
+        if let Some(b) = &bias {
+            if b.shape() != (1, outputs) {
+                return Err(Error::Shape {
+                    what: "bias".into(),
+                    expected: (1, outputs),
+                    actual: b.shape(),
+                });
+            }
+            crate::loss::check_finite("bias", b.as_view())?;
+        }
+        Ok(Dense {
+            weight_delta: DMatrix::zeros(weights.nrows(), outputs),
+            bias_delta: bias.as_ref().map(|_| DMatrix::zeros(1, outputs)),
+            weights,
+            bias,
+            activation: Box::new(Identity),
+        })
+    }
+
+    /// The same layer with activation `f` applied to its output.
+    pub fn with_activation(mut self, f: impl Activation<T>) -> Self {
+        self.activation = Box::new(f);
+        self
+    }
+
+    /// The same layer without a bias.
+    pub fn without_bias(mut self) -> Self {
+        self.bias = None;
+        self.bias_delta = None;
+        self
+    }
+
+    /// The weights, `inputs x outputs` (the book's `weights_0_1`).
+    pub fn weights(&self) -> &Matrix<T> {
+        &self.weights
+    }
+
+    /// The bias, `1 x outputs`, if the layer has one.
+    pub fn bias(&self) -> Option<&Matrix<T>> {
+        self.bias.as_ref()
+    }
+
+    /// The weight gradient of the last backward pass: `layer_0.T . layer_1_delta`.
+    pub fn weight_delta(&self) -> &Matrix<T> {
+        &self.weight_delta
+    }
+
+    /// The bias gradient of the last backward pass: the column sums of the delta.
+    pub fn bias_delta(&self) -> Option<&Matrix<T>> {
+        self.bias_delta.as_ref()
+    }
+
+    /// Replaces the weights.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] unless `weights` is `inputs x outputs`; [`Error::NonFinite`] for NaN or
+    /// infinity. The layer is unchanged on error.
+    pub fn set_weights(&mut self, weights: Matrix<T>) -> Result<()> {
+        set_checked("weights", &mut self.weights, weights)
+    }
+
+    /// Replaces the bias.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] unless `bias` is `1 x outputs` and the layer has a bias;
+    /// [`Error::NonFinite`] for NaN or infinity.
+    pub fn set_bias(&mut self, bias: Matrix<T>) -> Result<()> {
+        match &mut self.bias {
+            Some(b) => set_checked("bias", b, bias),
+            None => Err(Error::Shape {
+                what: "bias (this layer has none)".into(),
+                expected: (0, 0),
+                actual: bias.shape(),
+            }),
+        }
+    }
+}
+
+/// Overwrites `slot` with `value` after checking its shape and values.
+pub(crate) fn set_checked<T: Float>(what: &str, slot: &mut Matrix<T>, value: Matrix<T>) -> Result<()> {
+    if value.shape() != slot.shape() {
+        return Err(Error::Shape {
+            what: what.into(),
+            expected: slot.shape(),
+            actual: value.shape(),
+        });
+    }
+    crate::loss::check_finite(what, value.as_view())?;
+    *slot = value;
+    Ok(())
+}
+
+impl<T: Float> Layer<T> for Dense<T> {
+    fn name(&self) -> &str {
+        "Dense"
+    }
+
+    fn input_size(&self) -> usize {
+        self.weights.nrows()
+    }
+
+    fn output_size(&self) -> usize {
+        self.weights.ncols()
+    }
+
+    fn activation(&self) -> Option<&dyn Activation<T>> {
+        Some(self.activation.as_ref())
+    }
+
+    fn forward(&mut self, input: MatrixView<'_, T>, mut output: MatrixViewMut<'_, T>) {
+        // layer_1 = layer_0.dot(weights_0_1)
+        gemm(T::one(), Op::n(&input), Op::n(&self.weights.as_view()), T::zero(), &mut output);
+        if let Some(b) = &self.bias {
+            // + bias, broadcast over the rows
+            for (mut col, &bj) in output.column_iter_mut().zip(b.iter()) {
+                col.add_scalar_mut(bj);
+            }
+        }
+        // layer_1 = relu(layer_1)
+        self.activation.forward(output);
+    }
+
+    fn backward(
+        &mut self,
+        input: MatrixView<'_, T>,
+        delta: MatrixView<'_, T>,
+        grad_input: Option<MatrixViewMut<'_, T>>,
+    ) {
+        // weight_delta_0_1 = layer_0.T.dot(layer_1_delta)   (delta carries 1/batch: an average)
+        let mut wd = self.weight_delta.as_view_mut();
+        gemm(T::one(), Op::t(&input), Op::n(&delta), T::zero(), &mut wd);
+        if let Some(bd) = &mut self.bias_delta {
+            // bias_delta = layer_1_delta summed over the rows
+            for (g, col) in bd.iter_mut().zip(delta.column_iter()) {
+                *g = col.sum();
+            }
+        }
+        if let Some(mut g) = grad_input {
+            // layer_0_delta = layer_1_delta.dot(weights_0_1.T)
+            gemm(T::one(), Op::n(&delta), Op::t(&self.weights.as_view()), T::zero(), &mut g);
+        }
+    }
+
+    fn param(&self, k: usize) -> Option<Param<'_, T>> {
+        match (k, &self.bias, &self.bias_delta) {
+            (0, _, _) => Some(Param {
+                name: "weights",
+                value: &self.weights,
+                grad: &self.weight_delta,
+            }),
+            (1, Some(b), Some(g)) => Some(Param {
+                name: "bias",
+                value: b,
+                grad: g,
+            }),
+            _ => None,
+        }
+    }
+
+    fn param_mut(&mut self, k: usize) -> Option<ParamMut<'_, T>> {
+        match (k, &mut self.bias, &self.bias_delta) {
+            (0, _, _) => Some(ParamMut {
+                name: "weights",
+                value: &mut self.weights,
+                grad: &self.weight_delta,
+            }),
+            (1, Some(b), Some(g)) => Some(ParamMut {
+                name: "bias",
+                value: b,
+                grad: g,
+            }),
+            _ => None,
+        }
+    }
+}

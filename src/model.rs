@@ -1,0 +1,777 @@
+//! The [`Sequential`] model: layers in a row, trained by the chapter's delta rule.
+
+use std::any::Any;
+
+use nalgebra::DMatrix;
+use rand::Rng;
+
+use crate::linalg::{view, view_mut};
+use crate::loss::check_finite;
+use crate::{
+    Activation, Dense, Error, Float, GlorotUniform, Initializer, Layer, Loss, Matrix, MatrixView,
+    NumpyRng, Optimizer, Result, SquaredError,
+};
+
+/// Rows per forward pass in [`Sequential::predict`] and [`Sequential::evaluate`], which bounds
+/// their memory on large data sets.
+const CHUNK: usize = 1024;
+
+/// Layers applied one after another, with a loss: forward, backward and update in one place.
+///
+/// After a forward and backward pass every intermediate value of the book can be read:
+///
+/// | book | `Sequential` |
+/// |---|---|
+/// | `layer_0` | [`layer_output(0)`](Sequential::layer_output) (the input batch) |
+/// | `layer_1`, `layer_2` | `layer_output(1)`, `layer_output(2)` |
+/// | `layer_2_delta` | [`delta(1)`](Sequential::delta) (of the second dense layer) |
+/// | `layer_1_delta` (after `relu2deriv`) | `delta(0)` |
+/// | `weights_0_1`, `weights_1_2` | [`weights(0)`](Sequential::weights), `weights(1)` |
+/// | `weight_delta_0_1` | [`weight_delta(0)`](Sequential::weight_delta) |
+///
+/// ```
+/// use backprop::prelude::*;
+/// use nalgebra::DMatrix;
+///
+/// let streetlights = DMatrix::from_row_slice(4, 3, &[1., 0., 1., 0., 1., 1., 0., 0., 1., 1., 1., 1.]);
+/// let walk_vs_stop = DMatrix::from_column_slice(4, 1, &[1., 1., 0., 0.]);
+///
+/// let mut model = Sequential::<f64>::builder(3)
+///     .rng(NumpyRng::new(1))        // np.random.seed(1)
+///     .init(BookUniform)            // 2*np.random.random((3,4)) - 1
+///     .bias(false)
+///     .dense(4, Relu)               // layer_1 = relu(layer_0 . weights_0_1)
+///     .dense(1, Identity)           // layer_2 = layer_1 . weights_1_2
+///     .build()
+///     .unwrap();
+///
+/// let history = model
+///     .fit(&streetlights, &walk_vs_stop, &mut Sgd::new(0.2).unwrap(), &Fit::new(60).stochastic())
+///     .unwrap();
+/// assert!(history.loss.last().unwrap() < &1e-4);
+/// ```
+#[derive(Debug)]
+pub struct Sequential<T: Float> {
+    inputs: usize,
+    layers: Vec<Box<dyn Layer<T>>>,
+    loss: Box<dyn Loss<T>>,
+    /// `outputs[0]` is the input batch, `outputs[i + 1]` the output of layer `i`
+    /// (column-major, `rows x width`, reused from batch to batch).
+    outputs: Vec<Vec<T>>,
+    /// `deltas[i]` is layer `i`'s delta (`rows x output width`).
+    deltas: Vec<Vec<T>>,
+    /// Rows of the batch held in `outputs`.
+    rows: usize,
+    /// Whether `deltas` and the layers' gradients belong to the batch in `outputs`.
+    has_gradients: bool,
+}
+
+/// Builds a [`Sequential`], checking that consecutive layers fit.
+///
+/// Layers added with [`dense`](SequentialBuilder::dense) take their input width from the layer
+/// before and draw their weights from the builder's initialiser and generator, in order, so one
+/// seed fixes every weight.
+#[derive(Debug)]
+pub struct SequentialBuilder<T: Float> {
+    inputs: usize,
+    layers: Vec<Box<dyn Layer<T>>>,
+    loss: Box<dyn Loss<T>>,
+    init: Box<dyn Initializer<T>>,
+    rng: NumpyRng,
+    bias: bool,
+}
+
+impl<T: Float> SequentialBuilder<T> {
+    /// Sets the generator that initialises the following [`dense`](Self::dense) layers
+    /// (default: `NumpyRng::new(0)`).
+    pub fn rng(mut self, rng: NumpyRng) -> Self {
+        self.rng = rng;
+        self
+    }
+
+    /// Seeds the generator: `seed(1)` is `rng(NumpyRng::new(1))`, the book's `np.random.seed(1)`.
+    pub fn seed(self, seed: u32) -> Self {
+        self.rng(NumpyRng::new(seed))
+    }
+
+    /// Sets the initialiser of the following [`dense`](Self::dense) layers (default:
+    /// [`GlorotUniform`], as Keras).
+    pub fn init(mut self, init: impl Initializer<T> + 'static) -> Self {
+        self.init = Box::new(init);
+        self
+    }
+
+    /// Whether the following [`dense`](Self::dense) layers have a bias (default `true`; the
+    /// chapter's networks have none).
+    pub fn bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
+        self
+    }
+
+    /// Appends a [`Dense`] layer of `units` outputs with activation `f`, its input width taken from
+    /// the previous layer.
+    pub fn dense(mut self, units: usize, f: impl Activation<T>) -> Self {
+        let fan_in = self.layers.last().map_or(self.inputs, |l| l.output_size());
+        let rng: &mut dyn Rng = &mut self.rng;
+        let weights = self.init.weights(fan_in, units, rng);
+        let bias = self.bias.then(|| self.init.bias(units, &mut self.rng));
+        let layer = match Dense::from_weights(weights, bias) {
+            Ok(d) => d.with_activation(f),
+            // Zero sizes or a non-finite initialiser: keep a zero layer of the asked shape, and let
+            // `build` report the problem.
+            Err(_) => Dense::zeros(fan_in, units).with_activation(f),
+        };
+        self.layers.push(Box::new(layer));
+        self
+    }
+
+    /// Appends any layer.
+    pub fn add(mut self, layer: impl Layer<T>) -> Self {
+        self.layers.push(Box::new(layer));
+        self
+    }
+
+    /// Sets the loss (default: [`SquaredError`], the book's).
+    pub fn loss(mut self, loss: impl Loss<T>) -> Self {
+        self.loss = Box::new(loss);
+        self
+    }
+
+    /// Checks the shapes and builds the model.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Empty`] without layers or with a zero width; [`Error::LayerShape`] naming the
+    /// first layer whose input width differs from the output width of the layer before it;
+    /// [`Error::NonFinite`] for a parameter that is NaN or infinite.
+    pub fn build(self) -> Result<Sequential<T>> {
+        if self.layers.is_empty() {
+            return Err(Error::Empty { what: "model (no layers)" });
+        }
+        if self.inputs == 0 {
+            return Err(Error::Empty { what: "model input width" });
+        }
+        let mut width = self.inputs;
+        for (i, layer) in self.layers.iter().enumerate() {
+            if layer.input_size() != width {
+                return Err(Error::LayerShape {
+                    layer: i,
+                    name: layer.name().to_string(),
+                    expected: layer.input_size(),
+                    actual: width,
+                });
+            }
+            if layer.output_size() == 0 {
+                return Err(Error::Empty { what: "layer output width" });
+            }
+            let mut k = 0;
+            while let Some(p) = layer.param(k) {
+                check_finite(&format!("layer {i} {}", p.name), p.value.as_view())?;
+                k += 1;
+            }
+            width = layer.output_size();
+        }
+        let n = self.layers.len();
+        Ok(Sequential {
+            inputs: self.inputs,
+            layers: self.layers,
+            loss: self.loss,
+            outputs: vec![Vec::new(); n + 1],
+            deltas: vec![Vec::new(); n],
+            rows: 0,
+            has_gradients: false,
+        })
+    }
+}
+
+/// How many rows feed each update: the chapter's three flavours of gradient descent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Descent {
+    /// One row per update (the chapter's first networks).
+    Stochastic,
+    /// `n` rows per update, weight deltas averaged; a last, smaller batch takes the leftover rows.
+    MiniBatch(usize),
+    /// All rows per update, weight deltas averaged.
+    Full,
+}
+
+/// Settings for [`Sequential::fit`].
+///
+/// ```
+/// use backprop::{Descent, Fit};
+/// let fit = Fit::new(40).mini_batch(8);
+/// assert_eq!(fit.descent, Descent::MiniBatch(8));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fit {
+    /// Passes over the data.
+    pub epochs: usize,
+    /// Rows per update.
+    pub descent: Descent,
+}
+
+impl Fit {
+    /// `epochs` passes of stochastic gradient descent (rows in order).
+    pub fn new(epochs: usize) -> Self {
+        Fit {
+            epochs,
+            descent: Descent::Stochastic,
+        }
+    }
+
+    /// One row per update.
+    pub fn stochastic(mut self) -> Self {
+        self.descent = Descent::Stochastic;
+        self
+    }
+
+    /// `n` rows per update.
+    pub fn mini_batch(mut self, n: usize) -> Self {
+        self.descent = Descent::MiniBatch(n);
+        self
+    }
+
+    /// All rows per update.
+    pub fn full(mut self) -> Self {
+        self.descent = Descent::Full;
+        self
+    }
+}
+
+/// What [`Sequential::fit`] measured, one entry per epoch.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct History<T: Float> {
+    /// Mean training loss of the epoch: each batch's loss before its update, weighted by its rows.
+    pub loss: Vec<T>,
+}
+
+impl<T: Float> Sequential<T> {
+    /// Starts a model whose input rows have `inputs` columns.
+    pub fn builder(inputs: usize) -> SequentialBuilder<T> {
+        SequentialBuilder {
+            inputs,
+            layers: Vec::new(),
+            loss: Box::new(SquaredError),
+            init: Box::new(GlorotUniform),
+            rng: NumpyRng::new(0),
+            bias: true,
+        }
+    }
+
+    /// Width of the input rows.
+    pub fn input_size(&self) -> usize {
+        self.inputs
+    }
+
+    /// Width of the output rows.
+    pub fn output_size(&self) -> usize {
+        self.layers.last().map_or(self.inputs, |l| l.output_size())
+    }
+
+    /// Number of layers.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// `false`: a built model has at least one layer.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// The loss the model is trained on.
+    pub fn loss_fn(&self) -> &dyn Loss<T> {
+        self.loss.as_ref()
+    }
+
+    /// Total number of trainable values.
+    pub fn num_parameters(&self) -> usize {
+        let mut n = 0;
+        for layer in &self.layers {
+            let mut k = 0;
+            while let Some(p) = layer.param(k) {
+                n += p.value.len();
+                k += 1;
+            }
+        }
+        n
+    }
+
+    // ----- checks at the boundary -------------------------------------------------------------
+
+    fn check_inputs(&self, x: MatrixView<'_, T>) -> Result<()> {
+        if x.nrows() == 0 {
+            return Err(Error::Empty { what: "inputs" });
+        }
+        if x.ncols() != self.inputs {
+            return Err(Error::Shape {
+                what: "inputs".into(),
+                expected: (x.nrows(), self.inputs),
+                actual: x.shape(),
+            });
+        }
+        check_finite("inputs", x)
+    }
+
+    fn check_targets(&self, rows: usize, y: MatrixView<'_, T>) -> Result<()> {
+        if y.nrows() != rows {
+            return Err(Error::RowMismatch {
+                inputs: rows,
+                targets: y.nrows(),
+            });
+        }
+        self.loss.check_targets(self.output_size(), y)
+    }
+
+    fn check_layer(&self, index: usize) -> Result<()> {
+        if index >= self.layers.len() {
+            return Err(Error::LayerIndex {
+                index,
+                layers: self.layers.len(),
+            });
+        }
+        Ok(())
+    }
+
+    // ----- the delta rule, on validated data --------------------------------------------------
+
+    /// Sizes the buffers for `rows` rows; only grows an allocation the first time a larger batch
+    /// is seen.
+    fn reserve(&mut self, rows: usize) {
+        let mut width = self.inputs;
+        for (i, buf) in self.outputs.iter_mut().enumerate() {
+            if i > 0 {
+                width = self.layers[i - 1].output_size();
+            }
+            if buf.len() < rows * width {
+                buf.resize(rows * width, T::zero());
+            }
+        }
+        for (buf, layer) in self.deltas.iter_mut().zip(&self.layers) {
+            let need = rows * layer.output_size();
+            if buf.len() < need {
+                buf.resize(need, T::zero());
+            }
+        }
+        self.rows = rows;
+    }
+
+    /// Forward pass of validated rows: `layer_{i+1} = layer_i(layer_i)`.
+    fn forward_unchecked(&mut self, x: MatrixView<'_, T>) {
+        let rows = x.nrows();
+        self.reserve(rows);
+        self.has_gradients = false;
+        view_mut(&mut self.outputs[0], rows, self.inputs).copy_from(&x);
+        let mut width = self.inputs;
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let (before, after) = self.outputs.split_at_mut(i + 1);
+            let out_width = layer.output_size();
+            let input = view(&before[i], rows, width);
+            layer.forward(input, view_mut(&mut after[0], rows, out_width));
+            width = out_width;
+        }
+    }
+
+    /// Backward pass for validated targets of the batch in the buffers; returns the batch loss.
+    fn backward_unchecked(&mut self, y: MatrixView<'_, T>) -> T {
+        let rows = self.rows;
+        let last = self.layers.len() - 1;
+        let width = self.layers[last].output_size();
+        let pred = view(&self.outputs[last + 1], rows, width);
+        let loss = self.loss.loss(pred, y);
+        {
+            // layer_2_delta = layer_2 - goal  (through the loss, and the output activation)
+            let delta = view_mut(&mut self.deltas[last], rows, width);
+            self.loss.output_delta(self.layers[last].activation(), pred, y, delta);
+        }
+        for i in (0..=last).rev() {
+            let in_width = if i == 0 {
+                self.inputs
+            } else {
+                self.layers[i - 1].output_size()
+            };
+            let out_width = self.layers[i].output_size();
+            let (lower, upper) = self.deltas.split_at_mut(i);
+            let delta = view(&upper[0], rows, out_width);
+            let input = view(&self.outputs[i], rows, in_width);
+            if i == 0 {
+                // The first layer's input needs no delta.
+                self.layers[i].backward(input, delta, None);
+            } else {
+                // layer_1_delta = layer_2_delta.dot(weights_1_2.T)
+                let grad_in = view_mut(&mut lower[i - 1], rows, in_width);
+                self.layers[i].backward(input, delta, Some(grad_in));
+                if let Some(f) = self.layers[i - 1].activation() {
+                    // layer_1_delta *= relu2deriv(layer_1)
+                    f.backward(input, view_mut(&mut lower[i - 1], rows, in_width));
+                }
+            }
+        }
+        self.has_gradients = true;
+        loss
+    }
+
+    /// Hands every parameter and its gradient to the optimizer.
+    fn update_unchecked(&mut self, opt: &mut dyn Optimizer<T>) {
+        opt.begin_step();
+        let mut index = 0;
+        for layer in &mut self.layers {
+            let mut k = 0;
+            while let Some(p) = layer.param_mut(k) {
+                // weights_0_1 -= alpha * weight_delta_0_1
+                opt.update(index, p.value, p.grad);
+                index += 1;
+                k += 1;
+            }
+        }
+    }
+
+    fn train_batch(&mut self, x: MatrixView<'_, T>, y: MatrixView<'_, T>, opt: &mut dyn Optimizer<T>) -> T {
+        self.forward_unchecked(x);
+        let loss = self.backward_unchecked(y);
+        self.update_unchecked(opt);
+        loss
+    }
+
+    // ----- public training API ----------------------------------------------------------------
+
+    /// Runs a forward pass and returns the output (the book's `layer_2`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] if `x` does not have [`input_size`](Self::input_size) columns,
+    /// [`Error::Empty`] without rows, [`Error::NonFinite`] for NaN or infinity.
+    pub fn forward(&mut self, x: &Matrix<T>) -> Result<MatrixView<'_, T>> {
+        self.check_inputs(x.as_view())?;
+        self.forward_unchecked(x.as_view());
+        Ok(self.layer_output(self.layers.len()).expect("output exists"))
+    }
+
+    /// Backpropagates the loss of the last [`forward`](Self::forward) batch against `y`, storing
+    /// every delta and weight delta (nothing is updated), and returns the batch loss.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotReady`] before any forward pass; [`Error::RowMismatch`] if `y` has a different
+    /// number of rows; the loss's target errors (shape, non-finite, out-of-range values).
+    pub fn backward(&mut self, y: &Matrix<T>) -> Result<T> {
+        if self.rows == 0 {
+            return Err(Error::NotReady {
+                reason: "backward needs a forward pass first",
+            });
+        }
+        self.check_targets(self.rows, y.as_view())?;
+        Ok(self.backward_unchecked(y.as_view()))
+    }
+
+    /// Applies the optimizer to the gradients of the last [`backward`](Self::backward).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotReady`] if no backward pass followed the last forward pass.
+    pub fn update(&mut self, opt: &mut dyn Optimizer<T>) -> Result<()> {
+        if !self.has_gradients {
+            return Err(Error::NotReady {
+                reason: "update needs a backward pass after the last forward pass",
+            });
+        }
+        self.update_unchecked(opt);
+        self.has_gradients = false;
+        Ok(())
+    }
+
+    /// One training step on a batch: forward, backward and update. Returns the loss measured
+    /// before the update.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`forward`](Self::forward) and [`backward`](Self::backward); the model is
+    /// unchanged when one is returned.
+    pub fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>, opt: &mut dyn Optimizer<T>) -> Result<T> {
+        self.check_inputs(x.as_view())?;
+        self.check_targets(x.nrows(), y.as_view())?;
+        Ok(self.train_batch(x.as_view(), y.as_view(), opt))
+    }
+
+    /// Trains on every row of `x` against `y`, `fit.epochs` times, rows in order.
+    ///
+    /// # Errors
+    ///
+    /// The input and target errors of [`step`](Self::step) (checked once, before any update), and
+    /// [`Error::InvalidParameter`] for a mini-batch of 0 rows.
+    pub fn fit(
+        &mut self,
+        x: &Matrix<T>,
+        y: &Matrix<T>,
+        opt: &mut dyn Optimizer<T>,
+        fit: &Fit,
+    ) -> Result<History<T>> {
+        self.check_inputs(x.as_view())?;
+        self.check_targets(x.nrows(), y.as_view())?;
+        let n = x.nrows();
+        let batch = match fit.descent {
+            Descent::Stochastic => 1,
+            Descent::Full => n,
+            Descent::MiniBatch(0) => {
+                return Err(Error::param("batch size", 0.0, "must be at least 1"));
+            }
+            Descent::MiniBatch(b) => b.min(n),
+        };
+        let mut history = History {
+            loss: Vec::with_capacity(fit.epochs),
+        };
+        for _ in 0..fit.epochs {
+            let mut total = T::zero();
+            let mut start = 0;
+            while start < n {
+                let rows = batch.min(n - start);
+                let loss = self.train_batch(x.rows(start, rows), y.rows(start, rows), opt);
+                total += loss * T::of_usize(rows);
+                start += rows;
+            }
+            history.loss.push(total / T::of_usize(n));
+        }
+        Ok(history)
+    }
+
+    /// The model's outputs for every row of `x` (no training state is changed).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`forward`](Self::forward).
+    pub fn predict(&mut self, x: &Matrix<T>) -> Result<Matrix<T>> {
+        self.check_inputs(x.as_view())?;
+        let out_width = self.output_size();
+        let mut out = DMatrix::zeros(x.nrows(), out_width);
+        let mut start = 0;
+        while start < x.nrows() {
+            let rows = CHUNK.min(x.nrows() - start);
+            self.forward_unchecked(x.rows(start, rows));
+            out.rows_mut(start, rows)
+                .copy_from(&view(&self.outputs[self.layers.len()], rows, out_width));
+            start += rows;
+        }
+        Ok(out)
+    }
+
+    /// The loss over a whole data set (a mean over its rows, like a batch loss).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`step`](Self::step).
+    pub fn evaluate(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> Result<T> {
+        self.check_inputs(x.as_view())?;
+        self.check_targets(x.nrows(), y.as_view())?;
+        let out_width = self.output_size();
+        let mut total = T::zero();
+        let mut start = 0;
+        while start < x.nrows() {
+            let rows = CHUNK.min(x.nrows() - start);
+            self.forward_unchecked(x.rows(start, rows));
+            let pred = view(&self.outputs[self.layers.len()], rows, out_width);
+            total += self.loss.loss(pred, y.rows(start, rows)) * T::of_usize(rows);
+            start += rows;
+        }
+        Ok(total / T::of_usize(x.nrows()))
+    }
+
+    // ----- introspection ----------------------------------------------------------------------
+
+    /// The layer at `index`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LayerIndex`] if there is no such layer.
+    pub fn layer(&self, index: usize) -> Result<&dyn Layer<T>> {
+        self.check_layer(index)?;
+        Ok(self.layers[index].as_ref())
+    }
+
+    /// The layer at `index` as its concrete type, e.g. `model.layer_as::<Dense<f64>>(0)`.
+    pub fn layer_as<L: Layer<T>>(&self, index: usize) -> Option<&L> {
+        let layer: &dyn Any = self.layers.get(index)?.as_ref();
+        layer.downcast_ref::<L>()
+    }
+
+    /// The values of the last forward pass: `layer_output(0)` is the input batch (`layer_0`),
+    /// `layer_output(i + 1)` the output of layer `i` (`layer_1`, `layer_2`, ...).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LayerIndex`] past the output; [`Error::NotReady`] before any forward pass.
+    pub fn layer_output(&self, index: usize) -> Result<MatrixView<'_, T>> {
+        if index > self.layers.len() {
+            return Err(Error::LayerIndex {
+                index,
+                layers: self.layers.len() + 1,
+            });
+        }
+        if self.rows == 0 {
+            return Err(Error::NotReady {
+                reason: "no forward pass has run",
+            });
+        }
+        let width = if index == 0 {
+            self.inputs
+        } else {
+            self.layers[index - 1].output_size()
+        };
+        Ok(view(&self.outputs[index], self.rows, width))
+    }
+
+    /// The delta of layer `index` from the last backward pass: the gradient of the loss at the
+    /// layer's pre-activation values, the book's `layer_{index+1}_delta` (after `relu2deriv`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LayerIndex`] for a bad index; [`Error::NotReady`] before a backward pass.
+    pub fn delta(&self, index: usize) -> Result<MatrixView<'_, T>> {
+        self.check_layer(index)?;
+        if !self.has_gradients {
+            return Err(Error::NotReady {
+                reason: "no backward pass has run since the last forward pass",
+            });
+        }
+        Ok(view(&self.deltas[index], self.rows, self.layers[index].output_size()))
+    }
+
+    /// The parameter `name` of layer `index` (e.g. `"weights"`, `"bias"`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LayerIndex`], or [`Error::NoSuchParameter`] if the layer has no such parameter.
+    pub fn param(&self, index: usize, name: &str) -> Result<&Matrix<T>> {
+        Ok(self.find_param(index, name)?.0)
+    }
+
+    /// The gradient of parameter `name` of layer `index` from the last backward pass.
+    ///
+    /// # Errors
+    ///
+    /// As [`param`](Self::param).
+    pub fn grad(&self, index: usize, name: &str) -> Result<&Matrix<T>> {
+        Ok(self.find_param(index, name)?.1)
+    }
+
+    fn find_param(&self, index: usize, name: &str) -> Result<(&Matrix<T>, &Matrix<T>)> {
+        self.check_layer(index)?;
+        let layer = self.layers[index].as_ref();
+        let mut k = 0;
+        while let Some(p) = layer.param(k) {
+            if p.name == name {
+                return Ok((p.value, p.grad));
+            }
+            k += 1;
+        }
+        Err(Error::NoSuchParameter {
+            layer: index,
+            name: name.to_string(),
+        })
+    }
+
+    /// The weights of layer `index` (the book's `weights_0_1` is `weights(0)`).
+    ///
+    /// # Errors
+    ///
+    /// As [`param`](Self::param).
+    pub fn weights(&self, index: usize) -> Result<&Matrix<T>> {
+        self.param(index, "weights")
+    }
+
+    /// The weight delta of layer `index` from the last backward pass (`weight_delta_0_1` is
+    /// `weight_delta(0)`), averaged over the batch.
+    ///
+    /// # Errors
+    ///
+    /// As [`param`](Self::param).
+    pub fn weight_delta(&self, index: usize) -> Result<&Matrix<T>> {
+        self.grad(index, "weights")
+    }
+
+    /// Replaces parameter `name` of layer `index`.
+    ///
+    /// # Errors
+    ///
+    /// As [`param`](Self::param), plus [`Error::Shape`] for a matrix of another shape and
+    /// [`Error::NonFinite`] for NaN or infinity; the model is unchanged on error.
+    pub fn set_param(&mut self, index: usize, name: &str, value: Matrix<T>) -> Result<()> {
+        self.check_layer(index)?;
+        let layer = self.layers[index].as_mut();
+        let mut k = 0;
+        while let Some(p) = layer.param_mut(k) {
+            if p.name == name {
+                let what = format!("layer {index} {name}");
+                return crate::layer::set_checked(&what, p.value, value);
+            }
+            k += 1;
+        }
+        Err(Error::NoSuchParameter {
+            layer: index,
+            name: name.to_string(),
+        })
+    }
+
+    /// Replaces the weights of layer `index` (the book hard-codes `[0.5, 0.48, -0.7]`).
+    ///
+    /// # Errors
+    ///
+    /// As [`set_param`](Self::set_param).
+    pub fn set_weights(&mut self, index: usize, value: Matrix<T>) -> Result<()> {
+        self.set_param(index, "weights", value)
+    }
+
+    /// Every parameter of every layer: `(layer index, name, value)`, in optimizer order.
+    pub fn params(&self) -> Vec<(usize, &'static str, &Matrix<T>)> {
+        let mut all = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let mut k = 0;
+            while let Some(p) = layer.param(k) {
+                all.push((i, p.name, p.value));
+                k += 1;
+            }
+        }
+        all
+    }
+
+    /// Mutable access to the layers, for the gradient checker.
+    pub(crate) fn layers_mut(&mut self) -> &mut [Box<dyn Layer<T>>] {
+        &mut self.layers
+    }
+
+    /// Loss of validated `x`, `y` without touching gradients state beyond the buffers.
+    pub(crate) fn loss_unchecked(&mut self, x: MatrixView<'_, T>, y: MatrixView<'_, T>) -> T {
+        self.forward_unchecked(x);
+        let width = self.output_size();
+        self.loss
+            .loss(view(&self.outputs[self.layers.len()], self.rows, width), y)
+    }
+
+    /// Validates, then runs forward and backward (gradients stored, no update).
+    pub(crate) fn gradients(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> Result<T> {
+        self.check_inputs(x.as_view())?;
+        self.check_targets(x.nrows(), y.as_view())?;
+        self.forward_unchecked(x.as_view());
+        Ok(self.backward_unchecked(y.as_view()))
+    }
+}
+
+impl<T: Float> dyn Loss<T> {
+    /// `dL/d(pre-activation)` of the output layer: fused with the activation when the loss knows
+    /// a simpler exact form, else the loss gradient through the activation's derivative.
+    pub(crate) fn output_delta(
+        &self,
+        activation: Option<&dyn Activation<T>>,
+        pred: MatrixView<'_, T>,
+        y: MatrixView<'_, T>,
+        mut delta: nalgebra::DMatrixViewMut<'_, T>,
+    ) {
+        match activation {
+            Some(f) => {
+                if !self.fused_delta(f, pred, y, delta.as_view_mut()) {
+                    self.gradient(pred, y, delta.as_view_mut());
+                    f.backward(pred, delta);
+                }
+            }
+            None => self.gradient(pred, y, delta),
+        }
+    }
+}
