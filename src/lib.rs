@@ -82,7 +82,12 @@ pub mod prelude {
     pub use crate::{
         Activation, BinaryCrossEntropy, BookUniform, CategoricalCrossEntropy, Constant, Dense,
         Descent, Error, Fit, Float, GlorotUniform, History, Identity, Initializer, Layer, Loss,
-        Matrix, MatrixView, MatrixViewMut, Mse, NumpyRng, Optimizer, Relu, Result, Sequential, Sgd,
-        Sigmoid, Softmax, SquaredError, Tanh,
+        Matrix, MatrixView, MatrixViewMut, Mse, NumpyRng, Optimizer, Relu, Result, Sequential,
+        SequentialBuilder, Sgd, Sigmoid, Softmax, SquaredError, Tanh,
     };
 }
+
+/// The README's code blocks, run as doctests so the README stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

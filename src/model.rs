@@ -126,6 +126,7 @@ impl<T: Float> SequentialBuilder<T> {
     }
 
     /// Appends any layer.
+    #[allow(clippy::should_implement_trait)] // `add` as in Keras's `model.add(layer)`
     pub fn add(mut self, layer: impl Layer<T>) -> Self {
         self.layers.push(Box::new(layer));
         self
@@ -146,10 +147,14 @@ impl<T: Float> SequentialBuilder<T> {
     /// [`Error::NonFinite`] for a parameter that is NaN or infinite.
     pub fn build(self) -> Result<Sequential<T>> {
         if self.layers.is_empty() {
-            return Err(Error::Empty { what: "model (no layers)" });
+            return Err(Error::Empty {
+                what: "model (no layers)",
+            });
         }
         if self.inputs == 0 {
-            return Err(Error::Empty { what: "model input width" });
+            return Err(Error::Empty {
+                what: "model input width",
+            });
         }
         let mut width = self.inputs;
         for (i, layer) in self.layers.iter().enumerate() {
@@ -162,7 +167,9 @@ impl<T: Float> SequentialBuilder<T> {
                 });
             }
             if layer.output_size() == 0 {
-                return Err(Error::Empty { what: "layer output width" });
+                return Err(Error::Empty {
+                    what: "layer output width",
+                });
             }
             let mut k = 0;
             while let Some(p) = layer.param(k) {
@@ -381,7 +388,8 @@ impl<T: Float> Sequential<T> {
         {
             // layer_2_delta = layer_2 - goal  (through the loss, and the output activation)
             let delta = view_mut(&mut self.deltas[last], rows, width);
-            self.loss.output_delta(self.layers[last].activation(), pred, y, delta);
+            self.loss
+                .output_delta(self.layers[last].activation(), pred, y, delta);
         }
         for i in (0..=last).rev() {
             let in_width = if i == 0 {
@@ -425,7 +433,12 @@ impl<T: Float> Sequential<T> {
         }
     }
 
-    fn train_batch(&mut self, x: MatrixView<'_, T>, y: MatrixView<'_, T>, opt: &mut dyn Optimizer<T>) -> T {
+    fn train_batch(
+        &mut self,
+        x: MatrixView<'_, T>,
+        y: MatrixView<'_, T>,
+        opt: &mut dyn Optimizer<T>,
+    ) -> T {
         self.forward_unchecked(x);
         let loss = self.backward_unchecked(y);
         self.update_unchecked(opt);
@@ -546,8 +559,11 @@ impl<T: Float> Sequential<T> {
         while start < x.nrows() {
             let rows = CHUNK.min(x.nrows() - start);
             self.forward_unchecked(x.rows(start, rows));
-            out.rows_mut(start, rows)
-                .copy_from(&view(&self.outputs[self.layers.len()], rows, out_width));
+            out.rows_mut(start, rows).copy_from(&view(
+                &self.outputs[self.layers.len()],
+                rows,
+                out_width,
+            ));
             start += rows;
         }
         Ok(out)
@@ -631,7 +647,11 @@ impl<T: Float> Sequential<T> {
                 reason: "no backward pass has run since the last forward pass",
             });
         }
-        Ok(view(&self.deltas[index], self.rows, self.layers[index].output_size()))
+        Ok(view(
+            &self.deltas[index],
+            self.rows,
+            self.layers[index].output_size(),
+        ))
     }
 
     /// The parameter `name` of layer `index` (e.g. `"weights"`, `"bias"`).
