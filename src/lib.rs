@@ -1,6 +1,7 @@
 //! `backprop`: typed dense neural networks on nalgebra.
 #![deny(missing_docs)]
 
+pub mod data;
 pub mod error;
 pub mod float;
 
