@@ -441,17 +441,18 @@ impl<T: Float> Standardizer<T> {
                 stds.push(T::zero());
                 continue;
             }
-            // Work on x / s with s = max |x| so that sums and squares stay finite for any input.
-            let s = lo.abs().max(hi.abs());
+            // Sums and squares of ordinary values are computed as they are; columns with huge or
+            // tiny values are first scaled by a power of two (exact), so they stay finite too.
+            let s = power_of_two_scale(lo.abs().max(hi.abs()));
             let n = col.len() as f64;
-            let mean = col.iter().map(|v| v.as_f64() / s).sum::<f64>() / n;
+            let mean = col.iter().map(|v| v.as_f64() * s).sum::<f64>() / n;
             let var = col
                 .iter()
-                .map(|v| (v.as_f64() / s - mean).powi(2))
+                .map(|v| (v.as_f64() * s - mean).powi(2))
                 .sum::<f64>()
                 / n;
-            let std = T::of(var.sqrt() * s);
-            means.push(T::of(mean * s));
+            let std = T::of(var.sqrt() / s);
+            means.push(T::of(mean / s));
             // A spread too small for T counts as constant.
             stds.push(if std > T::zero() { std } else { T::zero() });
         }
@@ -611,6 +612,22 @@ fn zero_if_finite(x: f64) -> f64 {
     if x.is_finite() { 0.0 } else { x }
 }
 
+/// 1 for ordinary magnitudes; otherwise a power of two that brings `max_abs` near 1, so that a
+/// column's sum of squares neither overflows nor underflows. Multiplying by it is exact.
+fn power_of_two_scale(max_abs: f64) -> f64 {
+    const HUGE: f64 = 1.0e150; // about 2^498
+    const TINY: f64 = 1.0e-150;
+    const DOWN: f64 = f64::from_bits((1023 - 600) << 52); // 2^-600
+    const UP: f64 = f64::from_bits((1023 + 600) << 52); // 2^600
+    if max_abs > HUGE {
+        DOWN
+    } else if max_abs < TINY {
+        UP
+    } else {
+        1.0
+    }
+}
+
 /// Smallest and largest of a non-empty sequence of finite values.
 fn min_max(values: impl Iterator<Item = f64>) -> (f64, f64) {
     values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
@@ -761,5 +778,18 @@ mod tests {
         let z = Standardizer::fit(&x).unwrap().transform(&x).unwrap();
         assert!(z.iter().all(|v| v.is_finite()));
         assert!((z[(2, 0)] - 1.5f64.sqrt()).abs() < 1e-12);
+        // Tiny values: the squares would underflow without scaling.
+        let x = DMatrix::<f64>::from_row_slice(2, 1, &[1e-300, 3e-300]);
+        let st = Standardizer::fit(&x).unwrap();
+        assert!((st.stds()[0] / 1e-300 - 1.0).abs() < 1e-15);
+        let z = st.transform(&x).unwrap();
+        assert!((z[(0, 0)] + 1.0).abs() < 1e-15 && (z[(1, 0)] - 1.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn power_of_two_scale_is_two_to_the_600() {
+        assert_eq!(power_of_two_scale(1e200), 2f64.powi(-600));
+        assert_eq!(power_of_two_scale(1e-200), 2f64.powi(600));
+        assert_eq!(power_of_two_scale(12.0), 1.0);
     }
 }
