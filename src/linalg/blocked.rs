@@ -1,0 +1,305 @@
+//! The blocked product for matrices past the plain loop's size.
+//!
+//! The layering of a fast matrix product, with `C` column-major and `B` read in place:
+//!
+//! ```text
+//! for each block of KC columns of A (rows of B)
+//!   for each block of MC rows of A and C                     (rows, or columns, split between threads)
+//!     pack the A block into MR-row panels                    (per thread)
+//!     for each NR columns of B, for each A panel: one MR x NR tile of C (micro-kernel)
+//! ```
+//!
+//! The packing space belongs to the calling thread (one region per chunk of work, whichever
+//! thread runs it) and only grows, so after the first product of a given shape nothing is
+//! allocated, and the pool's threads never allocate.
+
+use std::cell::UnsafeCell;
+use std::ops::Range;
+
+pub(super) use super::kernel::Elem;
+use super::kernel::{MAX_TILE, pack_a};
+
+/// A read-only strided matrix: element `(i, j)` at `ptr + i * rs + j * cs`.
+#[derive(Clone, Copy)]
+pub(super) struct Strided<E> {
+    pub(super) ptr: *const E,
+    pub(super) rs: isize,
+    pub(super) cs: isize,
+}
+
+// SAFETY: a `Strided` is only read, by the tasks of one product, while the matrix it points to
+// is borrowed by that product.
+unsafe impl<E> Send for Strided<E> {}
+unsafe impl<E> Sync for Strided<E> {}
+
+/// Products with fewer multiply-adds than this run on one thread.
+#[cfg(feature = "threading")]
+const PARALLEL_MIN: usize = 1 << 16;
+
+/// A growable, 64-byte aligned scratch buffer.
+struct Scratch {
+    ptr: *mut u8,
+    bytes: usize,
+}
+
+const ALIGN: usize = 64;
+
+impl Scratch {
+    const EMPTY: Scratch = Scratch {
+        ptr: std::ptr::null_mut(),
+        bytes: 0,
+    };
+
+    /// At least `bytes` bytes; the old contents are dropped when it grows.
+    fn get(&mut self, bytes: usize) -> *mut u8 {
+        if bytes > self.bytes {
+            self.release();
+            let layout = std::alloc::Layout::from_size_align(bytes, ALIGN).expect("scratch size");
+            // SAFETY: `bytes > 0` since it exceeds the old size.
+            let ptr = unsafe { std::alloc::alloc(layout) };
+            if ptr.is_null() {
+                std::alloc::handle_alloc_error(layout);
+            }
+            self.ptr = ptr;
+            self.bytes = bytes;
+        }
+        self.ptr
+    }
+
+    fn release(&mut self) {
+        if !self.ptr.is_null() {
+            // SAFETY: allocated in `get` with this layout.
+            unsafe {
+                std::alloc::dealloc(
+                    self.ptr,
+                    std::alloc::Layout::from_size_align_unchecked(self.bytes, ALIGN),
+                );
+            }
+            self.ptr = std::ptr::null_mut();
+            self.bytes = 0;
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+thread_local! {
+    /// Packed `A` blocks of the products this thread calls.
+    static PACK_A: UnsafeCell<Scratch> = const { UnsafeCell::new(Scratch::EMPTY) };
+}
+
+/// This thread's scratch for `n` elements of `E`.
+fn scratch<E>(key: &'static std::thread::LocalKey<UnsafeCell<Scratch>>, n: usize) -> *mut E {
+    // SAFETY: the cell is only used by this function, and no reference into it outlives the call.
+    key.with(|s| unsafe { (*s.get()).get(n * size_of::<E>()) as *mut E })
+}
+
+/// `part` of `0..total` split into `parts` nearly equal ranges.
+fn share(total: usize, parts: usize, part: usize) -> Range<usize> {
+    total * part / parts..total * (part + 1) / parts
+}
+
+/// A raw pointer that may cross to the pool's threads (each writes a disjoint part).
+#[derive(Clone, Copy)]
+struct Shared<E>(*mut E);
+// SAFETY: the tasks of one job write disjoint tiles or panels and the job ends before the
+// pointer's buffer is touched again.
+unsafe impl<E> Send for Shared<E> {}
+unsafe impl<E> Sync for Shared<E> {}
+
+impl<E> Shared<E> {
+    /// The pointer (a method, so that closures capture the whole `Shared`).
+    fn get(&self) -> *mut E {
+        self.0
+    }
+}
+
+/// Runs `task(i)` for `i` in `0..chunks`, on the pool's threads when `threads > 1`.
+fn run(threads: usize, chunks: usize, task: &(dyn Fn(usize) + Sync)) {
+    #[cfg(feature = "threading")]
+    if threads > 1 {
+        super::pool::run(chunks, task);
+        return;
+    }
+    let _ = threads;
+    (0..chunks).for_each(task);
+}
+
+/// Threads for an `m x k x n` product.
+fn threads_for(m: usize, k: usize, n: usize) -> usize {
+    #[cfg(feature = "threading")]
+    if m * k * n >= PARALLEL_MIN {
+        return super::pool::threads();
+    }
+    let _ = (m, k, n);
+    1
+}
+
+/// `C = alpha * A * B + beta * C` with `A: m x k`, `B: k x n` and `C` column-major with leading
+/// dimension `ldc`; `k > 0`. With `beta == 0`, `C` is not read.
+///
+/// # Safety
+///
+/// The strides describe valid matrices of those shapes, and `C` overlaps neither.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn gemm<E: Elem>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: E,
+    a: Strided<E>,
+    b: Strided<E>,
+    beta: E,
+    c: *mut E,
+    ldc: usize,
+) {
+    let mr = E::MR;
+    let threads = threads_for(m, k, n);
+    // Depth blocks of nearly equal size.
+    let kc_max = k.div_ceil(k.div_ceil(E::KC));
+    let c = Shared(c);
+    let m_panels = m.div_ceil(mr);
+    let b_panels = n.div_ceil(E::NR);
+    // Split the rows of C when there are enough (each chunk packs only its own rows of A), else
+    // the columns (each chunk then packs all of A, which is small).
+    let split_rows = m_panels >= threads;
+    let chunks = if threads == 1 {
+        1
+    } else if split_rows {
+        m_panels.min(2 * threads)
+    } else {
+        b_panels.min(threads)
+    };
+    // One packing region per chunk: an A block of at most MC rows (fewer if A has fewer).
+    let region = E::MC.min(m.div_ceil(mr) * mr) * kc_max;
+    let a_pack = Shared(scratch::<E>(&PACK_A, chunks * region));
+    let mut pc = 0;
+    while pc < k {
+        let kc = kc_max.min(k - pc);
+        // Later depth blocks add to what the first one wrote.
+        let beta = if pc == 0 { beta } else { E::one() };
+        // SAFETY: column pc of A and row pc of B exist.
+        let (a_block, b_block) = unsafe {
+            (
+                Strided {
+                    ptr: a.ptr.offset(pc as isize * a.cs),
+                    ..a
+                },
+                Strided {
+                    ptr: b.ptr.offset(pc as isize * b.rs),
+                    ..b
+                },
+            )
+        };
+        run(threads, chunks, &|t| {
+            let (rows, cols) = if split_rows {
+                let p = share(m_panels, chunks, t);
+                (p.start * mr..(p.end * mr).min(m), 0..b_panels)
+            } else {
+                (0..m, share(b_panels, chunks, t))
+            };
+            // SAFETY: the tiles and the packing region of this chunk are disjoint from the other
+            // chunks'; the region holds an MC x kc block.
+            unsafe {
+                let a_pack = a_pack.get().add(t * region);
+                block::<E>(
+                    rows,
+                    cols,
+                    kc,
+                    n,
+                    alpha,
+                    a_block,
+                    b_block,
+                    beta,
+                    c.get(),
+                    ldc,
+                    a_pack,
+                )
+            };
+        });
+        pc += kc;
+    }
+}
+
+/// Rows `rows` of `C` times the `NR`-column panels `cols` of the `kc`-deep block of `B`: packs
+/// `A` in blocks of `MC` rows into `a_pack` and runs the micro-kernel over every tile.
+///
+/// # Safety
+///
+/// As [`gemm`], for the depth block starting at `a.ptr` (columns of A) and `b.ptr` (rows of B);
+/// `a_pack` is writable for `min(MC, rows) * kc` elements rounded up to whole panels.
+#[allow(clippy::too_many_arguments)]
+unsafe fn block<E: Elem>(
+    rows: Range<usize>,
+    cols: Range<usize>,
+    kc: usize,
+    n: usize,
+    alpha: E,
+    a: Strided<E>,
+    b: Strided<E>,
+    beta: E,
+    c: *mut E,
+    ldc: usize,
+    a_pack: *mut E,
+) {
+    let (mr, nr) = (E::MR, E::NR);
+    if rows.is_empty() || cols.is_empty() {
+        return;
+    }
+    let mut ic = rows.start;
+    while ic < rows.end {
+        let mc = E::MC.min(rows.end - ic);
+        // SAFETY: rows ic..ic+mc of the depth block are inside A; the scratch holds the panels.
+        unsafe { pack_a::<E>(mc, kc, a.ptr.offset(ic as isize * a.rs), a.rs, a.cs, a_pack) };
+        for q in cols.clone() {
+            let j = q * nr;
+            let tile_cols = nr.min(n - j);
+            let kernel = E::kernel(tile_cols);
+            // SAFETY: columns j..j+tile_cols of the block are inside B.
+            let bp = unsafe { b.ptr.offset(j as isize * b.cs) };
+            let mut i = 0;
+            while i < mc {
+                let tile_rows = mr.min(mc - i);
+                // SAFETY: the tile is inside C; the A panel starts at i / MR.
+                unsafe {
+                    let ap = a_pack.add(i * kc);
+                    let ct = c.add(j * ldc + ic + i);
+                    if tile_rows == mr {
+                        kernel(kc, alpha, ap, bp, b.rs, b.cs, beta, ct, ldc);
+                    } else {
+                        // The last rows: a full tile into a local buffer, then the valid part.
+                        let mut tile = [E::zero(); MAX_TILE];
+                        kernel(
+                            kc,
+                            E::one(),
+                            ap,
+                            bp,
+                            b.rs,
+                            b.cs,
+                            E::zero(),
+                            tile.as_mut_ptr(),
+                            mr,
+                        );
+                        for jj in 0..tile_cols {
+                            for ii in 0..tile_rows {
+                                let out = &mut *ct.add(jj * ldc + ii);
+                                let v = alpha * tile[jj * mr + ii];
+                                *out = if beta == E::zero() {
+                                    v
+                                } else {
+                                    v + beta * *out
+                                };
+                            }
+                        }
+                    }
+                }
+                i += mr;
+            }
+        }
+        ic += mc;
+    }
+}
