@@ -36,7 +36,7 @@ use std::fmt;
 
 use nalgebra::DMatrix;
 
-use crate::loss::check_finite;
+use crate::validate::check_finite;
 use crate::{Activation, Error, Float, Layer, Loss, Matrix, Result, Sequential};
 
 /// The worst disagreement found for one parameter (or one input matrix).
