@@ -79,7 +79,7 @@ impl<T: Float> Activation<T> for Relu {
     fn forward(&self, mut z: MatrixViewMut<'_, T>) {
         // relu(x) = (x > 0) * x; multiplying by zero keeps numpy's -0.0 and NaN, bit for bit.
         z.apply(|x| {
-            if !(*x > T::zero()) {
+            if *x <= T::zero() {
                 *x *= T::zero()
             }
         });
@@ -87,7 +87,8 @@ impl<T: Float> Activation<T> for Relu {
     fn backward(&self, output: MatrixView<'_, T>, mut delta: MatrixViewMut<'_, T>) {
         // delta *= relu2deriv(output), relu2deriv(output) = output > 0
         delta.zip_apply(&output, |d, a| {
-            if !(a > T::zero()) {
+            // `(output > 0)` is false for NaN too, as in numpy.
+            if a.partial_cmp(&T::zero()) != Some(std::cmp::Ordering::Greater) {
                 *d *= T::zero()
             }
         });

@@ -26,7 +26,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// A layer's input width does not match the width of what feeds it.
-    #[error("layer {layer} ({name}) expects {expected} inputs, but {actual} arrive from the layer before it")]
+    #[error(
+        "layer {layer} ({name}) expects {expected} inputs, but {actual} arrive from the layer before it"
+    )]
     LayerShape {
         /// Index of the layer in the model (0 = first).
         layer: usize,
@@ -130,7 +132,9 @@ pub enum Error {
         reason: &'static str,
     },
     /// Training produced a non-finite loss or gradient; the model was left as it was before the step.
-    #[error("training diverged at epoch {epoch}, step {step}: {what} became non-finite; the weights are those before that step")]
+    #[error(
+        "training diverged at epoch {epoch}, step {step}: {what} became non-finite; the weights are those before that step"
+    )]
     Diverged {
         /// Epoch (0-based) of the failing step.
         epoch: usize,

@@ -36,7 +36,7 @@ use std::fmt;
 
 use nalgebra::DMatrix;
 
-use crate::loss::check_finite;
+use crate::validate::check_finite;
 use crate::{Activation, Error, Float, Layer, Loss, Matrix, Result, Sequential};
 
 /// The worst disagreement found for one parameter (or one input matrix).
@@ -133,24 +133,29 @@ impl GradCheck {
     /// # Errors
     ///
     /// The input and target errors of [`Sequential::step`].
-    pub fn model<T: Float>(&self, model: &mut Sequential<T>, x: &Matrix<T>, y: &Matrix<T>) -> Result<Report> {
+    pub fn model<T: Float>(
+        &self,
+        model: &mut Sequential<T>,
+        x: &Matrix<T>,
+        y: &Matrix<T>,
+    ) -> Result<Report> {
         model.gradients(x, y)?;
         let (xv, yv) = (x.as_view(), y.as_view());
         let h = T::of(self.step);
         let mut report = Report::default();
         for i in 0..model.len() {
             let mut k = 0;
-            loop {
-                let analytic = match model.layers_mut()[i].param(k) {
-                    Some(p) => (p.name, p.grad.clone()),
-                    None => break,
-                };
-                let (name, grad) = analytic;
+            while let Some((name, grad)) = model.layers_mut()[i]
+                .param(k)
+                .map(|p| (p.name, p.grad.clone()))
+            {
                 let mut acc = Acc::new(Some(i), name, self.floor);
                 for c in 0..grad.ncols() {
                     for r in 0..grad.nrows() {
                         let nudge = |model: &mut Sequential<T>, v: Option<T>| -> T {
-                            let p = model.layers_mut()[i].param_mut(k).expect("parameter exists");
+                            let p = model.layers_mut()[i]
+                                .param_mut(k)
+                                .expect("parameter exists");
                             let old = p.value[(r, c)];
                             p.value[(r, c)] = v.unwrap_or(old);
                             old
@@ -179,7 +184,12 @@ impl GradCheck {
     ///
     /// [`Error::Shape`] unless `input` has the layer's input width and `upstream` is
     /// `rows x output width`; [`Error::NonFinite`] for NaN or infinity; [`Error::Empty`] without rows.
-    pub fn layer<T: Float>(&self, layer: &mut dyn Layer<T>, input: &Matrix<T>, upstream: &Matrix<T>) -> Result<Report> {
+    pub fn layer<T: Float>(
+        &self,
+        layer: &mut dyn Layer<T>,
+        input: &Matrix<T>,
+        upstream: &Matrix<T>,
+    ) -> Result<Report> {
         let rows = input.nrows();
         if rows == 0 {
             return Err(Error::Empty { what: "input" });
@@ -201,7 +211,11 @@ impl GradCheck {
             f.backward(out.as_view(), delta.as_view_mut());
         }
         let mut grad_input = DMatrix::zeros(rows, layer.input_size());
-        layer.backward(input.as_view(), delta.as_view(), Some(grad_input.as_view_mut()));
+        layer.backward(
+            input.as_view(),
+            delta.as_view(),
+            Some(grad_input.as_view_mut()),
+        );
 
         let mut report = Report::default();
         let mut k = 0;
@@ -244,7 +258,12 @@ impl GradCheck {
     /// # Errors
     ///
     /// [`Error::Shape`] unless `upstream` has the shape of `z`; [`Error::NonFinite`].
-    pub fn activation<T: Float>(&self, f: &dyn Activation<T>, z: &Matrix<T>, upstream: &Matrix<T>) -> Result<Report> {
+    pub fn activation<T: Float>(
+        &self,
+        f: &dyn Activation<T>,
+        z: &Matrix<T>,
+        upstream: &Matrix<T>,
+    ) -> Result<Report> {
         expect_shape("upstream", upstream, z.shape())?;
         check_finite("z", z.as_view())?;
         check_finite("upstream", upstream.as_view())?;
@@ -281,9 +300,16 @@ impl GradCheck {
     /// # Errors
     ///
     /// [`Error::Empty`] without rows; [`Error::NonFinite`] in `pred`; the loss's target errors.
-    pub fn loss<T: Float>(&self, loss: &dyn Loss<T>, pred: &Matrix<T>, target: &Matrix<T>) -> Result<Report> {
+    pub fn loss<T: Float>(
+        &self,
+        loss: &dyn Loss<T>,
+        pred: &Matrix<T>,
+        target: &Matrix<T>,
+    ) -> Result<Report> {
         if pred.nrows() == 0 {
-            return Err(Error::Empty { what: "predictions" });
+            return Err(Error::Empty {
+                what: "predictions",
+            });
         }
         check_finite("predictions", pred.as_view())?;
         if target.nrows() != pred.nrows() {
@@ -354,7 +380,11 @@ impl Acc {
         let abs = (a - n).abs();
         let rel = abs / a.abs().max(n.abs()).max(self.floor);
         // NaN compares false: make it the worst error rather than hide it.
-        let (abs, rel) = if abs.is_nan() { (f64::INFINITY, f64::INFINITY) } else { (abs, rel) };
+        let (abs, rel) = if abs.is_nan() {
+            (f64::INFINITY, f64::INFINITY)
+        } else {
+            (abs, rel)
+        };
         self.entry.max_abs = self.entry.max_abs.max(abs);
         if self.seen == 0 || rel > self.entry.max_rel {
             self.entry.max_rel = rel;
@@ -378,7 +408,11 @@ impl Acc {
 /// # Errors
 ///
 /// The input and target errors of [`Sequential::step`].
-pub fn check_model<T: Float>(model: &mut Sequential<T>, x: &Matrix<T>, y: &Matrix<T>) -> Result<Report> {
+pub fn check_model<T: Float>(
+    model: &mut Sequential<T>,
+    x: &Matrix<T>,
+    y: &Matrix<T>,
+) -> Result<Report> {
     GradCheck::for_type::<T>().model(model, x, y)
 }
 
@@ -400,7 +434,11 @@ pub fn check_model<T: Float>(model: &mut Sequential<T>, x: &Matrix<T>, y: &Matri
 /// # Errors
 ///
 /// See [`GradCheck::layer`].
-pub fn check_layer<T: Float>(layer: &mut dyn Layer<T>, input: &Matrix<T>, upstream: &Matrix<T>) -> Result<Report> {
+pub fn check_layer<T: Float>(
+    layer: &mut dyn Layer<T>,
+    input: &Matrix<T>,
+    upstream: &Matrix<T>,
+) -> Result<Report> {
     GradCheck::for_type::<T>().layer(layer, input, upstream)
 }
 
@@ -410,7 +448,11 @@ pub fn check_layer<T: Float>(layer: &mut dyn Layer<T>, input: &Matrix<T>, upstre
 /// # Errors
 ///
 /// See [`GradCheck::activation`].
-pub fn check_activation<T: Float>(f: &dyn Activation<T>, z: &Matrix<T>, upstream: &Matrix<T>) -> Result<Report> {
+pub fn check_activation<T: Float>(
+    f: &dyn Activation<T>,
+    z: &Matrix<T>,
+    upstream: &Matrix<T>,
+) -> Result<Report> {
     GradCheck::for_type::<T>().activation(f, z, upstream)
 }
 
@@ -428,6 +470,10 @@ pub fn check_activation<T: Float>(f: &dyn Activation<T>, z: &Matrix<T>, upstream
 /// # Errors
 ///
 /// See [`GradCheck::loss`].
-pub fn check_loss<T: Float>(loss: &dyn Loss<T>, pred: &Matrix<T>, target: &Matrix<T>) -> Result<Report> {
+pub fn check_loss<T: Float>(
+    loss: &dyn Loss<T>,
+    pred: &Matrix<T>,
+    target: &Matrix<T>,
+) -> Result<Report> {
     GradCheck::for_type::<T>().loss(loss, pred, target)
 }

@@ -49,6 +49,7 @@
 
 pub mod activation;
 pub mod book;
+pub mod data;
 pub mod error;
 pub mod float;
 pub mod gradcheck;
@@ -56,9 +57,12 @@ pub mod init;
 pub mod layer;
 mod linalg;
 pub mod loss;
+pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod rng;
+pub mod train;
+mod validate;
 
 pub use activation::{Activation, Identity, Relu, Sigmoid, Softmax, Tanh};
 pub use error::{Error, Result};
@@ -66,9 +70,10 @@ pub use float::Float;
 pub use init::{BookUniform, Constant, GlorotUniform, Initializer};
 pub use layer::{Dense, Layer};
 pub use loss::{BinaryCrossEntropy, CategoricalCrossEntropy, Loss, Mse, SquaredError};
-pub use model::{Descent, Fit, History, Sequential, SequentialBuilder};
+pub use model::{Sequential, SequentialBuilder};
 pub use optim::{Optimizer, Sgd};
 pub use rng::NumpyRng;
+pub use train::{Control, Descent, EarlyStopping, Epoch, Fit, History};
 
 /// A dynamically sized matrix; rows are samples.
 pub type Matrix<T> = nalgebra::DMatrix<T>;
@@ -81,9 +86,14 @@ pub type MatrixViewMut<'a, T> = nalgebra::DMatrixViewMut<'a, T>;
 pub mod prelude {
     pub use crate::gradcheck;
     pub use crate::{
-        Activation, BinaryCrossEntropy, BookUniform, CategoricalCrossEntropy, Constant, Dense,
-        Descent, Error, Fit, Float, GlorotUniform, History, Identity, Initializer, Layer, Loss,
-        Matrix, MatrixView, MatrixViewMut, Mse, NumpyRng, Optimizer, Relu, Result, Sequential, Sgd,
-        Sigmoid, Softmax, SquaredError, Tanh,
+        Activation, BinaryCrossEntropy, BookUniform, CategoricalCrossEntropy, Constant, Control,
+        Dense, Descent, EarlyStopping, Epoch, Error, Fit, Float, GlorotUniform, History, Identity,
+        Initializer, Layer, Loss, Matrix, MatrixView, MatrixViewMut, Mse, NumpyRng, Optimizer,
+        Relu, Result, Sequential, SequentialBuilder, Sgd, Sigmoid, Softmax, SquaredError, Tanh,
     };
 }
+
+/// The README's code blocks, run as doctests so the README stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

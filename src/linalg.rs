@@ -60,7 +60,13 @@ impl<'a, T: Float> Op<'a, T> {
 /// # Panics
 ///
 /// If the shapes do not chain (`a: m x k`, `b: k x n`, `c: m x n`); callers validate shapes first.
-pub(crate) fn gemm<T: Float>(alpha: T, a: Op<'_, T>, b: Op<'_, T>, beta: T, c: &mut DMatrixViewMut<'_, T>) {
+pub(crate) fn gemm<T: Float>(
+    alpha: T,
+    a: Op<'_, T>,
+    b: Op<'_, T>,
+    beta: T,
+    c: &mut DMatrixViewMut<'_, T>,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(
         b.rows == k && c.nrows() == m && c.ncols() == n,
@@ -99,7 +105,13 @@ pub(crate) fn gemm<T: Float>(alpha: T, a: Op<'_, T>, b: Op<'_, T>, beta: T, c: &
     }
 }
 
-fn small_gemm<T: Float>(alpha: T, a: Op<'_, T>, b: Op<'_, T>, beta: T, c: &mut DMatrixViewMut<'_, T>) {
+fn small_gemm<T: Float>(
+    alpha: T,
+    a: Op<'_, T>,
+    b: Op<'_, T>,
+    beta: T,
+    c: &mut DMatrixViewMut<'_, T>,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     for j in 0..n {
         for i in 0..m {
@@ -138,12 +150,24 @@ mod tests {
         let b = DMatrix::<f64>::from_fn(k, n, |i, j| (i * 5 + j * 11) as f64 * 0.01 - 0.3);
         let expected = &a * &b * 2.0 + DMatrix::from_element(m, n, 0.5);
         let mut c = DMatrix::from_element(m, n, 1.0);
-        gemm(2.0, Op::n(&a.as_view()), Op::n(&b.as_view()), 0.5, &mut c.as_view_mut());
+        gemm(
+            2.0,
+            Op::n(&a.as_view()),
+            Op::n(&b.as_view()),
+            0.5,
+            &mut c.as_view_mut(),
+        );
         approx::assert_relative_eq!(c, expected, epsilon = 1e-12);
         // Transposed operands read through strides.
         let (at, bt) = (a.transpose(), b.transpose());
         let mut c2 = DMatrix::from_element(m, n, f64::NAN);
-        gemm(1.0, Op::t(&at.as_view()), Op::t(&bt.as_view()), 0.0, &mut c2.as_view_mut());
+        gemm(
+            1.0,
+            Op::t(&at.as_view()),
+            Op::t(&bt.as_view()),
+            0.0,
+            &mut c2.as_view_mut(),
+        );
         approx::assert_relative_eq!(c2, &a * &b, epsilon = 1e-12);
     }
 

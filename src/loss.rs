@@ -15,6 +15,7 @@
 use std::any::Any;
 use std::fmt::Debug;
 
+use crate::validate::{check_finite, check_width};
 use crate::{Activation, Error, Float, MatrixView, MatrixViewMut, Result, Sigmoid, Softmax};
 
 /// Logarithms are clamped below at -100, as PyTorch's `BCELoss` does, so a probability of exactly
@@ -49,7 +50,12 @@ pub trait Loss<T: Float>: Any + Debug + Send + Sync {
     fn loss(&self, pred: MatrixView<'_, T>, target: MatrixView<'_, T>) -> T;
 
     /// Writes `dL/dpred` into `grad` (same shape as `pred`).
-    fn gradient(&self, pred: MatrixView<'_, T>, target: MatrixView<'_, T>, grad: MatrixViewMut<'_, T>);
+    fn gradient(
+        &self,
+        pred: MatrixView<'_, T>,
+        target: MatrixView<'_, T>,
+        grad: MatrixViewMut<'_, T>,
+    );
 
     /// If this loss has a simpler exact delta when combined with the output layer's `activation`,
     /// writes `dL/dz` (the gradient at the output's pre-activation) into `delta` and returns `true`.
@@ -65,36 +71,6 @@ pub trait Loss<T: Float>: Any + Debug + Send + Sync {
         let _ = (activation, pred, target, delta);
         false
     }
-}
-
-/// [`Error::Shape`] unless `targets` has `outputs` columns.
-pub(crate) fn check_width<T: Float>(outputs: usize, targets: MatrixView<'_, T>) -> Result<()> {
-    if targets.ncols() != outputs {
-        return Err(Error::Shape {
-            what: "targets".into(),
-            expected: (targets.nrows(), outputs),
-            actual: targets.shape(),
-        });
-    }
-    Ok(())
-}
-
-/// [`Error::NonFinite`] at the first NaN or infinity, scanning row by row.
-pub(crate) fn check_finite<T: Float>(what: &str, m: MatrixView<'_, T>) -> Result<()> {
-    for r in 0..m.nrows() {
-        for c in 0..m.ncols() {
-            let v = m[(r, c)];
-            if !v.finite() {
-                return Err(Error::NonFinite {
-                    what: what.into(),
-                    row: r,
-                    col: c,
-                    value: v.as_f64(),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 fn ln_clamped<T: Float>(x: T) -> T {
@@ -159,7 +135,12 @@ impl<T: Float> Loss<T> for SquaredError {
             .fold(T::zero(), |s, (&p, &g)| s + (p - g) * (p - g));
         s * T::of(0.5) / n
     }
-    fn gradient(&self, pred: MatrixView<'_, T>, target: MatrixView<'_, T>, mut grad: MatrixViewMut<'_, T>) {
+    fn gradient(
+        &self,
+        pred: MatrixView<'_, T>,
+        target: MatrixView<'_, T>,
+        mut grad: MatrixViewMut<'_, T>,
+    ) {
         let inv_n = T::one() / T::of_usize(pred.nrows());
         // delta = pred - goal (over the batch size)
         grad.copy_from(&pred);
@@ -189,7 +170,12 @@ impl<T: Float> Loss<T> for Mse {
             .fold(T::zero(), |s, (&p, &g)| s + (p - g) * (p - g));
         s / T::of_usize(pred.len())
     }
-    fn gradient(&self, pred: MatrixView<'_, T>, target: MatrixView<'_, T>, mut grad: MatrixViewMut<'_, T>) {
+    fn gradient(
+        &self,
+        pred: MatrixView<'_, T>,
+        target: MatrixView<'_, T>,
+        mut grad: MatrixViewMut<'_, T>,
+    ) {
         let scale = T::of(2.0) / T::of_usize(pred.len());
         grad.copy_from(&pred);
         grad.zip_apply(&target, |d, g| *d = (*d - g) * scale);
@@ -235,12 +221,20 @@ impl<T: Float> Loss<T> for BinaryCrossEntropy {
         Ok(())
     }
     fn loss(&self, pred: MatrixView<'_, T>, target: MatrixView<'_, T>) -> T {
-        let s = pred.iter().zip(target.iter()).fold(T::zero(), |s, (&p, &y)| {
-            s - (y * ln_clamped(p) + (T::one() - y) * ln_clamped(T::one() - p))
-        });
+        let s = pred
+            .iter()
+            .zip(target.iter())
+            .fold(T::zero(), |s, (&p, &y)| {
+                s - (y * ln_clamped(p) + (T::one() - y) * ln_clamped(T::one() - p))
+            });
         s / T::of_usize(pred.len())
     }
-    fn gradient(&self, pred: MatrixView<'_, T>, target: MatrixView<'_, T>, mut grad: MatrixViewMut<'_, T>) {
+    fn gradient(
+        &self,
+        pred: MatrixView<'_, T>,
+        target: MatrixView<'_, T>,
+        mut grad: MatrixViewMut<'_, T>,
+    ) {
         let inv = T::one() / T::of_usize(pred.len());
         grad.copy_from(&pred);
         grad.zip_apply(&target, |d, y| {
@@ -288,7 +282,11 @@ impl CategoricalCrossEntropy {
     fn y<T: Float>(target: &MatrixView<'_, T>, r: usize, j: usize) -> T {
         if target.ncols() == 1 {
             // class index column (validated by `check_targets`)
-            if target[(r, 0)].as_f64() as usize == j { T::one() } else { T::zero() }
+            if target[(r, 0)].as_f64() as usize == j {
+                T::one()
+            } else {
+                T::zero()
+            }
         } else {
             target[(r, j)]
         }
@@ -365,7 +363,12 @@ impl<T: Float> Loss<T> for CategoricalCrossEntropy {
         }
         s / T::of_usize(pred.nrows())
     }
-    fn gradient(&self, pred: MatrixView<'_, T>, target: MatrixView<'_, T>, mut grad: MatrixViewMut<'_, T>) {
+    fn gradient(
+        &self,
+        pred: MatrixView<'_, T>,
+        target: MatrixView<'_, T>,
+        mut grad: MatrixViewMut<'_, T>,
+    ) {
         let inv_n = T::one() / T::of_usize(pred.nrows());
         for j in 0..pred.ncols() {
             for r in 0..pred.nrows() {

@@ -6,7 +6,7 @@ use nalgebra::DMatrix;
 use rand::Rng;
 
 use crate::linalg::{view, view_mut};
-use crate::loss::check_finite;
+use crate::validate::check_finite;
 use crate::{
     Activation, Dense, Error, Float, GlorotUniform, Initializer, Layer, Loss, Matrix, MatrixView,
     NumpyRng, Optimizer, Result, SquaredError,
@@ -126,6 +126,7 @@ impl<T: Float> SequentialBuilder<T> {
     }
 
     /// Appends any layer.
+    #[allow(clippy::should_implement_trait)] // `add` as in Keras's `model.add(layer)`
     pub fn add(mut self, layer: impl Layer<T>) -> Self {
         self.layers.push(Box::new(layer));
         self
@@ -146,10 +147,14 @@ impl<T: Float> SequentialBuilder<T> {
     /// [`Error::NonFinite`] for a parameter that is NaN or infinite.
     pub fn build(self) -> Result<Sequential<T>> {
         if self.layers.is_empty() {
-            return Err(Error::Empty { what: "model (no layers)" });
+            return Err(Error::Empty {
+                what: "model (no layers)",
+            });
         }
         if self.inputs == 0 {
-            return Err(Error::Empty { what: "model input width" });
+            return Err(Error::Empty {
+                what: "model input width",
+            });
         }
         let mut width = self.inputs;
         for (i, layer) in self.layers.iter().enumerate() {
@@ -162,7 +167,9 @@ impl<T: Float> SequentialBuilder<T> {
                 });
             }
             if layer.output_size() == 0 {
-                return Err(Error::Empty { what: "layer output width" });
+                return Err(Error::Empty {
+                    what: "layer output width",
+                });
             }
             let mut k = 0;
             while let Some(p) = layer.param(k) {
@@ -182,67 +189,6 @@ impl<T: Float> SequentialBuilder<T> {
             has_gradients: false,
         })
     }
-}
-
-/// How many rows feed each update: the chapter's three flavours of gradient descent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Descent {
-    /// One row per update (the chapter's first networks).
-    Stochastic,
-    /// `n` rows per update, weight deltas averaged; a last, smaller batch takes the leftover rows.
-    MiniBatch(usize),
-    /// All rows per update, weight deltas averaged.
-    Full,
-}
-
-/// Settings for [`Sequential::fit`].
-///
-/// ```
-/// use backprop::{Descent, Fit};
-/// let fit = Fit::new(40).mini_batch(8);
-/// assert_eq!(fit.descent, Descent::MiniBatch(8));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fit {
-    /// Passes over the data.
-    pub epochs: usize,
-    /// Rows per update.
-    pub descent: Descent,
-}
-
-impl Fit {
-    /// `epochs` passes of stochastic gradient descent (rows in order).
-    pub fn new(epochs: usize) -> Self {
-        Fit {
-            epochs,
-            descent: Descent::Stochastic,
-        }
-    }
-
-    /// One row per update.
-    pub fn stochastic(mut self) -> Self {
-        self.descent = Descent::Stochastic;
-        self
-    }
-
-    /// `n` rows per update.
-    pub fn mini_batch(mut self, n: usize) -> Self {
-        self.descent = Descent::MiniBatch(n);
-        self
-    }
-
-    /// All rows per update.
-    pub fn full(mut self) -> Self {
-        self.descent = Descent::Full;
-        self
-    }
-}
-
-/// What [`Sequential::fit`] measured, one entry per epoch.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct History<T: Float> {
-    /// Mean training loss of the epoch: each batch's loss before its update, weighted by its rows.
-    pub loss: Vec<T>,
 }
 
 impl<T: Float> Sequential<T> {
@@ -298,7 +244,7 @@ impl<T: Float> Sequential<T> {
 
     // ----- checks at the boundary -------------------------------------------------------------
 
-    fn check_inputs(&self, x: MatrixView<'_, T>) -> Result<()> {
+    pub(crate) fn check_inputs(&self, x: MatrixView<'_, T>) -> Result<()> {
         if x.nrows() == 0 {
             return Err(Error::Empty { what: "inputs" });
         }
@@ -312,7 +258,7 @@ impl<T: Float> Sequential<T> {
         check_finite("inputs", x)
     }
 
-    fn check_targets(&self, rows: usize, y: MatrixView<'_, T>) -> Result<()> {
+    pub(crate) fn check_targets(&self, rows: usize, y: MatrixView<'_, T>) -> Result<()> {
         if y.nrows() != rows {
             return Err(Error::RowMismatch {
                 inputs: rows,
@@ -356,7 +302,7 @@ impl<T: Float> Sequential<T> {
     }
 
     /// Forward pass of validated rows: `layer_{i+1} = layer_i(layer_i)`.
-    fn forward_unchecked(&mut self, x: MatrixView<'_, T>) {
+    pub(crate) fn forward_unchecked(&mut self, x: MatrixView<'_, T>) {
         let rows = x.nrows();
         self.reserve(rows);
         self.has_gradients = false;
@@ -381,7 +327,8 @@ impl<T: Float> Sequential<T> {
         {
             // layer_2_delta = layer_2 - goal  (through the loss, and the output activation)
             let delta = view_mut(&mut self.deltas[last], rows, width);
-            self.loss.output_delta(self.layers[last].activation(), pred, y, delta);
+            self.loss
+                .output_delta(self.layers[last].activation(), pred, y, delta);
         }
         for i in (0..=last).rev() {
             let in_width = if i == 0 {
@@ -425,7 +372,12 @@ impl<T: Float> Sequential<T> {
         }
     }
 
-    fn train_batch(&mut self, x: MatrixView<'_, T>, y: MatrixView<'_, T>, opt: &mut dyn Optimizer<T>) -> T {
+    pub(crate) fn train_batch(
+        &mut self,
+        x: MatrixView<'_, T>,
+        y: MatrixView<'_, T>,
+        opt: &mut dyn Optimizer<T>,
+    ) -> T {
         self.forward_unchecked(x);
         let loss = self.backward_unchecked(y);
         self.update_unchecked(opt);
@@ -492,47 +444,6 @@ impl<T: Float> Sequential<T> {
         Ok(self.train_batch(x.as_view(), y.as_view(), opt))
     }
 
-    /// Trains on every row of `x` against `y`, `fit.epochs` times, rows in order.
-    ///
-    /// # Errors
-    ///
-    /// The input and target errors of [`step`](Self::step) (checked once, before any update), and
-    /// [`Error::InvalidParameter`] for a mini-batch of 0 rows.
-    pub fn fit(
-        &mut self,
-        x: &Matrix<T>,
-        y: &Matrix<T>,
-        opt: &mut dyn Optimizer<T>,
-        fit: &Fit,
-    ) -> Result<History<T>> {
-        self.check_inputs(x.as_view())?;
-        self.check_targets(x.nrows(), y.as_view())?;
-        let n = x.nrows();
-        let batch = match fit.descent {
-            Descent::Stochastic => 1,
-            Descent::Full => n,
-            Descent::MiniBatch(0) => {
-                return Err(Error::param("batch size", 0.0, "must be at least 1"));
-            }
-            Descent::MiniBatch(b) => b.min(n),
-        };
-        let mut history = History {
-            loss: Vec::with_capacity(fit.epochs),
-        };
-        for _ in 0..fit.epochs {
-            let mut total = T::zero();
-            let mut start = 0;
-            while start < n {
-                let rows = batch.min(n - start);
-                let loss = self.train_batch(x.rows(start, rows), y.rows(start, rows), opt);
-                total += loss * T::of_usize(rows);
-                start += rows;
-            }
-            history.loss.push(total / T::of_usize(n));
-        }
-        Ok(history)
-    }
-
     /// The model's outputs for every row of `x` (no training state is changed).
     ///
     /// # Errors
@@ -546,8 +457,11 @@ impl<T: Float> Sequential<T> {
         while start < x.nrows() {
             let rows = CHUNK.min(x.nrows() - start);
             self.forward_unchecked(x.rows(start, rows));
-            out.rows_mut(start, rows)
-                .copy_from(&view(&self.outputs[self.layers.len()], rows, out_width));
+            out.rows_mut(start, rows).copy_from(&view(
+                &self.outputs[self.layers.len()],
+                rows,
+                out_width,
+            ));
             start += rows;
         }
         Ok(out)
@@ -631,7 +545,11 @@ impl<T: Float> Sequential<T> {
                 reason: "no backward pass has run since the last forward pass",
             });
         }
-        Ok(view(&self.deltas[index], self.rows, self.layers[index].output_size()))
+        Ok(view(
+            &self.deltas[index],
+            self.rows,
+            self.layers[index].output_size(),
+        ))
     }
 
     /// The parameter `name` of layer `index` (e.g. `"weights"`, `"bias"`).
@@ -735,6 +653,39 @@ impl<T: Float> Sequential<T> {
     /// Mutable access to the layers, for the gradient checker.
     pub(crate) fn layers_mut(&mut self) -> &mut [Box<dyn Layer<T>>] {
         &mut self.layers
+    }
+
+    /// The output of the last forward pass (validated state: a forward pass has run).
+    pub(crate) fn output(&self) -> MatrixView<'_, T> {
+        let width = self.output_size();
+        view(&self.outputs[self.layers.len()], self.rows, width)
+    }
+
+    /// Copies every parameter into `into` (reusing its matrices when the shapes agree).
+    pub(crate) fn snapshot_into(&self, into: &mut Vec<Matrix<T>>) {
+        let params = self.params();
+        into.truncate(params.len());
+        for (k, (_, _, value)) in params.into_iter().enumerate() {
+            match into.get_mut(k) {
+                Some(m) if m.shape() == value.shape() => m.copy_from(value),
+                Some(m) => *m = value.clone(),
+                None => into.push(value.clone()),
+            }
+        }
+    }
+
+    /// Writes back parameters taken by [`snapshot_into`](Self::snapshot_into).
+    pub(crate) fn restore(&mut self, from: &[Matrix<T>]) {
+        let mut values = from.iter();
+        for layer in &mut self.layers {
+            let mut k = 0;
+            while let Some(p) = layer.param_mut(k) {
+                if let Some(v) = values.next() {
+                    p.value.copy_from(v);
+                }
+                k += 1;
+            }
+        }
     }
 
     /// Loss of validated `x`, `y` without touching gradients state beyond the buffers.

@@ -53,7 +53,7 @@ impl<T: Float> Dense<T> {
         if weights.is_empty() {
             return Err(Error::Empty { what: "weights" });
         }
-        crate::loss::check_finite("weights", weights.as_view())?;
+        crate::validate::check_finite("weights", weights.as_view())?;
         let outputs = weights.ncols();
         if let Some(b) = &bias {
             if b.shape() != (1, outputs) {
@@ -63,7 +63,7 @@ impl<T: Float> Dense<T> {
                     actual: b.shape(),
                 });
             }
-            crate::loss::check_finite("bias", b.as_view())?;
+            crate::validate::check_finite("bias", b.as_view())?;
         }
         Ok(Dense {
             weight_delta: DMatrix::zeros(weights.nrows(), outputs),
@@ -136,7 +136,11 @@ impl<T: Float> Dense<T> {
 }
 
 /// Overwrites `slot` with `value` after checking its shape and values.
-pub(crate) fn set_checked<T: Float>(what: &str, slot: &mut Matrix<T>, value: Matrix<T>) -> Result<()> {
+pub(crate) fn set_checked<T: Float>(
+    what: &str,
+    slot: &mut Matrix<T>,
+    value: Matrix<T>,
+) -> Result<()> {
     if value.shape() != slot.shape() {
         return Err(Error::Shape {
             what: what.into(),
@@ -144,7 +148,7 @@ pub(crate) fn set_checked<T: Float>(what: &str, slot: &mut Matrix<T>, value: Mat
             actual: value.shape(),
         });
     }
-    crate::loss::check_finite(what, value.as_view())?;
+    crate::validate::check_finite(what, value.as_view())?;
     *slot = value;
     Ok(())
 }
@@ -168,7 +172,13 @@ impl<T: Float> Layer<T> for Dense<T> {
 
     fn forward(&mut self, input: MatrixView<'_, T>, mut output: MatrixViewMut<'_, T>) {
         // layer_1 = layer_0.dot(weights_0_1)
-        gemm(T::one(), Op::n(&input), Op::n(&self.weights.as_view()), T::zero(), &mut output);
+        gemm(
+            T::one(),
+            Op::n(&input),
+            Op::n(&self.weights.as_view()),
+            T::zero(),
+            &mut output,
+        );
         if let Some(b) = &self.bias {
             // + bias, broadcast over the rows
             for (mut col, &bj) in output.column_iter_mut().zip(b.iter()) {
@@ -196,7 +206,13 @@ impl<T: Float> Layer<T> for Dense<T> {
         }
         if let Some(mut g) = grad_input {
             // layer_0_delta = layer_1_delta.dot(weights_0_1.T)
-            gemm(T::one(), Op::n(&delta), Op::t(&self.weights.as_view()), T::zero(), &mut g);
+            gemm(
+                T::one(),
+                Op::n(&delta),
+                Op::t(&self.weights.as_view()),
+                T::zero(),
+                &mut g,
+            );
         }
     }
 

@@ -1,0 +1,784 @@
+//! Data sets and their preparation: [`Dataset`], shuffling and splits, one-hot targets, column
+//! scalers, the bundled [`digits`](digits()) set, and readers for CSV and MNIST's IDX files.
+//!
+//! Rows are samples, as in the book: a [`Dataset`] pairs an input matrix (`n x features`) with a
+//! target matrix (`n x outputs`) that has the same number of rows.
+//!
+//! ```text
+//! labels [3, 0, 1]  --one_hot(labels, 4)-->  [[0, 0, 0, 1],      argmax_rows(..) --> [3, 0, 1]
+//!                                             [1, 0, 0, 0],
+//!                                             [0, 1, 0, 0]]
+//! ```
+//!
+//! A typical preparation: load, split by class, fit a scaler on the training inputs only, and apply
+//! it to both halves.
+//!
+//! ```
+//! use backprop::data::{digits, Dataset, Standardizer};
+//! use rand::{SeedableRng, rngs::StdRng};
+//!
+//! let digits = digits::<f64>()?;
+//! let data = digits.to_dataset_one_hot();
+//! let mut rng = StdRng::seed_from_u64(7);
+//! let (train, test) = data.stratified_split(digits.labels(), 0.25, &mut rng)?;
+//! assert_eq!(train.len() + test.len(), 1797);
+//!
+//! let scaler = Standardizer::fit(train.inputs())?;
+//! let (x, y) = train.into_parts();
+//! let train = Dataset::new(scaler.transform(&x)?, y)?;
+//! let (x, y) = test.into_parts();
+//! let test = Dataset::new(scaler.transform(&x)?, y)?;
+//! assert_eq!(train.inputs().ncols(), 64);
+//! assert_eq!(test.targets().ncols(), 10);
+//! # Ok::<(), backprop::Error>(())
+//! ```
+
+pub mod csv;
+pub mod digits;
+pub mod idx;
+
+pub use csv::{parse_csv, read_csv};
+pub use digits::{Digits, digits};
+pub use idx::{parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labels};
+
+use std::collections::BTreeMap;
+
+use nalgebra::DMatrix;
+use rand::Rng;
+
+use crate::{Error, Float, Result};
+
+/// Inputs and targets with the same number of rows, all finite: what a network trains on.
+///
+/// The fields are private so that every `Dataset` keeps the invariants [`Dataset::new`] checks:
+/// at least one row and one column on each side, equal row counts, no NaN or infinity.
+///
+/// ```
+/// use backprop::data::Dataset;
+/// use nalgebra::DMatrix;
+///
+/// // The book's streetlights and walk/stop.
+/// let streetlights = DMatrix::from_row_slice(3, 3, &[1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]);
+/// let walk_vs_stop = DMatrix::from_row_slice(3, 1, &[0.0, 1.0, 0.0]);
+/// let data = Dataset::new(streetlights, walk_vs_stop)?;
+/// assert_eq!(data.len(), 3);
+/// # Ok::<(), backprop::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset<T: Float> {
+    inputs: DMatrix<T>,
+    targets: DMatrix<T>,
+}
+
+impl<T: Float> Dataset<T> {
+    /// Pairs inputs with targets after checking shapes and values.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::RowMismatch`] if the two matrices have different numbers of rows;
+    /// - [`Error::Empty`] if there are no rows, or either matrix has no columns;
+    /// - [`Error::NonFinite`] naming the matrix, row and column of the first NaN or infinity
+    ///   (in reading order).
+    ///
+    /// ```
+    /// use backprop::{Error, data::Dataset};
+    /// use nalgebra::DMatrix;
+    ///
+    /// let x = DMatrix::from_row_slice(2, 2, &[1.0, 2.0, 3.0, f64::NAN]);
+    /// let y = DMatrix::from_row_slice(2, 1, &[0.0, 1.0]);
+    /// let err = Dataset::new(x, y).unwrap_err();
+    /// assert!(matches!(err, Error::NonFinite { row: 1, col: 1, .. }));
+    /// ```
+    pub fn new(inputs: DMatrix<T>, targets: DMatrix<T>) -> Result<Self> {
+        if inputs.nrows() != targets.nrows() {
+            return Err(Error::RowMismatch {
+                inputs: inputs.nrows(),
+                targets: targets.nrows(),
+            });
+        }
+        if inputs.nrows() == 0 {
+            return Err(Error::Empty { what: "data set" });
+        }
+        if inputs.ncols() == 0 {
+            return Err(Error::Empty { what: "inputs" });
+        }
+        if targets.ncols() == 0 {
+            return Err(Error::Empty { what: "targets" });
+        }
+        check_finite("inputs", &inputs)?;
+        check_finite("targets", &targets)?;
+        Ok(Self { inputs, targets })
+    }
+
+    /// The input matrix, one sample per row.
+    pub fn inputs(&self) -> &DMatrix<T> {
+        &self.inputs
+    }
+
+    /// The target matrix, one sample per row.
+    pub fn targets(&self) -> &DMatrix<T> {
+        &self.targets
+    }
+
+    /// Number of samples (rows).
+    pub fn len(&self) -> usize {
+        self.inputs.nrows()
+    }
+
+    /// Always `false`: [`Dataset::new`] rejects empty data. Present to pair with [`Dataset::len`].
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Gives back the input and target matrices.
+    pub fn into_parts(self) -> (DMatrix<T>, DMatrix<T>) {
+        (self.inputs, self.targets)
+    }
+
+    /// Shuffles the rows in place, moving each input row together with its target row.
+    ///
+    /// Fisher-Yates: for `i` from the last row down to 1, rows `i` and `j` swap, where `j` is
+    /// uniform in `0..=i`. Each `j` comes from [`Rng::next_u64`] by rejection sampling (no modulo
+    /// bias), so a generator in a given state always produces the same order, on every platform.
+    ///
+    /// ```
+    /// use backprop::data::Dataset;
+    /// use nalgebra::DMatrix;
+    /// use rand::{SeedableRng, rngs::StdRng};
+    ///
+    /// let x = DMatrix::from_fn(5, 1, |r, _| r as f64);
+    /// let y = DMatrix::from_fn(5, 1, |r, _| 10.0 * r as f64);
+    /// let mut data = Dataset::new(x, y)?;
+    /// data.shuffle(&mut StdRng::seed_from_u64(1));
+    /// for r in 0..5 {
+    ///     assert_eq!(data.targets()[(r, 0)], 10.0 * data.inputs()[(r, 0)]);
+    /// }
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    pub fn shuffle<R>(&mut self, rng: &mut R)
+    where
+        R: Rng + ?Sized,
+    {
+        for i in (1..self.len()).rev() {
+            let j = uniform_below(rng, i + 1);
+            if i != j {
+                self.inputs.swap_rows(i, j);
+                self.targets.swap_rows(i, j);
+            }
+        }
+    }
+
+    /// Splits into `(train, test)` at random, with `test_fraction` of the rows in the test set.
+    ///
+    /// The test set gets `round(test_fraction * len)` rows (halves round up); the rows are drawn
+    /// through one Fisher-Yates permutation (as in [`Dataset::shuffle`]), and both sets come out in
+    /// that random order. `self` is left unchanged.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidParameter`] unless `0 < test_fraction < 1`;
+    /// - [`Error::Empty`] if the rounding leaves the test or the training set without rows.
+    ///
+    /// ```
+    /// use backprop::data::Dataset;
+    /// use nalgebra::DMatrix;
+    /// use rand::{SeedableRng, rngs::StdRng};
+    ///
+    /// let data = Dataset::new(DMatrix::<f64>::zeros(10, 2), DMatrix::zeros(10, 1))?;
+    /// let (train, test) = data.split(0.3, &mut StdRng::seed_from_u64(0))?;
+    /// assert_eq!((train.len(), test.len()), (7, 3));
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    pub fn split<R>(&self, test_fraction: f64, rng: &mut R) -> Result<(Self, Self)>
+    where
+        R: Rng + ?Sized,
+    {
+        check_fraction(test_fraction)?;
+        let n = self.len();
+        let n_test = round_share(test_fraction, n);
+        check_sizes(n_test, n)?;
+        let order = permutation(n, rng);
+        let (test, train) = order.split_at(n_test);
+        Ok((self.rows(train), self.rows(test)))
+    }
+
+    /// Splits into `(train, test)` so that every class keeps the same share in both sets.
+    ///
+    /// `labels[i]` is the class of row `i` (any `usize` values; each distinct value is a class).
+    /// A class with `k` rows puts `round(test_fraction * k)` of them (halves round up) in the test
+    /// set, chosen at random; so a class with a single row stays in the training set when
+    /// `test_fraction < 0.5`. The rows are taken through one Fisher-Yates permutation of the whole
+    /// set, so both sets come out in random order with the classes mixed.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Shape`] if `labels` does not have one entry per row;
+    /// - [`Error::InvalidParameter`] unless `0 < test_fraction < 1`;
+    /// - [`Error::Empty`] if the rounding leaves the test or the training set without rows.
+    ///
+    /// ```
+    /// use backprop::data::Dataset;
+    /// use nalgebra::DMatrix;
+    /// use rand::{SeedableRng, rngs::StdRng};
+    ///
+    /// // 8 rows of class 0 and 4 of class 1.
+    /// let labels = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1];
+    /// let x = DMatrix::from_fn(12, 1, |r, _| r as f64);
+    /// let y = DMatrix::from_fn(12, 1, |r, _| labels[r] as f64);
+    /// let data = Dataset::new(x, y)?;
+    /// let (train, test) = data.stratified_split(&labels, 0.25, &mut StdRng::seed_from_u64(3))?;
+    /// let ones = test.targets().iter().filter(|&&v| v == 1.0).count();
+    /// assert_eq!((test.len(), ones), (3, 1)); // 2 of class 0, 1 of class 1
+    /// assert_eq!(train.len(), 9);
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    pub fn stratified_split<R>(
+        &self,
+        labels: &[usize],
+        test_fraction: f64,
+        rng: &mut R,
+    ) -> Result<(Self, Self)>
+    where
+        R: Rng + ?Sized,
+    {
+        let n = self.len();
+        if labels.len() != n {
+            return Err(Error::Shape {
+                what: "labels (one per row of the data set)".into(),
+                expected: (n, 1),
+                actual: (labels.len(), 1),
+            });
+        }
+        check_fraction(test_fraction)?;
+        // Per class: (rows in the class, then rows still to put in the test set).
+        let mut classes: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
+        for &label in labels {
+            classes.entry(label).or_default().0 += 1;
+        }
+        let mut n_test = 0;
+        for (count, quota) in classes.values_mut() {
+            *quota = round_share(test_fraction, *count);
+            n_test += *quota;
+        }
+        check_sizes(n_test, n)?;
+        let mut test = Vec::with_capacity(n_test);
+        let mut train = Vec::with_capacity(n - n_test);
+        for row in permutation(n, rng) {
+            match classes.get_mut(&labels[row]) {
+                Some((_, quota)) if *quota > 0 => {
+                    *quota -= 1;
+                    test.push(row);
+                }
+                _ => train.push(row),
+            }
+        }
+        Ok((self.rows(&train), self.rows(&test)))
+    }
+
+    /// A new data set made of the given rows, in the given order (a row may repeat).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Empty`] if `rows` is empty;
+    /// - [`Error::InvalidParameter`] (`"row index"`) if an index is not below [`Dataset::len`].
+    ///
+    /// ```
+    /// use backprop::data::Dataset;
+    /// use nalgebra::DMatrix;
+    ///
+    /// let data = Dataset::new(DMatrix::from_fn(4, 1, |r, _| r as f64), DMatrix::zeros(4, 1))?;
+    /// let picked = data.subset(&[3, 1])?;
+    /// assert_eq!(picked.inputs().as_slice(), &[3.0, 1.0]);
+    /// assert!(data.subset(&[4]).is_err());
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    pub fn subset(&self, rows: &[usize]) -> Result<Self> {
+        if rows.is_empty() {
+            return Err(Error::Empty {
+                what: "row selection",
+            });
+        }
+        if let Some(&bad) = rows.iter().find(|&&r| r >= self.len()) {
+            return Err(Error::param(
+                "row index",
+                bad as f64,
+                "must be less than the number of rows in the data set",
+            ));
+        }
+        Ok(self.rows(rows))
+    }
+
+    /// The given rows; every index must be in range and the list non-empty.
+    fn rows(&self, rows: &[usize]) -> Self {
+        Self {
+            inputs: self.inputs.select_rows(rows),
+            targets: self.targets.select_rows(rows),
+        }
+    }
+}
+
+/// One row per label with a 1 in the label's column and 0 elsewhere.
+///
+/// ```text
+/// one_hot([2, 0], 3) = [[0, 0, 1],
+///                       [1, 0, 0]]
+/// ```
+///
+/// An empty `labels` gives a `0 x classes` matrix.
+///
+/// # Errors
+///
+/// - [`Error::InvalidLabel`] naming the row if a label is not below `classes`;
+/// - [`Error::InvalidParameter`] if `classes` is 0, or `labels.len() * classes` overflows `usize`.
+///
+/// ```
+/// use backprop::{Error, data::one_hot};
+///
+/// let goal = one_hot::<f64>(&[2, 0], 3)?;
+/// assert_eq!(goal.row(0).iter().copied().collect::<Vec<_>>(), [0.0, 0.0, 1.0]);
+/// assert!(matches!(one_hot::<f64>(&[1, 3], 3), Err(Error::InvalidLabel { row: 1, .. })));
+/// # Ok::<(), Error>(())
+/// ```
+pub fn one_hot<T: Float>(labels: &[usize], classes: usize) -> Result<DMatrix<T>> {
+    if classes == 0 {
+        return Err(Error::param("classes", 0.0, "must be at least 1"));
+    }
+    if let Some((row, &label)) = labels.iter().enumerate().find(|&(_, &l)| l >= classes) {
+        return Err(Error::InvalidLabel {
+            row,
+            label: label as f64,
+            classes,
+        });
+    }
+    if labels.len().checked_mul(classes).is_none() {
+        return Err(Error::param(
+            "classes",
+            classes as f64,
+            "times the number of labels overflows usize",
+        ));
+    }
+    let mut goal = DMatrix::zeros(labels.len(), classes);
+    for (row, &label) in labels.iter().enumerate() {
+        goal[(row, label)] = T::one();
+    }
+    Ok(goal)
+}
+
+/// The column of the largest value in each row: the predicted class of each sample.
+///
+/// Ties go to the lowest column; NaN never wins over a number. A row with no numbers (no columns,
+/// or all NaN) gives 0.
+///
+/// ```
+/// use backprop::data::argmax_rows;
+/// use nalgebra::DMatrix;
+///
+/// let prediction = DMatrix::from_row_slice(3, 3, &[0.1, 0.7, 0.2, 0.5, 0.5, 0.0, f64::NAN, 0.0, 1.0]);
+/// assert_eq!(argmax_rows(&prediction), vec![1, 0, 2]);
+/// ```
+pub fn argmax_rows<T: Float>(m: &DMatrix<T>) -> Vec<usize> {
+    m.row_iter()
+        .map(|row| {
+            let mut best: Option<(usize, T)> = None;
+            for (col, &v) in row.iter().enumerate() {
+                if v.as_f64().is_nan() {
+                    continue;
+                }
+                match best {
+                    Some((_, b)) if v <= b => {}
+                    _ => best = Some((col, v)),
+                }
+            }
+            best.map_or(0, |(col, _)| col)
+        })
+        .collect()
+}
+
+/// Per-column standardisation: `x' = (x - mean) / std`, with the population standard deviation.
+///
+/// ```text
+/// mean_j = sum_i x_ij / n        std_j = sqrt(sum_i (x_ij - mean_j)^2 / n)
+/// ```
+///
+/// A column that was constant when fitted (`std = 0`) carries no information, so [`transform`]
+/// writes 0 into it for every finite value, on the fitted data and on new data alike. The
+/// statistics are computed in `f64` (also for `f32` data) and are finite for any finite input.
+///
+/// [`transform`]: Standardizer::transform
+///
+/// ```
+/// use backprop::data::Standardizer;
+/// use nalgebra::DMatrix;
+///
+/// let x = DMatrix::<f64>::from_row_slice(3, 2, &[1.0, 5.0, 2.0, 5.0, 3.0, 5.0]);
+/// let scaler = Standardizer::fit(&x)?;
+/// assert_eq!(scaler.means(), &[2.0, 5.0]);
+/// let z = scaler.transform(&x)?;
+/// assert!((z[(2, 0)] - 1.224744871391589).abs() < 1e-12); // (3 - 2) / sqrt(2/3)
+/// assert_eq!(z[(0, 1)], 0.0); // constant column
+/// # Ok::<(), backprop::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standardizer<T: Float> {
+    means: Vec<T>,
+    stds: Vec<T>,
+}
+
+impl<T: Float> Standardizer<T> {
+    /// Learns each column's mean and population standard deviation.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Empty`] if `x` has no rows or no columns;
+    /// - [`Error::NonFinite`] naming the first NaN or infinity.
+    pub fn fit(x: &DMatrix<T>) -> Result<Self> {
+        check_fittable(x)?;
+        let (mut means, mut stds) = (Vec::with_capacity(x.ncols()), Vec::with_capacity(x.ncols()));
+        for col in x.column_iter() {
+            let (lo, hi) = min_max(col.iter().map(|v| v.as_f64()));
+            if lo == hi {
+                means.push(T::of(lo));
+                stds.push(T::zero());
+                continue;
+            }
+            // Sums and squares of ordinary values are computed as they are; columns with huge or
+            // tiny values are first scaled by a power of two (exact), so they stay finite too.
+            let s = power_of_two_scale(lo.abs().max(hi.abs()));
+            let n = col.len() as f64;
+            let mean = col.iter().map(|v| v.as_f64() * s).sum::<f64>() / n;
+            let var = col
+                .iter()
+                .map(|v| (v.as_f64() * s - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            let std = T::of(var.sqrt() / s);
+            means.push(T::of(mean / s));
+            // A spread too small for T counts as constant.
+            stds.push(if std > T::zero() { std } else { T::zero() });
+        }
+        Ok(Self { means, stds })
+    }
+
+    /// Per-column means learned by [`Standardizer::fit`].
+    pub fn means(&self) -> &[T] {
+        &self.means
+    }
+
+    /// Per-column population standard deviations (0 for constant columns).
+    pub fn stds(&self) -> &[T] {
+        &self.stds
+    }
+
+    /// Standardises a copy of `x`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] if `x` does not have the fitted number of columns.
+    pub fn transform(&self, x: &DMatrix<T>) -> Result<DMatrix<T>> {
+        let mut out = x.clone();
+        self.transform_in_place(&mut out)?;
+        Ok(out)
+    }
+
+    /// Standardises `x` in place.
+    ///
+    /// Values are not checked: a NaN or infinity stays non-finite (and [`Dataset::new`] will
+    /// reject it).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] if `x` does not have the fitted number of columns; `x` is then unchanged.
+    pub fn transform_in_place(&self, x: &mut DMatrix<T>) -> Result<()> {
+        check_cols("matrix to standardise", x, self.means.len())?;
+        for (j, mut col) in x.column_iter_mut().enumerate() {
+            let (mean, std) = (self.means[j].as_f64(), self.stds[j].as_f64());
+            for v in col.iter_mut() {
+                *v = T::of(standardise(v.as_f64(), mean, std));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per-column rescaling to `[0, 1]`: `x' = (x - min) / (max - min)`.
+///
+/// The minimum and maximum are those seen by [`MinMaxScaler::fit`]; new data outside that range maps
+/// outside `[0, 1]` (no clipping). A column that was constant when fitted maps to 0 for every finite
+/// value.
+///
+/// ```
+/// use backprop::data::MinMaxScaler;
+/// use nalgebra::DMatrix;
+///
+/// let x = DMatrix::from_row_slice(3, 2, &[0.0, 7.0, 4.0, 7.0, 16.0, 7.0]);
+/// let scaler = MinMaxScaler::fit(&x)?;
+/// let y = scaler.transform(&x)?;
+/// assert_eq!(y.column(0).as_slice(), &[0.0, 0.25, 1.0]);
+/// assert_eq!(y.column(1).as_slice(), &[0.0, 0.0, 0.0]);
+/// # Ok::<(), backprop::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct MinMaxScaler<T: Float> {
+    mins: Vec<T>,
+    maxs: Vec<T>,
+}
+
+impl<T: Float> MinMaxScaler<T> {
+    /// Learns each column's minimum and maximum.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Empty`] if `x` has no rows or no columns;
+    /// - [`Error::NonFinite`] naming the first NaN or infinity.
+    pub fn fit(x: &DMatrix<T>) -> Result<Self> {
+        check_fittable(x)?;
+        let (mins, maxs) = x
+            .column_iter()
+            .map(|col| {
+                let (lo, hi) = min_max(col.iter().map(|v| v.as_f64()));
+                (T::of(lo), T::of(hi))
+            })
+            .unzip();
+        Ok(Self { mins, maxs })
+    }
+
+    /// Per-column minimums learned by [`MinMaxScaler::fit`].
+    pub fn mins(&self) -> &[T] {
+        &self.mins
+    }
+
+    /// Per-column maximums learned by [`MinMaxScaler::fit`].
+    pub fn maxs(&self) -> &[T] {
+        &self.maxs
+    }
+
+    /// Rescales a copy of `x`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] if `x` does not have the fitted number of columns.
+    pub fn transform(&self, x: &DMatrix<T>) -> Result<DMatrix<T>> {
+        let mut out = x.clone();
+        self.transform_in_place(&mut out)?;
+        Ok(out)
+    }
+
+    /// Rescales `x` in place; values are not checked (non-finite values stay non-finite).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] if `x` does not have the fitted number of columns; `x` is then unchanged.
+    pub fn transform_in_place(&self, x: &mut DMatrix<T>) -> Result<()> {
+        check_cols("matrix to rescale", x, self.mins.len())?;
+        for (j, mut col) in x.column_iter_mut().enumerate() {
+            let (lo, hi) = (self.mins[j].as_f64(), self.maxs[j].as_f64());
+            for v in col.iter_mut() {
+                *v = T::of(rescale(v.as_f64(), lo, hi));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `(x - mean) / std` in `f64`, without overflow for finite values; 0 when `std` is 0.
+fn standardise(x: f64, mean: f64, std: f64) -> f64 {
+    if std == 0.0 {
+        return zero_if_finite(x);
+    }
+    let d = x - mean;
+    if d.is_finite() || !x.is_finite() {
+        d / std
+    } else {
+        // Halving is exact here (the values are huge), and keeps the difference finite.
+        (x * 0.5 - mean * 0.5) / (std * 0.5)
+    }
+}
+
+/// `(x - lo) / (hi - lo)` in `f64`, without overflow for finite values; 0 when `lo == hi`.
+fn rescale(x: f64, lo: f64, hi: f64) -> f64 {
+    if lo == hi {
+        return zero_if_finite(x);
+    }
+    let (d, range) = (x - lo, hi - lo);
+    if (d.is_finite() || !x.is_finite()) && range.is_finite() {
+        d / range
+    } else {
+        (x * 0.5 - lo * 0.5) / (hi * 0.5 - lo * 0.5)
+    }
+}
+
+/// What a column that was constant when fitted maps to: 0, except that NaN and infinity stay.
+fn zero_if_finite(x: f64) -> f64 {
+    if x.is_finite() { 0.0 } else { x }
+}
+
+/// 1 for ordinary magnitudes; otherwise a power of two that brings `max_abs` near 1, so that a
+/// column's sum of squares neither overflows nor underflows. Multiplying by it is exact.
+fn power_of_two_scale(max_abs: f64) -> f64 {
+    const HUGE: f64 = 1.0e150; // about 2^498
+    const TINY: f64 = 1.0e-150;
+    const DOWN: f64 = f64::from_bits((1023 - 600) << 52); // 2^-600
+    const UP: f64 = f64::from_bits((1023 + 600) << 52); // 2^600
+    if max_abs > HUGE {
+        DOWN
+    } else if max_abs < TINY {
+        UP
+    } else {
+        1.0
+    }
+}
+
+/// Smallest and largest of a non-empty sequence of finite values.
+fn min_max(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    })
+}
+
+/// What a scaler's `fit` needs: at least one row and column, all finite.
+fn check_fittable<T: Float>(x: &DMatrix<T>) -> Result<()> {
+    if x.is_empty() {
+        return Err(Error::Empty {
+            what: "matrix to fit",
+        });
+    }
+    check_finite("matrix to fit", x)
+}
+
+/// `x` must have `cols` columns (any number of rows).
+fn check_cols<T: Float>(what: &str, x: &DMatrix<T>, cols: usize) -> Result<()> {
+    if x.ncols() == cols {
+        Ok(())
+    } else {
+        Err(Error::Shape {
+            what: what.into(),
+            expected: (usize::MAX, cols),
+            actual: x.shape(),
+        })
+    }
+}
+
+/// Reports the first non-finite value in reading order (row by row).
+fn check_finite<T: Float>(what: &str, m: &DMatrix<T>) -> Result<()> {
+    crate::validate::check_finite(what, m.as_view())
+}
+
+/// A test fraction must be strictly between 0 and 1 (NaN is not).
+fn check_fraction(test_fraction: f64) -> Result<()> {
+    if test_fraction > 0.0 && test_fraction < 1.0 {
+        Ok(())
+    } else {
+        Err(Error::param(
+            "test fraction",
+            test_fraction,
+            "must be strictly between 0 and 1",
+        ))
+    }
+}
+
+/// Both sides of a split must keep at least one row.
+fn check_sizes(n_test: usize, n: usize) -> Result<()> {
+    if n_test == 0 {
+        Err(Error::Empty { what: "test set" })
+    } else if n_test >= n {
+        Err(Error::Empty {
+            what: "training set",
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// `round(fraction * count)`, halves up, for `0 < fraction < 1`.
+fn round_share(fraction: f64, count: usize) -> usize {
+    // The product lies in [0, count], so the conversion back is exact and in range.
+    (fraction * count as f64).round() as usize
+}
+
+/// A uniformly random permutation of `0..n` (Fisher-Yates, as in [`Dataset::shuffle`]).
+fn permutation<R: Rng + ?Sized>(n: usize, rng: &mut R) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    shuffle_indices(&mut order, rng);
+    order
+}
+
+/// Fisher-Yates shuffle of `order` in place, with [`uniform_below`] draws.
+pub(crate) fn shuffle_indices<R: Rng + ?Sized>(order: &mut [usize], rng: &mut R) {
+    for i in (1..order.len()).rev() {
+        order.swap(i, uniform_below(rng, i + 1));
+    }
+}
+
+/// A uniform integer in `0..n` (`n > 0`) from whole `u64` draws, rejecting the biased top values.
+fn uniform_below<R: Rng + ?Sized>(rng: &mut R, n: usize) -> usize {
+    let n = n as u64;
+    // 2^64 mod n: that many values at the top of the u64 range would make `x % n` uneven.
+    let uneven = (u64::MAX % n + 1) % n;
+    loop {
+        let x = rng.next_u64();
+        if x <= u64::MAX - uneven {
+            return (x % n) as usize;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A generator that replays fixed words, to pin down the rejection rule.
+    struct Replay(Vec<u64>);
+
+    impl rand::TryRng for Replay {
+        type Error = std::convert::Infallible;
+        fn try_next_u32(&mut self) -> std::result::Result<u32, Self::Error> {
+            Ok(self.0.remove(0) as u32)
+        }
+        fn try_next_u64(&mut self) -> std::result::Result<u64, Self::Error> {
+            Ok(self.0.remove(0))
+        }
+        fn try_fill_bytes(&mut self, _: &mut [u8]) -> std::result::Result<(), Self::Error> {
+            unimplemented!()
+        }
+    }
+
+    #[test]
+    fn uniform_below_rejects_only_the_uneven_top() {
+        // n = 3: 2^64 mod 3 = 1, so only u64::MAX is rejected.
+        let mut rng = Replay(vec![u64::MAX, u64::MAX - 1, 5]);
+        assert_eq!(uniform_below(&mut rng, 3), ((u64::MAX - 1) % 3) as usize);
+        assert_eq!(uniform_below(&mut rng, 3), 2);
+        // n = 4 divides 2^64: nothing is rejected.
+        let mut rng = Replay(vec![u64::MAX]);
+        assert_eq!(uniform_below(&mut rng, 4), 3);
+        // n = 1 always gives 0.
+        let mut rng = Replay(vec![u64::MAX]);
+        assert_eq!(uniform_below(&mut rng, 1), 0);
+    }
+
+    #[test]
+    fn standardise_and_rescale_scaling_survive_extreme_values() {
+        let big = f64::MAX;
+        assert_eq!(standardise(big, -big, big), 2.0);
+        assert_eq!(rescale(big, -big, big), 1.0);
+        let x = DMatrix::from_row_slice(3, 1, &[-big, 0.0, big]);
+        let s = MinMaxScaler::fit(&x).unwrap();
+        assert_eq!(s.transform(&x).unwrap().as_slice(), &[0.0, 0.5, 1.0]);
+        let z = Standardizer::fit(&x).unwrap().transform(&x).unwrap();
+        assert!(z.iter().all(|v| v.is_finite()));
+        assert!((z[(2, 0)] - 1.5f64.sqrt()).abs() < 1e-12);
+        // Tiny values: the squares would underflow without scaling.
+        let x = DMatrix::<f64>::from_row_slice(2, 1, &[1e-300, 3e-300]);
+        let st = Standardizer::fit(&x).unwrap();
+        assert!((st.stds()[0] / 1e-300 - 1.0).abs() < 1e-15);
+        let z = st.transform(&x).unwrap();
+        assert!((z[(0, 0)] + 1.0).abs() < 1e-15 && (z[(1, 0)] - 1.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn power_of_two_scale_is_two_to_the_600() {
+        assert_eq!(power_of_two_scale(1e200), 2f64.powi(-600));
+        assert_eq!(power_of_two_scale(1e-200), 2f64.powi(600));
+        assert_eq!(power_of_two_scale(12.0), 1.0);
+    }
+}
