@@ -67,13 +67,8 @@ impl<T: Float> Loss<T> for PerceptronRule {
         "PerceptronRule"
     }
     fn check_targets(&self, outputs: usize, targets: MatrixView<'_, T>) -> Result<()> {
-        if targets.ncols() != outputs {
-            return Err(Error::Shape {
-                what: "targets".into(),
-                expected: (targets.nrows(), outputs),
-                actual: targets.shape(),
-            });
-        }
+        // Width, finite values in [0, 1]; then only the ends of that range.
+        BinaryCrossEntropy.check_targets(outputs, targets)?;
         for r in 0..targets.nrows() {
             for c in 0..targets.ncols() {
                 let y = targets[(r, c)];
