@@ -70,7 +70,10 @@ pub use init::{BookUniform, Constant, GlorotUniform, Initializer};
 pub use layer::{Dense, Layer};
 pub use loss::{BinaryCrossEntropy, CategoricalCrossEntropy, Loss, Mse, SquaredError};
 pub use model::{Sequential, SequentialBuilder};
-pub use optim::{Optimizer, Sgd};
+pub use optim::{
+    Adagrad, Adam, AdamW, ClipGradNorm, CosineAnnealingLr, ExponentialLr, LrScheduler, Optimizer,
+    OptimizerState, RmsProp, Schedule, Sgd, StepLr,
+};
 pub use rng::NumpyRng;
 pub use train::{Control, Descent, EarlyStopping, Epoch, Fit, History};
 
@@ -90,6 +93,7 @@ pub mod prelude {
         Initializer, Layer, Loss, Matrix, MatrixView, MatrixViewMut, Mse, NumpyRng, Optimizer,
         Relu, Result, Sequential, SequentialBuilder, Sgd, Sigmoid, Softmax, SquaredError, Tanh,
     };
+    pub use crate::{Adagrad, Adam, AdamW, OptimizerState, RmsProp};
 }
 
 /// The README's code blocks, run as doctests so the README stays true.
