@@ -66,7 +66,10 @@ mod validate;
 pub use activation::{Activation, Identity, Relu, Sigmoid, Softmax, Tanh};
 pub use error::{Error, Result};
 pub use float::Float;
-pub use init::{BookUniform, Constant, GlorotUniform, Initializer};
+pub use init::{
+    BookUniform, Constant, GlorotNormal, GlorotUniform, HeNormal, HeUniform, Initializer, Normal,
+    Uniform, Zeros,
+};
 pub use layer::{Dense, Layer};
 pub use loss::{BinaryCrossEntropy, CategoricalCrossEntropy, Loss, Mse, SquaredError};
 pub use model::{Sequential, SequentialBuilder};
@@ -93,7 +96,10 @@ pub mod prelude {
         Initializer, Layer, Loss, Matrix, MatrixView, MatrixViewMut, Mse, NumpyRng, Optimizer,
         Relu, Result, Sequential, SequentialBuilder, Sgd, Sigmoid, Softmax, SquaredError, Tanh,
     };
-    pub use crate::{Adagrad, Adam, AdamW, OptimizerState, RmsProp};
+    pub use crate::{
+        Adagrad, Adam, AdamW, GlorotNormal, HeNormal, HeUniform, Normal, OptimizerState, RmsProp,
+        Uniform, Zeros,
+    };
 }
 
 /// The README's code blocks, run as doctests so the README stays true.
