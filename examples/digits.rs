@@ -69,9 +69,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let predicted = model.predict(test.inputs())?;
     let test_accuracy = accuracy(&predicted, test.targets())?;
-    println!("test loss {:.4}", model.evaluate(test.inputs(), test.targets())?);
+    println!(
+        "test loss {:.4}",
+        model.evaluate(test.inputs(), test.targets())?
+    );
     println!("test accuracy {:.2}%", 100.0 * test_accuracy);
-    println!("\nconfusion matrix (test set):\n{}", confusion_matrix(&predicted, test.targets())?);
+    println!(
+        "\nconfusion matrix (test set):\n{}",
+        confusion_matrix(&predicted, test.targets())?
+    );
 
     plot(&history, &out)?;
     println!("loss and accuracy curves written to {}", out.display());
@@ -88,7 +94,10 @@ fn plot(history: &History<f32>, out: &Path) -> Result<(), Box<dyn std::error::Er
         let epochs = history.loss.len() as f64;
 
         let series = |v: &[f32]| -> Vec<(f64, f64)> {
-            v.iter().enumerate().map(|(i, &y)| (i as f64 + 1.0, y as f64)).collect()
+            v.iter()
+                .enumerate()
+                .map(|(i, &y)| (i as f64 + 1.0, y as f64))
+                .collect()
         };
         let max_loss = history
             .loss
@@ -113,7 +122,10 @@ fn plot(history: &History<f32>, out: &Path) -> Result<(), Box<dyn std::error::Er
         chart.configure_series_labels().border_style(BLACK).draw()?;
 
         let acc = |v: &[f64]| -> Vec<(f64, f64)> {
-            v.iter().enumerate().map(|(i, &y)| (i as f64 + 1.0, y)).collect()
+            v.iter()
+                .enumerate()
+                .map(|(i, &y)| (i as f64 + 1.0, y))
+                .collect()
         };
         let low = history
             .accuracy
@@ -156,4 +168,3 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Box<dyn std::error:
     std::fs::rename(&tmp, path)?;
     Ok(())
 }
-

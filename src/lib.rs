@@ -48,6 +48,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod activation;
+pub mod book;
 pub mod data;
 pub mod error;
 pub mod float;

@@ -183,7 +183,9 @@ pub enum Control {
 /// What [`Sequential::fit`] measured, one entry per epoch run.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct History<T: Float> {
-    /// Mean training loss per epoch (see [`Epoch::loss`]).
+    /// Mean training loss per epoch (see [`Epoch::loss`]), in the loss's own units: with
+    /// [`SquaredError`](crate::SquaredError) that is half the mean of the book's
+    /// `(pred - goal) ** 2`, so the book's `error_for_all_lights` is `2 * rows * loss`.
     pub loss: Vec<T>,
     /// Training accuracy per epoch (empty unless [`Fit::accuracy`]).
     pub accuracy: Vec<f64>,
