@@ -67,11 +67,17 @@ mod validate;
 pub use activation::{Activation, Identity, Relu, Sigmoid, Softmax, Tanh};
 pub use error::{Error, Result};
 pub use float::Float;
-pub use init::{BookUniform, Constant, GlorotUniform, Initializer};
+pub use init::{
+    BookUniform, Constant, GlorotNormal, GlorotUniform, HeNormal, HeUniform, Initializer, Normal,
+    Uniform, Zeros,
+};
 pub use layer::{Dense, Layer};
 pub use loss::{BinaryCrossEntropy, CategoricalCrossEntropy, Loss, Mse, SquaredError};
 pub use model::{Sequential, SequentialBuilder};
-pub use optim::{Optimizer, Sgd};
+pub use optim::{
+    Adagrad, Adam, AdamW, ClipGradNorm, CosineAnnealingLr, ExponentialLr, LrScheduler, Optimizer,
+    OptimizerState, RmsProp, Schedule, Sgd, StepLr,
+};
 pub use rng::NumpyRng;
 pub use train::{Control, Descent, EarlyStopping, Epoch, Fit, History};
 
@@ -90,6 +96,10 @@ pub mod prelude {
         Dense, Descent, EarlyStopping, Epoch, Error, Fit, Float, GlorotUniform, History, Identity,
         Initializer, Layer, Loss, Matrix, MatrixView, MatrixViewMut, Mse, NumpyRng, Optimizer,
         Relu, Result, Sequential, SequentialBuilder, Sgd, Sigmoid, Softmax, SquaredError, Tanh,
+    };
+    pub use crate::{
+        Adagrad, Adam, AdamW, GlorotNormal, HeNormal, HeUniform, Normal, OptimizerState, RmsProp,
+        Uniform, Zeros,
     };
 }
 
