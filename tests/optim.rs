@@ -890,3 +890,19 @@ fn every_optimizer_trains_a_model() {
         assert!(state.check_shapes(&[(1, 1), (1, 1)]).is_ok());
     }
 }
+
+#[test]
+fn a_starting_learning_rate_must_be_positive_but_a_schedule_may_reach_zero() {
+    for lr in [0.0, -0.1, f64::NAN, f64::INFINITY] {
+        assert!(Sgd::<f64>::new(lr).is_err(), "Sgd {lr}");
+        assert!(Adam::<f64>::new(lr).is_err(), "Adam {lr}");
+        assert!(AdamW::<f64>::new(lr).is_err(), "AdamW {lr}");
+        assert!(RmsProp::<f64>::new(lr).is_err(), "RmsProp {lr}");
+        assert!(Adagrad::<f64>::new(lr).is_err(), "Adagrad {lr}");
+    }
+    // A cosine schedule ends at eta_min = 0: setting the rate to 0 later is allowed.
+    let mut sgd = Sgd::<f64>::new(0.1).unwrap();
+    sgd.set_learning_rate(0.0).unwrap();
+    assert_eq!(sgd.learning_rate(), 0.0);
+    assert!(sgd.set_learning_rate(-1.0).is_err());
+}

@@ -63,8 +63,8 @@ impl<T: Float> Adagrad<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) unless `lr` is finite and not
-    /// negative.
+    /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) unless `lr` is finite and
+    /// positive.
     pub fn new(lr: T) -> Result<Self> {
         Ok(Adagrad {
             core: Core::new(lr)?,

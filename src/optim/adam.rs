@@ -67,8 +67,8 @@ impl<T: Float> Adam<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) unless `lr` is finite and not
-    /// negative.
+    /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) unless `lr` is finite and
+    /// positive.
     pub fn new(lr: T) -> Result<Self> {
         Ok(Adam {
             core: Core::new(lr)?,
@@ -197,8 +197,8 @@ impl<T: Float> AdamW<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) unless `lr` is finite and not
-    /// negative.
+    /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) unless `lr` is finite and
+    /// positive.
     pub fn new(lr: T) -> Result<Self> {
         let mut opt = Self::default();
         opt.0.core = Core::new(lr)?;

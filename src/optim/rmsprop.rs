@@ -64,8 +64,8 @@ impl<T: Float> RmsProp<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) unless `lr` is finite and not
-    /// negative.
+    /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) unless `lr` is finite and
+    /// positive.
     pub fn new(lr: T) -> Result<Self> {
         Ok(RmsProp {
             core: Core::new(lr)?,

@@ -52,7 +52,7 @@ impl<T: Float> Sgd<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] unless `alpha` is finite and not negative.
+    /// [`Error::InvalidParameter`] unless `alpha` is finite and positive.
     pub fn new(alpha: T) -> Result<Self> {
         Ok(Sgd {
             core: Core::new(alpha)?,

@@ -238,7 +238,7 @@ impl<T: Float> Core<T> {
     /// A fresh core with learning rate `lr`.
     pub(crate) fn new(lr: T) -> Result<Self> {
         Ok(Core {
-            lr: check_lr(lr)?,
+            lr: check_initial_lr(lr)?,
             step: 0,
             slots: Slots::default(),
         })
@@ -294,6 +294,17 @@ macro_rules! core_methods {
     };
 }
 pub(crate) use core_methods;
+
+/// `Ok(lr)` if a starting learning rate is finite and positive: an optimizer built with a zero
+/// rate would silently never learn.
+pub(crate) fn check_initial_lr<T: Float>(lr: T) -> Result<T> {
+    check(
+        "learning rate",
+        lr,
+        lr > T::zero(),
+        "must be finite and positive",
+    )
+}
 
 /// `Ok(lr)` if a learning rate is finite and not negative (PyTorch accepts 0, which a cosine
 /// schedule reaches).
