@@ -403,7 +403,8 @@ impl Acc {
 /// differences of its loss on the batch `x`, `y`, with [`GradCheck::for_type`] settings.
 ///
 /// The model's weights are restored exactly; its buffers hold the batch's forward and backward
-/// pass afterwards.
+/// pass afterwards. Layers with randomness such as [`Dropout`](crate::layer::Dropout) are
+/// checked in inference mode, where they are deterministic.
 ///
 /// # Errors
 ///

@@ -14,7 +14,7 @@ use crate::{
 
 /// Rows per forward pass in [`Sequential::predict`] and [`Sequential::evaluate`], which bounds
 /// their memory on large data sets.
-const CHUNK: usize = 1024;
+pub(crate) const CHUNK: usize = 1024;
 
 /// Layers applied one after another, with a loss: forward, backward and update in one place.
 ///
@@ -64,6 +64,8 @@ pub struct Sequential<T: Float> {
     rows: usize,
     /// Whether `deltas` and the layers' gradients belong to the batch in `outputs`.
     has_gradients: bool,
+    /// Whether the layers are in training mode (dropout active) or inference mode.
+    training: bool,
 }
 
 /// Builds a [`Sequential`], checking that consecutive layers fit.
@@ -79,6 +81,8 @@ pub struct SequentialBuilder<T: Float> {
     init: Box<dyn Initializer<T>>,
     rng: NumpyRng,
     bias: bool,
+    /// The first invalid setting, reported by `build`.
+    error: Option<Error>,
 }
 
 impl<T: Float> SequentialBuilder<T> {
@@ -117,11 +121,28 @@ impl<T: Float> SequentialBuilder<T> {
         let bias = self.bias.then(|| self.init.bias(units, &mut self.rng));
         let layer = match Dense::from_weights(weights, bias) {
             Ok(d) => d.with_activation(f),
-            // Zero sizes or a non-finite initialiser: keep a zero layer of the asked shape, and let
-            // `build` report the problem.
-            Err(_) => Dense::zeros(fan_in, units).with_activation(f),
+            Err(e) => {
+                // Zero sizes or a non-finite initialiser: keep a layer of the asked shape so the
+                // following layers still chain, and let `build` report the problem.
+                self.error.get_or_insert(e);
+                Dense::zeros(fan_in, units).with_activation(f)
+            }
         };
         self.layers.push(Box::new(layer));
+        self
+    }
+
+    /// Appends a [`Dropout`](crate::layer::Dropout) layer of rate `p` over the previous layer's
+    /// outputs, its mask generator seeded from the builder's generator.
+    pub fn dropout(mut self, p: f64) -> Self {
+        let width = self.layers.last().map_or(self.inputs, |l| l.output_size());
+        let seed = self.rng.next_u32();
+        match crate::layer::Dropout::new(width, p, seed) {
+            Ok(d) => self.layers.push(Box::new(d)),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
         self
     }
 
@@ -142,10 +163,15 @@ impl<T: Float> SequentialBuilder<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::Empty`] without layers or with a zero width; [`Error::LayerShape`] naming the
+    /// The first invalid setting given to the builder (e.g. [`Error::InvalidParameter`] for a
+    /// dropout rate outside `[0, 1)`); [`Error::Empty`] without layers or with a zero width;
+    /// [`Error::LayerShape`] naming the
     /// first layer whose input width differs from the output width of the layer before it;
     /// [`Error::NonFinite`] for a parameter that is NaN or infinite.
     pub fn build(self) -> Result<Sequential<T>> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
         if self.layers.is_empty() {
             return Err(Error::Empty {
                 what: "model (no layers)",
@@ -187,6 +213,7 @@ impl<T: Float> SequentialBuilder<T> {
             deltas: vec![Vec::new(); n],
             rows: 0,
             has_gradients: false,
+            training: true,
         })
     }
 }
@@ -201,6 +228,7 @@ impl<T: Float> Sequential<T> {
             init: Box::new(GlorotUniform),
             rng: NumpyRng::new(0),
             bias: true,
+            error: None,
         }
     }
 
@@ -372,12 +400,24 @@ impl<T: Float> Sequential<T> {
         }
     }
 
+    /// Puts every layer in training or inference mode (a no-op when already there, so the
+    /// training loop pays one comparison per step).
+    pub(crate) fn set_mode(&mut self, training: bool) {
+        if self.training != training {
+            for layer in &mut self.layers {
+                layer.set_training(training);
+            }
+            self.training = training;
+        }
+    }
+
     pub(crate) fn train_batch(
         &mut self,
         x: MatrixView<'_, T>,
         y: MatrixView<'_, T>,
         opt: &mut dyn Optimizer<T>,
     ) -> T {
+        self.set_mode(true);
         self.forward_unchecked(x);
         let loss = self.backward_unchecked(y);
         self.update_unchecked(opt);
@@ -386,7 +426,8 @@ impl<T: Float> Sequential<T> {
 
     // ----- public training API ----------------------------------------------------------------
 
-    /// Runs a forward pass and returns the output (the book's `layer_2`).
+    /// Runs a forward pass in training mode (dropout active) and returns the output (the book's
+    /// `layer_2`).
     ///
     /// # Errors
     ///
@@ -394,6 +435,7 @@ impl<T: Float> Sequential<T> {
     /// [`Error::Empty`] without rows, [`Error::NonFinite`] for NaN or infinity.
     pub fn forward(&mut self, x: &Matrix<T>) -> Result<MatrixView<'_, T>> {
         self.check_inputs(x.as_view())?;
+        self.set_mode(true);
         self.forward_unchecked(x.as_view());
         Ok(self.layer_output(self.layers.len()).expect("output exists"))
     }
@@ -444,13 +486,15 @@ impl<T: Float> Sequential<T> {
         Ok(self.train_batch(x.as_view(), y.as_view(), opt))
     }
 
-    /// The model's outputs for every row of `x` (no training state is changed).
+    /// The model's outputs for every row of `x`, in inference mode (dropout off; no training
+    /// state is changed).
     ///
     /// # Errors
     ///
     /// The errors of [`forward`](Self::forward).
     pub fn predict(&mut self, x: &Matrix<T>) -> Result<Matrix<T>> {
         self.check_inputs(x.as_view())?;
+        self.set_mode(false);
         let out_width = self.output_size();
         let mut out = DMatrix::zeros(x.nrows(), out_width);
         let mut start = 0;
@@ -467,7 +511,7 @@ impl<T: Float> Sequential<T> {
         Ok(out)
     }
 
-    /// The loss over a whole data set (a mean over its rows, like a batch loss).
+    /// The loss over a whole data set (a mean over its rows, like a batch loss), in inference mode.
     ///
     /// # Errors
     ///
@@ -475,17 +519,7 @@ impl<T: Float> Sequential<T> {
     pub fn evaluate(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> Result<T> {
         self.check_inputs(x.as_view())?;
         self.check_targets(x.nrows(), y.as_view())?;
-        let out_width = self.output_size();
-        let mut total = T::zero();
-        let mut start = 0;
-        while start < x.nrows() {
-            let rows = CHUNK.min(x.nrows() - start);
-            self.forward_unchecked(x.rows(start, rows));
-            let pred = view(&self.outputs[self.layers.len()], rows, out_width);
-            total += self.loss.loss(pred, y.rows(start, rows)) * T::of_usize(rows);
-            start += rows;
-        }
-        Ok(total / T::of_usize(x.nrows()))
+        Ok(self.measure(x.as_view(), y.as_view(), false).0)
     }
 
     // ----- introspection ----------------------------------------------------------------------
@@ -690,6 +724,7 @@ impl<T: Float> Sequential<T> {
 
     /// Loss of validated `x`, `y` without touching gradients state beyond the buffers.
     pub(crate) fn loss_unchecked(&mut self, x: MatrixView<'_, T>, y: MatrixView<'_, T>) -> T {
+        self.set_mode(false);
         self.forward_unchecked(x);
         let width = self.output_size();
         self.loss
@@ -700,6 +735,7 @@ impl<T: Float> Sequential<T> {
     pub(crate) fn gradients(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> Result<T> {
         self.check_inputs(x.as_view())?;
         self.check_targets(x.nrows(), y.as_view())?;
+        self.set_mode(false);
         self.forward_unchecked(x.as_view());
         Ok(self.backward_unchecked(y.as_view()))
     }

@@ -424,17 +424,18 @@ impl<T: Float> Sequential<T> {
         (total / T::of_usize(n), correct)
     }
 
-    /// Loss and correctly classified rows of validated data, in chunks (no training state changes).
+    /// Loss and correctly classified rows of validated data, in chunks, in inference mode (no
+    /// training state changes).
     pub(crate) fn measure(
         &mut self,
         x: MatrixView<'_, T>,
         y: MatrixView<'_, T>,
         accuracy: bool,
     ) -> (T, usize) {
-        const CHUNK: usize = 1024;
+        self.set_mode(false);
         let (mut total, mut correct, mut start) = (T::zero(), 0, 0);
         while start < x.nrows() {
-            let rows = CHUNK.min(x.nrows() - start);
+            let rows = crate::model::CHUNK.min(x.nrows() - start);
             let yb = y.rows(start, rows);
             self.forward_unchecked(x.rows(start, rows));
             total += self.loss_fn().loss(self.output(), yb) * T::of_usize(rows);
