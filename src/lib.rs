@@ -62,7 +62,7 @@ pub mod model;
 pub mod optim;
 pub mod rng;
 pub mod train;
-mod validate;
+pub mod validate;
 
 pub use activation::{Activation, Identity, Relu, Sigmoid, Softmax, Tanh};
 pub use error::{Error, Result};

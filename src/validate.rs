@@ -1,9 +1,24 @@
-//! Checks shared by every public entry point.
+//! Checks shared by every public entry point, public so that your own [`Loss`](crate::Loss) and
+//! [`Layer`](crate::Layer) implementations can answer bad input with the same typed errors.
+//!
+//! ```
+//! use backprop::validate::{check_finite, check_width};
+//! use backprop::Error;
+//! use nalgebra::DMatrix;
+//!
+//! let y = DMatrix::from_row_slice(2, 2, &[0.0, 1.0, f64::NAN, 0.0]);
+//! assert!(check_width(2, y.as_view()).is_ok());
+//! assert!(matches!(check_finite("targets", y.as_view()), Err(Error::NonFinite { row: 1, col: 0, .. })));
+//! ```
 
 use crate::{Error, Float, MatrixView, Result};
 
 /// [`Error::Shape`] unless `targets` has `outputs` columns.
-pub(crate) fn check_width<T: Float>(outputs: usize, targets: MatrixView<'_, T>) -> Result<()> {
+///
+/// # Errors
+///
+/// [`Error::Shape`] naming the expected and actual shapes.
+pub fn check_width<T: Float>(outputs: usize, targets: MatrixView<'_, T>) -> Result<()> {
     if targets.ncols() != outputs {
         return Err(Error::Shape {
             what: "targets".into(),
@@ -15,7 +30,11 @@ pub(crate) fn check_width<T: Float>(outputs: usize, targets: MatrixView<'_, T>) 
 }
 
 /// [`Error::NonFinite`] at the first NaN or infinity, scanning row by row.
-pub(crate) fn check_finite<T: Float>(what: &str, m: MatrixView<'_, T>) -> Result<()> {
+///
+/// # Errors
+///
+/// [`Error::NonFinite`] naming `what`, the row, the column and the value.
+pub fn check_finite<T: Float>(what: &str, m: MatrixView<'_, T>) -> Result<()> {
     // Fast path: one pass without bookkeeping; positions only when something is wrong.
     if m.iter().all(|v| v.finite()) {
         return Ok(());

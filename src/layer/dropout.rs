@@ -14,9 +14,9 @@ use crate::{Error, Float, MatrixView, MatrixViewMut, NumpyRng, Result};
 /// inference:  layer_out = layer_in
 /// ```
 ///
-/// The mask comes from the layer's own seeded generator; [`SequentialBuilder::dropout`]
-/// (crate::SequentialBuilder::dropout) seeds it from the model's seed, so one seed fixes a whole
-/// run. A [`Sequential`](crate::Sequential) trains in training mode and predicts and evaluates in
+/// The mask comes from the layer's own seeded generator;
+/// [`SequentialBuilder::dropout`](crate::SequentialBuilder::dropout) seeds it from the model's
+/// seed, so one seed fixes a whole run. A [`Sequential`](crate::Sequential) trains in training mode and predicts and evaluates in
 /// inference mode.
 ///
 /// ```
