@@ -89,9 +89,6 @@ fn main() -> Result<()> {
             secs[secs.len() - 1]
         );
     }
-    if workload == "w3" {
-        line += ",\"optimizer\":\"sgd\"";
-    }
     println!("{line}}}");
     Ok(())
 }
@@ -202,8 +199,8 @@ fn w3_setup() -> impl FnMut() -> Result<Run> {
     let x = DMatrix::<f32>::from_fn(rows, cols, |_, _| RngExt::random::<f32>(&mut rng));
     let labels = DMatrix::<f32>::from_fn(rows, 1, |_, _| rng.random_range(0..10u8) as f32);
     move || {
-        // Adam is not in the crate yet: plain gradient descent with the same learning rate.
-        let mut opt = Sgd::new(1e-3)?;
+        // Adam: lr 1e-3, betas (0.9, 0.999), eps 1e-8.
+        let mut opt = Adam::new(1e-3)?.betas(0.9, 0.999)?.eps(1e-8)?;
         train_classifier(
             &[784, 256, 128, 10],
             &x,

@@ -15,6 +15,7 @@
 use std::any::Any;
 use std::fmt::Debug;
 
+use crate::validate::{check_finite, check_width};
 use crate::{
     Activation, Error, Float, MatrixView, MatrixViewMut, Result, Sigmoid, Softmax, linalg,
 };
@@ -72,59 +73,6 @@ pub trait Loss<T: Float>: Any + Debug + Send + Sync {
         let _ = (activation, pred, target, delta);
         false
     }
-}
-
-/// [`Error::Shape`] unless `targets` has `outputs` columns.
-pub(crate) fn check_width<T: Float>(outputs: usize, targets: MatrixView<'_, T>) -> Result<()> {
-    if targets.ncols() != outputs {
-        return Err(Error::Shape {
-            what: "targets".into(),
-            expected: (targets.nrows(), outputs),
-            actual: targets.shape(),
-        });
-    }
-    Ok(())
-}
-
-/// [`Error::NonFinite`] at the first NaN or infinity, scanning row by row.
-pub(crate) fn check_finite<T: Float>(what: &str, m: MatrixView<'_, T>) -> Result<()> {
-    // The common case, all finite, is checked column by column in memory order; only when a
-    // value is not finite is the matrix scanned again in row order to name the first one.
-    // `x * 0` is 0 for finite x and NaN for NaN and infinities, so the sum below is NaN exactly
-    // when some entry is not finite, and the loop has no branch to stop it vectorising.
-    // Eight independent sums, so that the additions can run side by side in one vector.
-    let all_finite = (0..m.ncols()).all(|j| {
-        let col = linalg::column(&m, j);
-        let mut lanes = [T::zero(); 8];
-        let mut chunks = col.chunks_exact(8);
-        for chunk in &mut chunks {
-            for (l, &x) in lanes.iter_mut().zip(chunk) {
-                *l += x * T::zero();
-            }
-        }
-        let rest = chunks
-            .remainder()
-            .iter()
-            .fold(T::zero(), |acc, &x| acc + x * T::zero());
-        lanes.iter().fold(rest, |acc, &l| acc + l) == T::zero()
-    });
-    if all_finite {
-        return Ok(());
-    }
-    for r in 0..m.nrows() {
-        for c in 0..m.ncols() {
-            let v = m[(r, c)];
-            if !v.finite() {
-                return Err(Error::NonFinite {
-                    what: what.into(),
-                    row: r,
-                    col: c,
-                    value: v.as_f64(),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 fn ln_clamped<T: Float>(x: T) -> T {

@@ -4,7 +4,8 @@
 //! (which sizes the model's buffers and the product's packing space), further `step` calls and
 //! further epochs of `fit` (including a short last batch) must not allocate at all. Every
 //! activation and every loss is covered, in `f32` and `f64`, with and without bias, at a tiny
-//! shape (the book's plain loops) and at one large enough for the blocked, threaded product.
+//! shape (the book's plain loops) and at one large enough for the blocked, threaded product, with
+//! plain gradient descent and with Adam.
 //!
 //! Everything runs inside one `#[test]`, so no other test of this binary allocates while a
 //! section is being counted.
@@ -148,6 +149,16 @@ fn check<T: Float>(widths: &[usize], batch: usize, rows: usize, failures: &mut V
                 );
                 let (inputs, outputs) = (widths[0], widths[widths.len() - 1]);
                 let mut sgd = Sgd::new(T::of(0.01)).unwrap();
+
+                // Adam keeps two moments per parameter, created on its first update.
+                let mut adam = Adam::new(T::of(0.001)).unwrap();
+                let mut m = model::<T>(widths, hidden, head, bias);
+                let (x, y) = data::<T>(batch, inputs, outputs, head);
+                m.step(&x, &y, &mut adam).unwrap();
+                let (n, _) = allocations(|| m.step(&x, &y, &mut adam).unwrap());
+                if n != 0 {
+                    failures.push(format!("{case}: {n} allocations in a step with Adam"));
+                }
 
                 // `step`: the first call sizes the buffers; the next ones must not allocate.
                 let mut m = model::<T>(widths, hidden, head, bias);
