@@ -32,6 +32,9 @@ pub(super) struct Strided<E> {
 unsafe impl<E> Send for Strided<E> {}
 unsafe impl<E> Sync for Strided<E> {}
 
+/// Bytes of an `A` block small enough to read in place from L1.
+const L1_BLOCK: usize = 16 * 1024;
+
 /// Products with fewer multiply-adds than this run on one thread.
 #[cfg(feature = "threading")]
 const PARALLEL_MIN: usize = 1 << 16;
@@ -253,8 +256,22 @@ unsafe fn block<E: Elem>(
     let mut ic = rows.start;
     while ic < rows.end {
         let mc = E::MC.min(rows.end - ic);
+        // An A block whose columns are contiguous is read in place when each of its panels
+        // meets few B panels, or when the block fits in L1 anyway: then packing would cost more
+        // than it saves (a packed panel is contiguous, so reused panels avoid cache-set conflicts
+        // of strided columns). Only its last, partial panel of rows is then packed, with zero
+        // rows added. Other layouts are packed block by block.
+        let direct = a.rs == 1 && (n <= 4 * nr || mc * kc * size_of::<E>() <= L1_BLOCK);
+        let full = mc / mr * mr;
         // SAFETY: rows ic..ic+mc of the depth block are inside A; the scratch holds the panels.
-        unsafe { pack_a::<E>(mc, kc, a.ptr.offset(ic as isize * a.rs), a.rs, a.cs, a_pack) };
+        unsafe {
+            if !direct {
+                pack_a::<E>(mc, kc, a.ptr.offset(ic as isize * a.rs), a.rs, a.cs, a_pack);
+            } else if full < mc {
+                let first = (ic + full) as isize;
+                pack_a::<E>(mc - full, kc, a.ptr.offset(first), 1, a.cs, a_pack);
+            }
+        }
         for q in cols.clone() {
             let j = q * nr;
             let tile_cols = nr.min(n - j);
@@ -264,26 +281,23 @@ unsafe fn block<E: Elem>(
             let mut i = 0;
             while i < mc {
                 let tile_rows = mr.min(mc - i);
-                // SAFETY: the tile is inside C; the A panel starts at i / MR.
+                // SAFETY: the tile is inside C; the A panel is in place or packed.
                 unsafe {
-                    let ap = a_pack.add(i * kc);
+                    let (ap, lda) = if direct && tile_rows == mr {
+                        (a.ptr.add(ic + i), a.cs)
+                    } else if direct {
+                        (a_pack as *const E, mr as isize)
+                    } else {
+                        (a_pack.add(i * kc) as *const E, mr as isize)
+                    };
                     let ct = c.add(j * ldc + ic + i);
                     if tile_rows == mr {
-                        kernel(kc, alpha, ap, bp, b.rs, b.cs, beta, ct, ldc);
+                        kernel(kc, alpha, ap, lda, bp, b.rs, b.cs, beta, ct, ldc);
                     } else {
                         // The last rows: a full tile into a local buffer, then the valid part.
                         let mut tile = [E::zero(); MAX_TILE];
-                        kernel(
-                            kc,
-                            E::one(),
-                            ap,
-                            bp,
-                            b.rs,
-                            b.cs,
-                            E::zero(),
-                            tile.as_mut_ptr(),
-                            mr,
-                        );
+                        let out = tile.as_mut_ptr();
+                        kernel(kc, E::one(), ap, lda, bp, b.rs, b.cs, E::zero(), out, mr);
                         for jj in 0..tile_cols {
                             for ii in 0..tile_rows {
                                 let out = &mut *ct.add(jj * ldc + ii);

@@ -68,13 +68,14 @@ unsafe fn pack_transposed_portable<E: Elem>(
     }
 }
 
-/// `C = alpha * A~ * B + beta * C` for one `MR x N` tile of a column-major `C` with leading
-/// dimension `ldc`, `N` fixed by the kernel; `A~` is a packed panel of depth `k`, `B` a `k x N`
-/// block with strides `rsb`, `csb`.
+/// `C = alpha * A * B + beta * C` for one `MR x N` tile of a column-major `C` with leading
+/// dimension `ldc`, `N` fixed by the kernel; `A` is an `MR x k` panel whose columns are contiguous
+/// and `lda` apart (`MR` for a packed panel), `B` a `k x N` block with strides `rsb`, `csb`.
 pub(super) type Kernel<E> = unsafe fn(
     k: usize,
     alpha: E,
     a: *const E,
+    lda: isize,
     b: *const E,
     rsb: isize,
     csb: isize,
@@ -143,14 +144,15 @@ fn has_avx2_fma() -> bool {
 ///
 /// # Safety
 ///
-/// `a` holds `k * MR` readable elements and `b` a readable `k x N` block; `c` is a writable
-/// `MR x N` column-major tile with leading dimension `ldc`.
+/// `a` is a readable `MR x k` panel with leading dimension `lda` and `b` a readable `k x N`
+/// block; `c` is a writable `MR x N` column-major tile with leading dimension `ldc`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn portable<E: Elem, const N: usize>(
     k: usize,
     alpha: E,
     a: *const E,
+    lda: isize,
     b: *const E,
     rsb: isize,
     csb: isize,
@@ -162,7 +164,7 @@ unsafe fn portable<E: Elem, const N: usize>(
     let mut acc = [E::zero(); MAX_TILE];
     for p in 0..k {
         // SAFETY: p < k, so the panel and the block hold these elements.
-        let (ap, bp) = unsafe { (a.add(p * mr), b.offset(p as isize * rsb)) };
+        let (ap, bp) = unsafe { (a.offset(p as isize * lda), b.offset(p as isize * rsb)) };
         for j in 0..N {
             let bj = unsafe { *bp.offset(j as isize * csb) };
             for i in 0..mr {
@@ -196,6 +198,7 @@ macro_rules! portable_for {
             k: usize,
             alpha: $t,
             a: *const $t,
+            lda: isize,
             b: *const $t,
             rsb: isize,
             csb: isize,
@@ -204,7 +207,7 @@ macro_rules! portable_for {
             ldc: usize,
         ) {
             // SAFETY: forwarded.
-            unsafe { portable::<$t, N>(k, alpha, a, b, rsb, csb, beta, c, ldc) }
+            unsafe { portable::<$t, N>(k, alpha, a, lda, b, rsb, csb, beta, c, ldc) }
         }
     };
 }
@@ -228,6 +231,7 @@ mod x86 {
                 k: usize,
                 alpha: $t,
                 a: *const $t,
+                lda: isize,
                 b: *const $t,
                 rsb: isize,
                 csb: isize,
@@ -236,7 +240,7 @@ mod x86 {
                 ldc: usize,
             ) {
                 // SAFETY: the caller checked the CPU features and the buffers.
-                unsafe { $inner::<N>(k, alpha, a, b, rsb, csb, beta, c, ldc) }
+                unsafe { $inner::<N>(k, alpha, a, lda, b, rsb, csb, beta, c, ldc) }
             }
 
             #[allow(clippy::too_many_arguments)]
@@ -245,6 +249,7 @@ mod x86 {
                 k: usize,
                 alpha: $t,
                 mut a: *const $t,
+                lda: isize,
                 mut b: *const $t,
                 rsb: isize,
                 csb: isize,
@@ -262,7 +267,7 @@ mod x86 {
                             acc_j[0] = $fma(a0, bj, acc_j[0]);
                             acc_j[1] = $fma(a1, bj, acc_j[1]);
                         }
-                        a = a.add(2 * $lanes);
+                        a = a.offset(lda);
                         b = b.offset(rsb);
                     }
                     let va = $set1(alpha);

@@ -5,7 +5,8 @@
 //! scheduled yet costs nothing: the caller does its chunks instead, and waits only for chunks that
 //! a worker has actually started. Nothing is allocated per job, so training stays allocation-free.
 //! Between jobs the workers spin for a short while (a training step runs several products in a
-//! row) and then sleep until the next job.
+//! row), then keep checking while yielding the CPU to other threads, and then sleep until the
+//! next job.
 //!
 //! The number of threads is `MATMUL_NUM_THREADS` if set (the variable `matrixmultiply`, which
 //! nalgebra uses, reads too), else the number of CPUs; with 1 no worker is started.
@@ -19,8 +20,10 @@ use std::time::{Duration, Instant};
 
 /// Upper bound on the threads of the pool.
 const MAX_THREADS: usize = 8;
-/// How long an idle worker spins before it sleeps.
-const SPIN: Duration = Duration::from_micros(300);
+/// How long an idle worker spins on the CPU before it starts yielding it to other threads.
+const SPIN: Duration = Duration::from_micros(50);
+/// How long an idle worker keeps checking (yielding between checks) before it sleeps.
+const POLL: Duration = Duration::from_micros(1000);
 /// `open` when no job accepts helpers.
 const CLOSED: usize = usize::MAX;
 
@@ -154,9 +157,10 @@ pub(super) fn run(chunks: usize, job: Job<'_>) {
             let mut spins = 0u32;
             while self.0.active.load(Ordering::SeqCst) != 0 {
                 spins += 1;
-                if spins < 1 << 12 {
+                if spins < 1 << 10 {
                     std::hint::spin_loop();
                 } else {
+                    // The helper was descheduled mid-chunk: give it the CPU.
                     thread::yield_now();
                 }
             }
@@ -187,7 +191,13 @@ fn work(shared: &'static Shared, w: usize) {
                 continue;
             }
             let now = Instant::now();
-            if now.duration_since(*idle_since.get_or_insert(now)) < SPIN {
+            let idle = now.duration_since(*idle_since.get_or_insert(now));
+            if idle < SPIN {
+                continue;
+            }
+            if idle < POLL {
+                // A busy machine: let other threads have the CPU between checks.
+                thread::yield_now();
                 continue;
             }
             shared.sleeping[w].store(true, Ordering::SeqCst);
