@@ -181,20 +181,56 @@ unsafe fn small_gemm<T: Float>(
     // offset below stays inside its operand.
     unsafe {
         if beta == zero && alpha == T::one() {
-            if k == 1 {
-                // Outer product: c[i, j] = a[i, 0] * b[0, j].
+            if k == 1 && m == 1 {
+                // A number times a row: c[0, j] = a[0, 0] * b[0, j].
+                let a00 = *a.ptr;
                 for j in 0..n {
-                    let bj = *b.ptr.offset(j as isize * b.cs);
-                    let cj = c.add(j * ldc);
+                    *c.add(j * ldc) = zero + a00 * *b.ptr.offset(j as isize * b.cs);
+                }
+                return;
+            }
+            if k == 1 {
+                // Outer product: c[i, j] = a[i, 0] * b[0, j], four columns at a time.
+                let mut j = 0;
+                while j + 4 <= n {
+                    let bj: [T; 4] =
+                        std::array::from_fn(|q| *b.ptr.offset((j + q) as isize * b.cs));
                     for i in 0..m {
-                        *cj.add(i) = zero + *a.ptr.offset(i as isize * a.rs) * bj;
+                        let ai = *a.ptr.offset(i as isize * a.rs);
+                        for (q, &bq) in bj.iter().enumerate() {
+                            *c.add((j + q) * ldc + i) = zero + ai * bq;
+                        }
+                    }
+                    j += 4;
+                }
+                for j in j..n {
+                    let bj = *b.ptr.offset(j as isize * b.cs);
+                    for i in 0..m {
+                        *c.add(j * ldc + i) = zero + *a.ptr.offset(i as isize * a.rs) * bj;
                     }
                 }
                 return;
             }
             if m == 1 && b.rs == 1 {
-                // A row times columns: c[0, j] = a[0, :] . b[:, j], each column contiguous.
-                for j in 0..n {
+                // A row times columns: c[0, j] = a[0, :] . b[:, j], each column contiguous; four
+                // columns at a time share each a[0, p] and keep their own sums.
+                let mut j = 0;
+                while j + 4 <= n {
+                    let bj: [*const T; 4] =
+                        std::array::from_fn(|q| b.ptr.offset((j + q) as isize * b.cs));
+                    let mut s = [zero; 4];
+                    for p in 0..k {
+                        let ap = *a.ptr.offset(p as isize * a.cs);
+                        for (sq, &bq) in s.iter_mut().zip(&bj) {
+                            *sq += ap * *bq.add(p);
+                        }
+                    }
+                    for (q, &sq) in s.iter().enumerate() {
+                        *c.add((j + q) * ldc) = sq;
+                    }
+                    j += 4;
+                }
+                for j in j..n {
                     let bj = b.ptr.offset(j as isize * b.cs);
                     let mut s = zero;
                     for p in 0..k {
@@ -402,6 +438,15 @@ pub(crate) fn copy<T: Float>(dst: &mut DMatrixViewMut<'_, T>, src: &DMatrixView<
         as_mut_slice(dst)
             .expect("checked contiguous")
             .copy_from_slice(s);
+        return;
+    }
+    if dst.nrows() < 8 {
+        // Short columns (one row: stochastic descent): element by element, no `memcpy` calls.
+        for j in 0..dst.ncols() {
+            for (d, &s) in column_mut(dst, j).iter_mut().zip(column(src, j)) {
+                *d = s;
+            }
+        }
         return;
     }
     for j in 0..dst.ncols() {

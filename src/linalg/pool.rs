@@ -43,6 +43,8 @@ struct Shared {
     open: AtomicUsize,
     /// Workers between registering for a job and leaving it.
     active: AtomicUsize,
+    /// Workers that have started (and done the allocations a new thread makes).
+    started: AtomicUsize,
     sleeping: Vec<AtomicBool>,
     panicked: AtomicBool,
 }
@@ -80,6 +82,7 @@ fn pool() -> &'static Pool {
             epoch: AtomicUsize::new(0),
             open: AtomicUsize::new(CLOSED),
             active: AtomicUsize::new(0),
+            started: AtomicUsize::new(0),
             sleeping: (0..workers).map(|_| AtomicBool::new(false)).collect(),
             panicked: AtomicBool::new(false),
         }));
@@ -92,7 +95,12 @@ fn pool() -> &'static Pool {
                     .thread()
                     .clone()
             })
-            .collect();
+            .collect::<Vec<_>>();
+        // A thread allocates as it starts; wait for that here, in the first product, so that
+        // later products never overlap it.
+        while shared.started.load(Ordering::Acquire) < workers.len() {
+            thread::yield_now();
+        }
         Pool {
             shared,
             workers,
@@ -176,6 +184,9 @@ pub(super) fn run(chunks: usize, job: Job<'_>) {
 
 /// A worker: waits for each new epoch and helps with its job while it is open.
 fn work(shared: &'static Shared, w: usize) {
+    // `park` uses this thread's handle; create it now, as part of starting.
+    drop(thread::current());
+    shared.started.fetch_add(1, Ordering::Release);
     let mut seen = 0;
     loop {
         let mut idle_since: Option<Instant> = None;
