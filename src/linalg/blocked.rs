@@ -35,9 +35,10 @@ unsafe impl<E> Sync for Strided<E> {}
 /// Bytes of an `A` block small enough to read in place from L1.
 const L1_BLOCK: usize = 16 * 1024;
 
-/// Products with fewer multiply-adds than this run on one thread.
+/// Products with fewer multiply-adds than this run on one thread: below it, moving the operands
+/// to another core's cache costs more than the second core saves.
 #[cfg(feature = "threading")]
-const PARALLEL_MIN: usize = 1 << 16;
+const PARALLEL_MIN: usize = 1 << 20;
 
 /// A growable, 64-byte aligned scratch buffer.
 struct Scratch {
@@ -167,18 +168,20 @@ pub(super) unsafe fn gemm<E: Elem>(
     let c = Shared(c);
     let m_panels = m.div_ceil(mr);
     let b_panels = n.div_ceil(E::NR);
-    // Split the rows of C when there are enough (each chunk packs only its own rows of A), else
-    // the columns (each chunk then packs all of A, which is small).
-    let split_rows = m_panels >= threads;
+    // One chunk per thread. Splitting the rows of C makes every chunk read all of B, splitting
+    // its columns makes every chunk pack all of A: split so that the operand read twice is the
+    // smaller one (m x k against k x n), when there are panels enough to split.
+    let split_rows = m_panels >= threads && (m >= n || b_panels < threads);
     let chunks = if threads == 1 {
         1
     } else if split_rows {
-        m_panels.min(2 * threads)
+        m_panels.min(threads)
     } else {
         b_panels.min(threads)
     };
-    // One packing region per chunk: an A block of at most MC rows (fewer if A has fewer).
-    let region = E::MC.min(m.div_ceil(mr) * mr) * kc_max;
+    // One packing region per chunk: an A block of at most MC rows rounded up to whole panels
+    // (fewer if A has fewer).
+    let region = (E::MC + mr).min(m.div_ceil(mr) * mr) * kc_max;
     let a_pack = Shared(scratch::<E>(&PACK_A, chunks * region));
     let mut pc = 0;
     while pc < k {
@@ -253,9 +256,13 @@ unsafe fn block<E: Elem>(
     if rows.is_empty() || cols.is_empty() {
         return;
     }
+    // Blocks of nearly equal size, whole panels each, so that no small last block reads all of
+    // B for a few rows.
+    let mc_blocks = rows.len().div_ceil(E::MC);
+    let mc_max = rows.len().div_ceil(mc_blocks).div_ceil(mr) * mr;
     let mut ic = rows.start;
     while ic < rows.end {
-        let mc = E::MC.min(rows.end - ic);
+        let mc = mc_max.min(rows.end - ic);
         // An A block whose columns are contiguous is read in place when each of its panels
         // meets few B panels, or when the block fits in L1 anyway: then packing would cost more
         // than it saves (a packed panel is contiguous, so reused panels avoid cache-set conflicts
