@@ -3,8 +3,9 @@
 //! The layering of a fast matrix product, with `C` column-major and `B` read in place:
 //!
 //! ```text
+//! split the rows, or the columns, of C between threads; in each thread's part:
 //! for each block of KC columns of A (rows of B)
-//!   for each block of MC rows of A and C                     (rows, or columns, split between threads)
+//!   for each block of MC rows of A and C
 //!     pack the A block into MR-row panels                    (per thread)
 //!     for each NR columns of B, for each A panel: one MR x NR tile of C (micro-kernel)
 //! ```
@@ -183,38 +184,37 @@ pub(super) unsafe fn gemm<E: Elem>(
     // (fewer if A has fewer).
     let region = (E::MC + mr).min(m.div_ceil(mr) * mr) * kc_max;
     let a_pack = Shared(scratch::<E>(&PACK_A, chunks * region));
-    let mut pc = 0;
-    while pc < k {
-        let kc = kc_max.min(k - pc);
-        // Later depth blocks add to what the first one wrote.
-        let beta = if pc == 0 { beta } else { E::one() };
-        // SAFETY: column pc of A and row pc of B exist.
-        let (a_block, b_block) = unsafe {
-            (
-                Strided {
+    // Each chunk owns its tiles of C, so it runs every depth block itself: one job per product.
+    run(threads, chunks, &|t| {
+        // The whole operands (closures would otherwise capture their raw-pointer fields).
+        let (a, b) = (a, b);
+        let (rows, cols) = if split_rows {
+            let p = share(m_panels, chunks, t);
+            (p.start * mr..(p.end * mr).min(m), 0..b_panels)
+        } else {
+            (0..m, share(b_panels, chunks, t))
+        };
+        // SAFETY: the region of this chunk is inside the scratch.
+        let a_pack = unsafe { a_pack.get().add(t * region) };
+        let mut pc = 0;
+        while pc < k {
+            let kc = kc_max.min(k - pc);
+            // Later depth blocks add to what the first one wrote.
+            let beta = if pc == 0 { beta } else { E::one() };
+            // SAFETY: column pc of A and row pc of B exist; the tiles and the packing region of
+            // this chunk are disjoint from the other chunks'; the region holds an MC x kc block.
+            unsafe {
+                let a_block = Strided {
                     ptr: a.ptr.offset(pc as isize * a.cs),
                     ..a
-                },
-                Strided {
+                };
+                let b_block = Strided {
                     ptr: b.ptr.offset(pc as isize * b.rs),
                     ..b
-                },
-            )
-        };
-        run(threads, chunks, &|t| {
-            let (rows, cols) = if split_rows {
-                let p = share(m_panels, chunks, t);
-                (p.start * mr..(p.end * mr).min(m), 0..b_panels)
-            } else {
-                (0..m, share(b_panels, chunks, t))
-            };
-            // SAFETY: the tiles and the packing region of this chunk are disjoint from the other
-            // chunks'; the region holds an MC x kc block.
-            unsafe {
-                let a_pack = a_pack.get().add(t * region);
+                };
                 block::<E>(
-                    rows,
-                    cols,
+                    rows.clone(),
+                    cols.clone(),
                     kc,
                     n,
                     alpha,
@@ -224,11 +224,11 @@ pub(super) unsafe fn gemm<E: Elem>(
                     c.get(),
                     ldc,
                     a_pack,
-                )
-            };
-        });
-        pc += kc;
-    }
+                );
+            }
+            pc += kc;
+        }
+    });
 }
 
 /// Rows `rows` of `C` times the `NR`-column panels `cols` of the `kc`-deep block of `B`: packs
