@@ -1,8 +1,11 @@
-//! In-place matrix products on views: `C = alpha * op(A) * op(B) + beta * C`.
+//! In-place matrix products on views: `C = alpha * op(A) * op(B) + beta * C`, and the
+//! element-wise loops of the layers, activations and losses.
 //!
 //! Transposes are strides, never copies: `layer_0.T.dot(delta)` reads `layer_0` with its row and
-//! column strides swapped. Tiny products (the book's 1x3 by 3x4) take a plain loop, because the
-//! packing that makes `matrixmultiply` fast on large matrices dominates at that size.
+//! column strides swapped. Products of one row (stochastic descent, the book's 1x3 by 3x4) and
+//! tiny ones take plain loops; the others the blocked product of [`blocked`], with the
+//! micro-kernels of [`kernel`] and, with the `threading` feature, the threads of `pool`. Nothing
+//! here allocates after the first product of a given shape.
 
 mod blocked;
 mod kernel;
@@ -13,8 +16,9 @@ use nalgebra::{DMatrixView, DMatrixViewMut};
 
 use crate::Float;
 
-/// Below this many multiply-adds a product runs as a plain loop.
-const SMALL: usize = 4096;
+/// Below this many multiply-adds a product runs as a plain loop (so do all one-row products and
+/// outer products, where a packed tile would be mostly empty).
+const SMALL: usize = 512;
 
 /// A matrix operand: a view and whether it enters the product transposed.
 #[derive(Clone, Copy)]
@@ -89,7 +93,7 @@ pub(crate) fn gemm<T: Float>(
     // A view's rows are contiguous: element (i, j) of `c` is at `i + j * ldc`.
     let ldc = c.strides().1;
     let cp = c.as_mut_ptr();
-    if k == 0 || m * n * k <= SMALL {
+    if k <= 1 || m == 1 || m * n * k < SMALL {
         // SAFETY: the shapes chain and the views are valid for their strides.
         unsafe { small_gemm(alpha, a, b, beta, cp, ldc) };
     } else {
@@ -564,6 +568,8 @@ mod tests {
             (1, 300, 50),
             (200, 300, 1),
             (130, 600, 70),
+            (70, 1, 90),
+            (8, 8, 8),
         ] {
             check::<f64>(m, k, n, 1e-12);
             check::<f32>(m, k, n, 1e-4);
