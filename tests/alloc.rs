@@ -5,7 +5,7 @@
 //! further epochs of `fit` (including a short last batch) must not allocate at all. Every
 //! activation and every loss is covered, in `f32` and `f64`, with and without bias, at a tiny
 //! shape (the book's plain loops) and at one large enough for the blocked, threaded product, with
-//! plain gradient descent and with Adam.
+//! plain gradient descent and with Adam; every optimizer is also run on a network with dropout.
 //!
 //! Everything runs inside one `#[test]`, so no other test of this binary allocates while a
 //! section is being counted.
@@ -201,6 +201,56 @@ fn check<T: Float>(
     }
 }
 
+/// Every optimizer of the crate, on a network with a dropout layer: steps after the first.
+fn check_optimizers<T: Float>(widths: &[usize], batch: usize, failures: &mut Vec<String>) {
+    let lr = T::of(0.01);
+    let optimizers: Vec<(&str, Box<dyn Optimizer<T>>)> = vec![
+        ("Sgd", Box::new(Sgd::new(lr).unwrap())),
+        (
+            "Sgd momentum nesterov",
+            Box::new(
+                Sgd::new(lr)
+                    .unwrap()
+                    .momentum(T::of(0.9))
+                    .unwrap()
+                    .nesterov(true)
+                    .unwrap(),
+            ),
+        ),
+        (
+            "RmsProp",
+            Box::new(RmsProp::new(lr).unwrap().momentum(T::of(0.9)).unwrap()),
+        ),
+        ("Adagrad", Box::new(Adagrad::new(lr).unwrap())),
+        ("Adam", Box::new(Adam::new(lr).unwrap())),
+        ("AdamW", Box::new(AdamW::new(lr).unwrap())),
+    ];
+    for (name, mut opt) in optimizers {
+        let (inputs, outputs) = (widths[0], widths[widths.len() - 1]);
+        let mut m = Sequential::<T>::builder(inputs)
+            .seed(5)
+            .dense(widths[1], Relu)
+            .dropout(0.25)
+            .dense(outputs, Softmax)
+            .loss(CategoricalCrossEntropy)
+            .build()
+            .unwrap();
+        let (x, y) = data::<T>(batch, inputs, outputs, Head::CceIndex);
+        m.step(&x, &y, opt.as_mut()).unwrap();
+        let (n, _) = allocations(|| {
+            for _ in 0..3 {
+                m.step(&x, &y, opt.as_mut()).unwrap();
+            }
+        });
+        if n != 0 {
+            failures.push(format!(
+                "{} widths {widths:?} batch {batch} dropout, {name}: {n} allocations in 3 steps",
+                T::NAME
+            ));
+        }
+    }
+}
+
 #[test]
 fn training_steps_do_not_allocate_after_the_first() {
     // The counter works: a fresh vector is one allocation.
@@ -221,6 +271,9 @@ fn training_steps_do_not_allocate_after_the_first() {
     let heads = [Head::CceIndex, Head::SquaredError("Identity")];
     check::<f32>(&[300, 200, 10], 40, 90, &heads, &mut failures);
     check::<f64>(&[300, 200, 10], 40, 90, &heads[..1], &mut failures);
+    // Every optimizer, with a dropout layer.
+    check_optimizers::<f64>(&[3, 4, 2], 1, &mut failures);
+    check_optimizers::<f32>(&[70, 96, 10], 40, &mut failures);
     assert!(
         failures.is_empty(),
         "{} cases allocated:\n{}",
