@@ -485,3 +485,119 @@ pub(super) unsafe fn pack_a<E: Elem>(
         i0 += mr;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(i: usize) -> f64 {
+        ((i * 37 % 101) as f64 - 50.0) / 16.0
+    }
+
+    /// The portable kernel of `N` columns against the definition, and against the kernel this
+    /// CPU uses, with `A` packed (`lda = MR`) and in place (`lda > MR`), `B` both ways round.
+    fn kernels_agree<E: Elem>(portable: [Kernel<E>; 6], tol: f64) {
+        let (mr, k) = (E::MR, 37);
+        let lda = mr + 3;
+        let a: Vec<E> = (0..lda * k).map(|i| E::of(value(i))).collect();
+        let b: Vec<E> = (0..k * 6 + 11).map(|i| E::of(value(i + 7))).collect();
+        for cols in 1..=6 {
+            for (rsb, csb) in [(1isize, k as isize), (6, 1)] {
+                for (alpha, beta) in [(1.0, 0.0), (0.5, 2.0)] {
+                    let c0: Vec<E> = (0..mr * 8).map(|i| E::of(value(i + 3))).collect();
+                    let (mut c_portable, mut c_fast) = (c0.clone(), c0.clone());
+                    let (al, be) = (E::of(alpha), E::of(beta));
+                    // SAFETY: every buffer holds the panel, block and tile read or written.
+                    unsafe {
+                        let args = (a.as_ptr(), lda as isize, b.as_ptr(), rsb, csb);
+                        portable[cols - 1](
+                            k,
+                            al,
+                            args.0,
+                            args.1,
+                            args.2,
+                            args.3,
+                            args.4,
+                            be,
+                            c_portable.as_mut_ptr(),
+                            8 * mr / 6,
+                        );
+                        E::kernel(cols)(
+                            k,
+                            al,
+                            args.0,
+                            args.1,
+                            args.2,
+                            args.3,
+                            args.4,
+                            be,
+                            c_fast.as_mut_ptr(),
+                            8 * mr / 6,
+                        );
+                    }
+                    let ldc = 8 * mr / 6;
+                    for j in 0..cols {
+                        for i in 0..mr {
+                            let s: f64 = (0..k)
+                                .map(|p| {
+                                    a[p * lda + i].as_f64()
+                                        * b[p * rsb as usize + j * csb as usize].as_f64()
+                                })
+                                .sum();
+                            let want = alpha * s + beta * c0[j * ldc + i].as_f64();
+                            for got in [c_portable[j * ldc + i], c_fast[j * ldc + i]] {
+                                assert!(
+                                    (got.as_f64() - want).abs() <= tol * (1.0 + want.abs()),
+                                    "{} cols {cols} ({i},{j}): {got} vs {want}",
+                                    E::NAME
+                                );
+                            }
+                        }
+                    }
+                    // Columns past the tile are untouched.
+                    for idx in cols * ldc..c0.len() {
+                        assert_eq!(c_portable[idx], c0[idx]);
+                        assert_eq!(c_fast[idx], c0[idx]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The portable kernels of one element type, by number of columns.
+    macro_rules! portables {
+        ($k:ident) => {
+            [$k::<1>, $k::<2>, $k::<3>, $k::<4>, $k::<5>, $k::<6>]
+        };
+    }
+
+    #[test]
+    fn portable_and_detected_kernels_compute_the_same_tiles() {
+        kernels_agree::<f32>(portables!(portable_f32), 1e-5);
+        kernels_agree::<f64>(portables!(portable_f64), 1e-13);
+    }
+
+    fn transposed_packing_agrees<E: Elem>() {
+        let (mr, kc, rs) = (E::MR, 29, 41);
+        let a: Vec<E> = (0..mr * rs).map(|i| E::of(value(i))).collect();
+        let mut portable = vec![E::zero(); mr * kc];
+        let mut detected = vec![E::of(f64::NAN); mr * kc];
+        // SAFETY: `a` holds MR rows of `rs` elements, the outputs MR * kc.
+        unsafe {
+            pack_transposed_portable::<E>(0, kc, a.as_ptr(), rs as isize, portable.as_mut_ptr());
+            E::pack_transposed(kc, a.as_ptr(), rs as isize, detected.as_mut_ptr());
+        }
+        for p in 0..kc {
+            for i in 0..mr {
+                assert_eq!(portable[p * mr + i], a[i * rs + p]);
+                assert_eq!(detected[p * mr + i], a[i * rs + p]);
+            }
+        }
+    }
+
+    #[test]
+    fn transposed_packing_matches_the_definition() {
+        transposed_packing_agrees::<f32>();
+        transposed_packing_agrees::<f64>();
+    }
+}
