@@ -64,6 +64,9 @@ pub struct Sequential<T: Float> {
     rows: usize,
     /// Whether `deltas` and the layers' gradients belong to the batch in `outputs`.
     has_gradients: bool,
+    /// Every parameter as it was before the update in progress, so that the divergence guard can
+    /// put them back (reused from step to step).
+    snapshot: Vec<T>,
 }
 
 /// Builds a [`Sequential`], checking that consecutive layers fit.
@@ -187,6 +190,7 @@ impl<T: Float> SequentialBuilder<T> {
             deltas: vec![Vec::new(); n],
             rows: 0,
             has_gradients: false,
+            snapshot: Vec::new(),
         })
     }
 }
@@ -433,16 +437,111 @@ impl<T: Float> Sequential<T> {
         }
     }
 
+    /// One guarded training step on validated rows: forward, backward, and an update that is
+    /// applied only if the loss, every gradient and every updated parameter are finite. On
+    /// divergence every parameter is exactly as before the step.
     fn train_batch(
         &mut self,
         x: MatrixView<'_, T>,
         y: MatrixView<'_, T>,
         opt: &mut dyn Optimizer<T>,
-    ) -> T {
+    ) -> std::result::Result<T, Divergence> {
         self.forward_unchecked(x);
         let loss = self.backward_unchecked(y);
-        self.update_unchecked(opt);
-        loss
+        // Checked before the optimizer sees anything, so that its state stays clean too.
+        if !loss.finite() {
+            return Err(self.diverged("loss", None));
+        }
+        if let Some(layer) = self.check_gradients_and_snapshot() {
+            return Err(self.diverged("gradient", Some(layer)));
+        }
+        self.update_guarded(opt)?;
+        Ok(loss)
+    }
+
+    /// Marks the stored gradients unusable (so [`update`](Self::update) refuses them) and names
+    /// what diverged.
+    fn diverged(&mut self, what: &'static str, layer: Option<usize>) -> Divergence {
+        self.has_gradients = false;
+        Divergence { what, layer }
+    }
+
+    /// In one pass over the parameters: copies each into the snapshot and returns the first layer
+    /// with a NaN or infinite gradient, if any.
+    fn check_gradients_and_snapshot(&mut self) -> Option<usize> {
+        let mut at = 0;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let mut k = 0;
+            while let Some(p) = layer.param(k) {
+                let n = p.value.len();
+                if self.snapshot.len() < at + n {
+                    // Only on the first step (or after a layer grew).
+                    self.snapshot.resize(at + n, T::zero());
+                }
+                self.snapshot[at..at + n].copy_from_slice(p.value.as_slice());
+                if !all_finite(p.grad.as_slice()) {
+                    return Some(i);
+                }
+                at += n;
+                k += 1;
+            }
+        }
+        None
+    }
+
+    /// [`update_unchecked`](Self::update_unchecked), with each parameter checked after the
+    /// optimizer has moved it; if one is no longer finite, every parameter is copied back from the
+    /// snapshot taken by [`check_gradients_and_snapshot`](Self::check_gradients_and_snapshot) and
+    /// the step is reported as diverged.
+    ///
+    /// The optimizer's own state is not restored yet: it has no snapshot interface. It is safe for
+    /// optimizers without state (such as [`Sgd`](crate::Sgd)), and the checks of the loss and the
+    /// gradients, made before this is called, keep non-finite values out of any optimizer's state.
+    fn update_guarded(
+        &mut self,
+        opt: &mut dyn Optimizer<T>,
+    ) -> std::result::Result<(), Divergence> {
+        opt.begin_step();
+        let mut index = 0;
+        let mut failed = None;
+        'layers: for (i, layer) in self.layers.iter_mut().enumerate() {
+            let mut k = 0;
+            while let Some(p) = layer.param_mut(k) {
+                // weights_0_1 -= alpha * weight_delta_0_1
+                opt.update(index, p.value, p.grad);
+                if !all_finite(p.value.as_slice()) {
+                    failed = Some(i);
+                    break 'layers;
+                }
+                index += 1;
+                k += 1;
+            }
+        }
+        match failed {
+            None => Ok(()),
+            Some(layer) => {
+                self.restore_snapshot();
+                Err(self.diverged("parameter", Some(layer)))
+            }
+        }
+    }
+
+    /// Copies the snapshot back over every parameter.
+    fn restore_snapshot(&mut self) {
+        let mut at = 0;
+        for layer in &mut self.layers {
+            let mut k = 0;
+            while let Some(p) = layer.param_mut(k) {
+                let n = p.value.len();
+                let Some(saved) = self.snapshot.get(at..at + n) else {
+                    // Cannot happen: the snapshot covers every parameter.
+                    return;
+                };
+                p.value.as_mut_slice().copy_from_slice(saved);
+                at += n;
+                k += 1;
+            }
+        }
     }
 
     // ----- public training API ----------------------------------------------------------------
@@ -498,19 +597,43 @@ impl<T: Float> Sequential<T> {
     /// # Errors
     ///
     /// The errors of [`forward`](Self::forward) and [`backward`](Self::backward); the model is
-    /// unchanged when one is returned.
+    /// unchanged when one is returned. [`Error::Diverged`] (with epoch and step 0) if the loss or a
+    /// gradient is NaN or infinite, or the update would leave a parameter so: the parameters are
+    /// then exactly as before the call, and [`update`](Self::update) refuses the stored gradients.
     pub fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>, opt: &mut dyn Optimizer<T>) -> Result<T> {
         self.check_inputs(x.as_view())?;
         self.check_targets(x.nrows(), y.as_view())?;
-        Ok(self.train_batch(x.as_view(), y.as_view(), opt))
+        self.train_batch(x.as_view(), y.as_view(), opt)
+            .map_err(|d| d.at(0, 0))
     }
 
     /// Trains on every row of `x` against `y`, `fit.epochs` times, rows in order.
     ///
+    /// Every step is guarded: if its loss or a gradient is NaN or infinite, or its update would
+    /// leave a parameter so, training stops with the model's parameters exactly as they were
+    /// before that step (the last good ones), and the error says where.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    ///
+    /// // Inputs of about 20 with alpha 0.1: each update overshoots more than the last.
+    /// let x = DMatrix::from_row_slice(2, 2, &[18.0, 20.0, 2.0, 20.0]);
+    /// let y = DMatrix::from_row_slice(2, 1, &[0.0, 1.0]);
+    /// let mut model = Sequential::<f64>::builder(2).bias(false).dense(1, Identity).build()?;
+    /// let err = model.fit(&x, &y, &mut Sgd::new(0.1)?, &Fit::new(1000)).unwrap_err();
+    /// assert!(matches!(err, Error::Diverged { .. }));
+    /// assert!(model.weights(0)?.iter().all(|w| w.is_finite()));
+    /// assert!(model.predict(&x)?.iter().all(|p| p.is_finite()));
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// The input and target errors of [`step`](Self::step) (checked once, before any update), and
-    /// [`Error::InvalidParameter`] for a mini-batch of 0 rows.
+    /// [`Error::InvalidParameter`] for a mini-batch of 0 rows; the model is unchanged when one is
+    /// returned. [`Error::Diverged`] with the epoch and the step within it (both from 0) when a step
+    /// diverges as described above; the steps before it stay applied.
     pub fn fit(
         &mut self,
         x: &Matrix<T>,
@@ -530,16 +653,21 @@ impl<T: Float> Sequential<T> {
             Descent::MiniBatch(b) => b.min(n),
         };
         let mut history = History {
-            loss: Vec::with_capacity(fit.epochs),
+            // Capped, so that an enormous epoch count cannot fail to allocate before training.
+            loss: Vec::with_capacity(fit.epochs.min(1 << 16)),
         };
-        for _ in 0..fit.epochs {
+        for epoch in 0..fit.epochs {
             let mut total = T::zero();
             let mut start = 0;
+            let mut step = 0;
             while start < n {
                 let rows = batch.min(n - start);
-                let loss = self.train_batch(x.rows(start, rows), y.rows(start, rows), opt);
+                let loss = self
+                    .train_batch(x.rows(start, rows), y.rows(start, rows), opt)
+                    .map_err(|d| d.at(epoch, step))?;
                 total += loss * T::of_usize(rows);
                 start += rows;
+                step += 1;
             }
             history.loss.push(total / T::of_usize(n));
         }
@@ -772,6 +900,42 @@ impl<T: Float> Sequential<T> {
         self.forward_unchecked(x.as_view());
         Ok(self.backward_unchecked(y.as_view()))
     }
+}
+
+/// What the divergence guard found non-finite in a training step.
+#[derive(Debug, Clone, Copy)]
+struct Divergence {
+    what: &'static str,
+    layer: Option<usize>,
+}
+
+impl Divergence {
+    fn at(self, epoch: usize, step: usize) -> Error {
+        Error::Diverged {
+            epoch,
+            step,
+            what: self.what,
+            layer: self.layer,
+        }
+    }
+}
+
+/// `true` if no value is NaN or infinite.
+fn all_finite<T: Float>(values: &[T]) -> bool {
+    // v * 0 is ±0 for a finite v and NaN for NaN or infinity, and NaN survives any sum; four
+    // independent sums let the loop run without branches, in vector registers.
+    let zero = T::zero();
+    let mut acc = [zero; 4];
+    let mut chunks = values.chunks_exact(4);
+    for c in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += v * zero;
+        }
+    }
+    for &v in chunks.remainder() {
+        acc[0] += v * zero;
+    }
+    acc[0] + acc[1] + acc[2] + acc[3] == zero
 }
 
 impl<T: Float> dyn Loss<T> {
