@@ -8,7 +8,7 @@
 //! - a 784-256-128-10 softmax network (f32, batches of 128: compute-bound);
 //!
 //! run it on two versions of the crate to compare them:
-//! `cargo run --release --example guard_cost [small|large]`. Timings on a busy machine are noisy;
+//! `cargo run --release --example guard_cost [small|large] [repeats]`. Timings on a busy machine are noisy;
 //! `valgrind --tool=callgrind --toggle-collect='*Sequential*fit*'` on the built example counts the
 //! instructions of `fit` alone, which repeat exactly.
 
@@ -38,16 +38,20 @@ fn time_per_step<T: Float>(
 
 fn main() -> Result<()> {
     let which = std::env::args().nth(1).unwrap_or_default();
+    let repeats = std::env::args()
+        .nth(2)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
     if which != "large" {
-        small()?;
+        small(repeats)?;
     }
     if which != "small" {
-        large()?;
+        large(repeats)?;
     }
     Ok(())
 }
 
-fn small() -> Result<()> {
+fn small(repeats: usize) -> Result<()> {
     // Small: the streetlights, 3-4-1, one row per step.
     let streetlights =
         DMatrix::from_row_slice(4, 3, &[1., 0., 1., 0., 1., 1., 0., 0., 1., 1., 1., 1.]);
@@ -66,13 +70,13 @@ fn small() -> Result<()> {
         &walk_vs_stop,
         &Fit::new(epochs),
         epochs * 4,
-        5,
+        repeats,
     )?;
     println!("small 3-4-1 f64, batch 1:          {ns:10.1} ns per step");
     Ok(())
 }
 
-fn large() -> Result<()> {
+fn large(repeats: usize) -> Result<()> {
     // Large: 784-256-128-10, f32, batches of 128 on 2048 rows of seeded noise.
     let mut rng = NumpyRng::new(7);
     let rows = 2048;
@@ -92,7 +96,7 @@ fn large() -> Result<()> {
         &labels,
         &Fit::new(epochs).mini_batch(128),
         epochs * rows / 128,
-        5,
+        repeats,
     )?;
     println!(
         "large 784-256-128-10 f32, batch 128: {:10.1} us per step",

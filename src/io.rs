@@ -127,7 +127,8 @@ impl<T: Float> Sequential<T> {
 }
 
 /// Saves `model` (architecture and parameters) to `path` as a safetensors file, atomically: the
-/// earlier file at `path`, if any, is replaced only once the new one is complete on disk.
+/// earlier file at `path`, if any, is replaced only once the new one is complete on disk, and the
+/// new file takes its permissions. (If `path` is a symbolic link, the link itself is replaced.)
 ///
 /// # Errors
 ///
@@ -575,7 +576,13 @@ fn write_atomic(
     };
     let (tmp, mut file) = create_temp(&dir, &name.to_string_lossy())
         .map_err(|e| io_error(path, "creating a temporary file beside it", &e))?;
-    let written = write(&mut file, bytes)
+    // The new file keeps the permissions of the one it replaces (a private file stays private).
+    let kept = match fs::metadata(path) {
+        Ok(old) => file.set_permissions(old.permissions()),
+        Err(_) => Ok(()),
+    };
+    let written = kept
+        .and_then(|()| write(&mut file, bytes))
         .map_err(|e| io_error(path, "writing", &e))
         .and_then(|()| file.sync_all().map_err(|e| io_error(path, "syncing", &e)));
     drop(file);

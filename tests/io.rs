@@ -676,3 +676,18 @@ fn a_missing_file_is_an_io_error_naming_it() {
         "{err}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn saving_over_a_file_keeps_its_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("perm");
+    let path = dir.join("private.safetensors");
+    let model = models::<f64>().remove(0);
+    model.save(&path).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    models::<f64>().remove(1).save(&path).unwrap();
+    let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    fs::remove_dir_all(&dir).unwrap();
+}
