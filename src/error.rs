@@ -140,8 +140,12 @@ pub enum Error {
         /// Step (0-based, counted within the epoch) that failed; 0 for
         /// [`Sequential::step`](crate::Sequential::step).
         step: usize,
-        /// What became non-finite: `"loss"`, `"gradient"` (a parameter's gradient) or
-        /// `"parameter"` (the value the optimizer's update would have left).
+        /// What became non-finite: `"loss"` or `"gradient"` (a parameter's gradient), found before
+        /// the optimizer was called, so its state is untouched too; or `"parameter"` (the value
+        /// the optimizer's update left, for finite gradients): the parameters are put back, but
+        /// the optimizer has taken the step (a stateful optimizer's moments and step count have
+        /// moved; restore them with [`Optimizer::load_state`](crate::Optimizer::load_state) if
+        /// you keep snapshots, or [`reset`](crate::Optimizer::reset) it).
         what: &'static str,
         /// The layer whose gradient or parameter became non-finite (`None` for the loss).
         layer: Option<usize>,

@@ -36,7 +36,7 @@ use std::fmt;
 
 use nalgebra::DMatrix;
 
-use crate::loss::check_finite;
+use crate::validate::check_finite;
 use crate::{Activation, Error, Float, Layer, Loss, Matrix, Result, Sequential};
 
 /// The worst disagreement found for one parameter (or one input matrix).
@@ -430,7 +430,8 @@ impl Acc {
 /// differences of its loss on the batch `x`, `y`, with [`GradCheck::for_type`] settings.
 ///
 /// The model's weights are restored exactly; its buffers hold the batch's forward and backward
-/// pass afterwards.
+/// pass afterwards. Layers with randomness such as [`Dropout`](crate::layer::Dropout) are
+/// checked in inference mode, where they are deterministic.
 ///
 /// # Errors
 ///

@@ -17,10 +17,14 @@
 //! | `inputs` | `3` | width of the input rows |
 //! | `layers` | `2` | number of layers |
 //! | `loss` | `SquaredError` | `SquaredError`, `Mse`, `BinaryCrossEntropy` or `CategoricalCrossEntropy` |
-//! | `layer.{i}.kind` | `Dense` | the layer type (only [`Dense`] so far) |
+//! | `layer.{i}.kind` | `Dense` | the layer type: [`Dense`] or [`Dropout`] |
 //! | `layer.{i}.inputs`, `layer.{i}.outputs` | `3`, `4` | its sizes |
-//! | `layer.{i}.bias` | `true` | whether it has a bias |
-//! | `layer.{i}.activation` | `Relu` | `Identity`, `Relu`, `Sigmoid`, `Tanh` or `Softmax` |
+//! | `layer.{i}.bias` | `true` | whether a dense layer has a bias |
+//! | `layer.{i}.activation` | `Relu` | a dense layer's: `Identity`, `Relu`, `Sigmoid`, `Tanh` or `Softmax` |
+//! | `layer.{i}.rate` | `0.2` | a dropout layer's rate (it has no tensors) |
+//!
+//! A loaded [`Dropout`] layer draws its masks from a generator seeded with 0: the masks of further
+//! training differ from those the saved model would have drawn (predictions do not use them).
 //!
 //! Only the crate's own layers, activations and losses can be saved (the file must say how to
 //! rebuild them); anything else gives [`Error::Unsupported`]. Optimizer state is not saved yet.
@@ -72,6 +76,8 @@
 //! }
 //! layer = np.array([[1.0, 0.0, 1.0]])               # layer_0
 //! for i in range(int(meta["layers"])):
+//!     if meta[f"layer.{i}.kind"] == "Dropout":
+//!         continue                                   # identity when predicting
 //!     layer = layer @ tensors[f"layer.{i}.weights"]  # layer_0.dot(weights_0_1)
 //!     if meta[f"layer.{i}.bias"] == "true":
 //!         layer = layer + tensors[f"layer.{i}.bias"]
@@ -90,8 +96,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::loss::check_finite;
+use crate::validate::check_finite;
 
+use crate::layer::Dropout;
 use crate::{
     Activation, BinaryCrossEntropy, CategoricalCrossEntropy, Dense, Error, Float, Identity, Layer,
     Loss, Matrix, Mse, Relu, Result, Sequential, Sigmoid, Softmax, SquaredError, Tanh,
@@ -176,6 +183,15 @@ pub fn to_bytes<T: Float>(model: &Sequential<T>) -> Result<Vec<u8>> {
     // (name, shape, little-endian bytes), row-major as safetensors and numpy expect.
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     for i in 0..model.len() {
+        if let Some(dropout) = model.layer_as::<Dropout<T>>(i) {
+            let width = dropout.input_size().to_string();
+            put(format!("layer.{i}.kind"), "Dropout".into());
+            put(format!("layer.{i}.inputs"), width.clone());
+            put(format!("layer.{i}.outputs"), width);
+            // Rust prints the shortest decimal that parses back to the same f64.
+            put(format!("layer.{i}.rate"), dropout.rate().to_string());
+            continue;
+        }
         let Some(dense) = model.layer_as::<Dense<T>>(i) else {
             let name = model.layer(i).map(|l| l.name().to_string())?;
             return Err(Error::Unsupported {
@@ -391,11 +407,11 @@ fn decode<T: Float>(bytes: &[u8], path: &str) -> Result<Sequential<T>> {
 
     let inputs = meta.number("inputs")?;
     let layers = meta.number("layers")?;
-    // Every layer has a weights tensor: this bounds the loop by the file's own contents.
-    if layers == 0 || layers > file.len() {
+    // Every layer has several metadata entries: this bounds the loop by the file's own contents.
+    if layers == 0 || layers > map.len() {
         return Err(format_error(
             path,
-            format!("{layers} layers declared for {} tensors", file.len()),
+            format!("{layers} layers declared in {} metadata entries", map.len()),
         ));
     }
     let mut expected_tensors = 0;
@@ -403,12 +419,6 @@ fn decode<T: Float>(bytes: &[u8], path: &str) -> Result<Sequential<T>> {
     let mut width = inputs;
     for i in 0..layers {
         let kind = meta.get(&format!("layer.{i}.kind"))?;
-        if kind != "Dense" {
-            return Err(format_error(
-                path,
-                format!("layer {i} has unknown kind {kind:?}"),
-            ));
-        }
         let n_in = meta.number(&format!("layer.{i}.inputs"))?;
         let n_out = meta.number(&format!("layer.{i}.outputs"))?;
         if n_in != width {
@@ -416,6 +426,31 @@ fn decode<T: Float>(bytes: &[u8], path: &str) -> Result<Sequential<T>> {
                 path,
                 format!("layer {i} takes {n_in} inputs but receives {width}"),
             ));
+        }
+        match kind {
+            "Dense" => {}
+            "Dropout" => {
+                let rate = meta.get(&format!("layer.{i}.rate"))?;
+                let p: f64 = rate.parse().map_err(|_| {
+                    format_error(path, format!("layer {i} rate {rate:?} is not a number"))
+                })?;
+                if n_out != n_in {
+                    return Err(format_error(
+                        path,
+                        format!("dropout layer {i} maps {n_in} inputs to {n_out} outputs"),
+                    ));
+                }
+                let dropout = Dropout::new(n_in, p, 0)
+                    .map_err(|e| format_error(path, format!("layer {i}: {e}")))?;
+                builder = builder.add(dropout);
+                continue;
+            }
+            _ => {
+                return Err(format_error(
+                    path,
+                    format!("layer {i} has unknown kind {kind:?}"),
+                ));
+            }
         }
         let has_bias = match meta.get(&format!("layer.{i}.bias"))? {
             "true" => true,

@@ -48,6 +48,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod activation;
+pub mod book;
 pub mod data;
 pub mod error;
 pub mod float;
@@ -57,19 +58,29 @@ pub mod io;
 pub mod layer;
 mod linalg;
 pub mod loss;
+pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod rng;
+pub mod train;
+pub mod validate;
 
 pub use activation::{Activation, Identity, Relu, Sigmoid, Softmax, Tanh};
 pub use error::{Error, Result};
 pub use float::Float;
-pub use init::{BookUniform, Constant, GlorotUniform, Initializer};
+pub use init::{
+    BookUniform, Constant, GlorotNormal, GlorotUniform, HeNormal, HeUniform, Initializer, Normal,
+    Uniform, Zeros,
+};
 pub use layer::{Dense, Layer};
 pub use loss::{BinaryCrossEntropy, CategoricalCrossEntropy, Loss, Mse, SquaredError};
-pub use model::{Descent, Fit, History, Sequential, SequentialBuilder};
-pub use optim::{Optimizer, Sgd};
+pub use model::{Sequential, SequentialBuilder};
+pub use optim::{
+    Adagrad, Adam, AdamW, ClipGradNorm, CosineAnnealingLr, ExponentialLr, LrScheduler, Optimizer,
+    OptimizerState, RmsProp, Schedule, Sgd, StepLr,
+};
 pub use rng::NumpyRng;
+pub use train::{Control, Descent, EarlyStopping, Epoch, Fit, History};
 
 /// A dynamically sized matrix; rows are samples.
 pub type Matrix<T> = nalgebra::DMatrix<T>;
@@ -82,10 +93,14 @@ pub type MatrixViewMut<'a, T> = nalgebra::DMatrixViewMut<'a, T>;
 pub mod prelude {
     pub use crate::gradcheck;
     pub use crate::{
-        Activation, BinaryCrossEntropy, BookUniform, CategoricalCrossEntropy, Constant, Dense,
-        Descent, Error, Fit, Float, GlorotUniform, History, Identity, Initializer, Layer, Loss,
-        Matrix, MatrixView, MatrixViewMut, Mse, NumpyRng, Optimizer, Relu, Result, Sequential,
-        SequentialBuilder, Sgd, Sigmoid, Softmax, SquaredError, Tanh,
+        Activation, BinaryCrossEntropy, BookUniform, CategoricalCrossEntropy, Constant, Control,
+        Dense, Descent, EarlyStopping, Epoch, Error, Fit, Float, GlorotUniform, History, Identity,
+        Initializer, Layer, Loss, Matrix, MatrixView, MatrixViewMut, Mse, NumpyRng, Optimizer,
+        Relu, Result, Sequential, SequentialBuilder, Sgd, Sigmoid, Softmax, SquaredError, Tanh,
+    };
+    pub use crate::{
+        Adagrad, Adam, AdamW, GlorotNormal, HeNormal, HeUniform, Normal, OptimizerState, RmsProp,
+        Uniform, Zeros,
     };
 }
 

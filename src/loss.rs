@@ -15,6 +15,7 @@
 use std::any::Any;
 use std::fmt::Debug;
 
+use crate::validate::{check_finite, check_width};
 use crate::{Activation, Error, Float, MatrixView, MatrixViewMut, Result, Sigmoid, Softmax};
 
 /// Logarithms are clamped below at -100, as PyTorch's `BCELoss` does, so a probability of exactly
@@ -70,36 +71,6 @@ pub trait Loss<T: Float>: Any + Debug + Send + Sync {
         let _ = (activation, pred, target, delta);
         false
     }
-}
-
-/// [`Error::Shape`] unless `targets` has `outputs` columns.
-pub(crate) fn check_width<T: Float>(outputs: usize, targets: MatrixView<'_, T>) -> Result<()> {
-    if targets.ncols() != outputs {
-        return Err(Error::Shape {
-            what: "targets".into(),
-            expected: (targets.nrows(), outputs),
-            actual: targets.shape(),
-        });
-    }
-    Ok(())
-}
-
-/// [`Error::NonFinite`] at the first NaN or infinity, scanning row by row.
-pub(crate) fn check_finite<T: Float>(what: &str, m: MatrixView<'_, T>) -> Result<()> {
-    for r in 0..m.nrows() {
-        for c in 0..m.ncols() {
-            let v = m[(r, c)];
-            if !v.finite() {
-                return Err(Error::NonFinite {
-                    what: what.into(),
-                    row: r,
-                    col: c,
-                    value: v.as_f64(),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 fn ln_clamped<T: Float>(x: T) -> T {

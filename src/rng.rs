@@ -47,6 +47,21 @@ impl NumpyRng {
         lo + (hi - lo) * self.random()
     }
 
+    /// Skips `n` calls of [`random`](Self::random), as if their values had been drawn.
+    ///
+    /// ```
+    /// use backprop::NumpyRng;
+    /// let (mut a, mut b) = (NumpyRng::new(1), NumpyRng::new(1));
+    /// a.random();
+    /// b.skip(1);
+    /// assert_eq!(a.random(), b.random());
+    /// ```
+    pub fn skip(&mut self, n: usize) {
+        for _ in 0..n {
+            self.random();
+        }
+    }
+
     /// `np.random.random((rows, cols))`, filled in row-major (C) order.
     ///
     /// ```

@@ -240,6 +240,12 @@ impl Optimizer<f64> for Sabotage {
             *value -= grad * 0.5;
         }
     }
+    fn learning_rate(&self) -> f64 {
+        0.5
+    }
+    fn set_learning_rate(&mut self, _lr: f64) -> backprop::Result<()> {
+        Ok(())
+    }
 }
 
 #[test]
@@ -323,4 +329,40 @@ fn f32_overflows_sooner_and_is_guarded_the_same_way() {
     );
     assert!(model.weights(0).unwrap().iter().all(|w| w.is_finite()));
     assert!(model.predict(&x).unwrap().iter().all(|p| p.is_finite()));
+}
+
+#[test]
+fn a_stateful_optimizer_keeps_its_state_when_the_loss_or_a_gradient_diverges() {
+    use backprop::Adam;
+    let (x, y) = streetlights_times_20();
+    let mut model = book_network();
+    // Adam moves each weight by about its rate per step: with a rate of 1e160 the weights reach
+    // about 1e160 after one step, and the next prediction's square overflows.
+    let mut adam = Adam::new(1e160).unwrap();
+    let err = model.fit(&x, &y, &mut adam, &Fit::new(10)).unwrap_err();
+    assert!(
+        matches!(err, Error::Diverged { what: "loss", .. }),
+        "{err:?}"
+    );
+    let Error::Diverged { epoch, step, .. } = err else {
+        unreachable!()
+    };
+    // Replaying the good steps with a fresh optimizer gives the same weights and the same state.
+    let mut replay = book_network();
+    let mut fresh = Adam::new(1e160).unwrap();
+    for k in 0..epoch * x.nrows() + step {
+        let r = k % x.nrows();
+        replay
+            .step(
+                &x.rows(r, 1).into_owned(),
+                &y.rows(r, 1).into_owned(),
+                &mut fresh,
+            )
+            .unwrap();
+    }
+    assert_eq!(bits(&replay), bits(&model));
+    assert_eq!(fresh.state(), adam.state());
+    let good_steps = (epoch * x.nrows() + step) as u64;
+    assert!(good_steps > 0);
+    assert_eq!(adam.state().step, good_steps);
 }

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use backprop::io::{self, FORMAT_VERSION};
-use backprop::layer::{Param, ParamMut};
+use backprop::layer::{Dropout, Param, ParamMut};
 use backprop::prelude::*;
 use nalgebra::DMatrix;
 use safetensors::tensor::{SafeTensors, TensorView};
@@ -80,6 +80,16 @@ fn models<T: Float>() -> Vec<Sequential<T>> {
         ),
         trained(
             Sequential::builder(3)
+                .seed(6)
+                .dense(5, Relu)
+                .dropout(0.3)
+                .dense(1, Identity)
+                .build()
+                .unwrap(),
+            DMatrix::from_fn(6, 1, |r, _| T::of(r as f64 * 0.1)),
+        ),
+        trained(
+            Sequential::builder(3)
                 .seed(4)
                 .dense(4, Relu)
                 .dense(3, Tanh)
@@ -92,12 +102,15 @@ fn models<T: Float>() -> Vec<Sequential<T>> {
     ]
 }
 
+/// A layer's name, sizes, activation, parameter names and dropout rate (as bits).
+type LayerPrint = (String, usize, usize, String, Vec<&'static str>, Option<u64>);
+
 /// Everything that defines a model: sizes, activation and parameter names, loss, and the bits of
 /// every parameter.
 #[derive(Debug, PartialEq)]
 struct Fingerprint {
     inputs: usize,
-    layers: Vec<(String, usize, usize, String, Vec<&'static str>)>,
+    layers: Vec<LayerPrint>,
     loss: &'static str,
     bits: Vec<Vec<u64>>,
 }
@@ -107,12 +120,14 @@ fn fingerprint<T: Float>(model: &Sequential<T>) -> Fingerprint {
         .map(|i| {
             let l = model.layer(i).unwrap();
             let names = (0..).map_while(|k| l.param(k).map(|p| p.name)).collect();
+            let rate = model.layer_as::<Dropout<T>>(i).map(|d| d.rate().to_bits());
             (
                 l.name().to_string(),
                 l.input_size(),
                 l.output_size(),
                 l.activation().map_or("-", |f| f.name()).to_string(),
                 names,
+                rate,
             )
         })
         .collect();
@@ -345,6 +360,17 @@ fn mismatched_files_are_format_errors() {
             Err(Error::Format { reason, .. }) => assert!(!reason.is_empty(), "{name}"),
             other => panic!("{name}: {other:?}"),
         }
+    }
+    // A dropout layer's rate must be a rate.
+    let with_dropout = io::to_bytes(&models::<f64>().remove(3)).unwrap();
+    for rate in ["1.5", "-0.1", "NaN", "x", ""] {
+        let bad = rewrite(&with_dropout, |m, _| {
+            m.insert("layer.1.rate".into(), rate.into());
+        });
+        assert!(
+            matches!(io::from_bytes::<f64>(&bad), Err(Error::Format { .. })),
+            "rate {rate:?}"
+        );
     }
     // A NaN weight is caught too.
     let bad = rewrite(&bytes, |_, t| {
@@ -657,7 +683,7 @@ fn a_failed_save_leaves_the_earlier_file_readable() {
     assert!(temporaries(&dir).is_empty(), "{:?}", temporaries(&dir));
 
     // And a successful save replaces the file, leaving no temporary behind.
-    let next = models::<f64>().remove(3);
+    let next = models::<f64>().remove(4);
     next.save(&path).unwrap();
     assert_eq!(
         fingerprint(&Sequential::<f64>::load(&path).unwrap()),

@@ -73,7 +73,7 @@ fn mat() -> impl Strategy<Value = Mat> {
 #[derive(Debug, Clone)]
 struct Spec {
     inputs: usize,
-    layers: Vec<(usize, u8, bool)>,
+    layers: Vec<(usize, u8, bool, f64)>,
     loss: u8,
     init: u8,
     constant: f64,
@@ -86,8 +86,9 @@ fn spec() -> impl Strategy<Value = Spec> {
         prop::collection::vec(
             (
                 prop_oneof![6 => 1usize..5, 1 => Just(0)],
-                0u8..5,
+                0u8..6,
                 any::<bool>(),
+                prop_oneof![3 => 0.0..1.0f64, 1 => value()],
             ),
             0..4,
         ),
@@ -113,9 +114,10 @@ fn build<T: Float>(s: &Spec) -> Result<Sequential<T>> {
         1 => b.init(GlorotUniform),
         _ => b.init(Constant(s.constant)),
     };
-    for &(units, f, bias) in &s.layers {
+    for &(units, f, bias, rate) in &s.layers {
         b = b.bias(bias);
         b = match f {
+            5 => b.dropout(rate),
             0 => b.dense(units, Identity),
             1 => b.dense(units, Relu),
             2 => b.dense(units, Sigmoid),

@@ -660,23 +660,7 @@ fn check_cols<T: Float>(what: &str, x: &DMatrix<T>, cols: usize) -> Result<()> {
 
 /// Reports the first non-finite value in reading order (row by row).
 fn check_finite<T: Float>(what: &str, m: &DMatrix<T>) -> Result<()> {
-    if m.iter().all(|v| v.finite()) {
-        return Ok(());
-    }
-    for row in 0..m.nrows() {
-        for col in 0..m.ncols() {
-            let value = m[(row, col)];
-            if !value.finite() {
-                return Err(Error::NonFinite {
-                    what: what.into(),
-                    row,
-                    col,
-                    value: value.as_f64(),
-                });
-            }
-        }
-    }
-    Ok(())
+    crate::validate::check_finite(what, m.as_view())
 }
 
 /// A test fraction must be strictly between 0 and 1 (NaN is not).
@@ -714,10 +698,15 @@ fn round_share(fraction: f64, count: usize) -> usize {
 /// A uniformly random permutation of `0..n` (Fisher-Yates, as in [`Dataset::shuffle`]).
 fn permutation<R: Rng + ?Sized>(n: usize, rng: &mut R) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
+    shuffle_indices(&mut order, rng);
+    order
+}
+
+/// Fisher-Yates shuffle of `order` in place, with [`uniform_below`] draws.
+pub(crate) fn shuffle_indices<R: Rng + ?Sized>(order: &mut [usize], rng: &mut R) {
+    for i in (1..order.len()).rev() {
         order.swap(i, uniform_below(rng, i + 1));
     }
-    order
 }
 
 /// A uniform integer in `0..n` (`n > 0`) from whole `u64` draws, rejecting the biased top values.

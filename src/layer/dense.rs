@@ -53,7 +53,7 @@ impl<T: Float> Dense<T> {
         if weights.is_empty() {
             return Err(Error::Empty { what: "weights" });
         }
-        crate::loss::check_finite("weights", weights.as_view())?;
+        crate::validate::check_finite("weights", weights.as_view())?;
         let outputs = weights.ncols();
         if let Some(b) = &bias {
             if b.shape() != (1, outputs) {
@@ -63,7 +63,7 @@ impl<T: Float> Dense<T> {
                     actual: b.shape(),
                 });
             }
-            crate::loss::check_finite("bias", b.as_view())?;
+            crate::validate::check_finite("bias", b.as_view())?;
         }
         Ok(Dense {
             weight_delta: DMatrix::zeros(weights.nrows(), outputs),
@@ -148,7 +148,7 @@ pub(crate) fn set_checked<T: Float>(
             actual: value.shape(),
         });
     }
-    crate::loss::check_finite(what, value.as_view())?;
+    crate::validate::check_finite(what, value.as_view())?;
     *slot = value;
     Ok(())
 }

@@ -13,12 +13,14 @@
 //! training loop); a layer owns its parameters and their gradients.
 
 mod dense;
+mod dropout;
 
 use std::any::Any;
 use std::fmt::Debug;
 
 pub use dense::Dense;
 pub(crate) use dense::set_checked;
+pub use dropout::Dropout;
 
 use crate::{Activation, Float, Matrix, MatrixView, MatrixViewMut};
 

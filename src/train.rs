@@ -1,0 +1,586 @@
+//! Training settings and the loop over epochs: [`Fit`], [`History`], early stopping, callbacks.
+
+use crate::metrics::count_correct;
+use crate::model::Divergence;
+use crate::{Error, Float, Matrix, MatrixView, NumpyRng, Optimizer, Result, Sequential};
+
+/// How many rows feed each update: the chapter's three flavours of gradient descent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Descent {
+    /// One row per update (the chapter's first networks).
+    Stochastic,
+    /// `n` rows per update, weight deltas averaged; a last, smaller batch takes the leftover rows.
+    MiniBatch(usize),
+    /// All rows per update, weight deltas averaged.
+    Full,
+}
+
+/// Stops training when the monitored loss has not improved for `patience` epochs.
+///
+/// The monitored loss is the validation loss when there is validation data, else the training
+/// loss. With `restore_best` (the default) the model ends with the weights of its best epoch.
+///
+/// ```
+/// use backprop::EarlyStopping;
+/// let stop = EarlyStopping::new(5).min_delta(1e-4);
+/// assert!(stop.restore_best);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EarlyStopping {
+    /// Training stops after this many epochs in a row without improvement (as Keras counts).
+    pub patience: usize,
+    /// A loss must fall by more than this to count as an improvement.
+    pub min_delta: f64,
+    /// Restore the best epoch's weights at the end.
+    pub restore_best: bool,
+}
+
+impl EarlyStopping {
+    /// Stops after `patience` epochs without improvement, restoring the best weights.
+    pub fn new(patience: usize) -> Self {
+        EarlyStopping {
+            patience,
+            min_delta: 0.0,
+            restore_best: true,
+        }
+    }
+
+    /// Sets the smallest decrease that counts as an improvement.
+    pub fn min_delta(mut self, min_delta: f64) -> Self {
+        self.min_delta = min_delta;
+        self
+    }
+
+    /// Whether to restore the best epoch's weights at the end.
+    pub fn restore_best(mut self, restore: bool) -> Self {
+        self.restore_best = restore;
+        self
+    }
+}
+
+/// Settings for [`Sequential::fit`]: epochs, gradient-descent flavour, shuffling, validation,
+/// early stopping, metrics and progress.
+///
+/// The defaults are the book's: rows in order, no validation, nothing printed.
+///
+/// ```
+/// use backprop::{Descent, EarlyStopping, Fit};
+/// let fit = Fit::new(40)
+///     .mini_batch(32)
+///     .shuffle(7)
+///     .validation_split(0.2)
+///     .early_stopping(EarlyStopping::new(5))
+///     .accuracy(true);
+/// assert_eq!(fit.descent, Descent::MiniBatch(32));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fit {
+    /// Passes over the training rows.
+    pub epochs: usize,
+    /// Rows per update.
+    pub descent: Descent,
+    /// Seed of a reshuffle of the training rows before every epoch; `None` keeps them in order.
+    pub shuffle: Option<u32>,
+    /// Fraction of rows, taken from the end before any shuffling (as Keras does), held out for
+    /// validation.
+    pub validation_split: Option<f64>,
+    /// Stop when the monitored loss stops improving.
+    pub early_stopping: Option<EarlyStopping>,
+    /// Record classification accuracy per epoch (training accuracy is counted on each batch
+    /// before its update, as Keras reports it).
+    pub accuracy: bool,
+    /// Report progress on standard error: a progress bar with the `progress` cargo feature, one
+    /// line per epoch without it.
+    pub progress: bool,
+}
+
+impl Fit {
+    /// `epochs` passes of stochastic gradient descent, rows in order.
+    pub fn new(epochs: usize) -> Self {
+        Fit {
+            epochs,
+            descent: Descent::Stochastic,
+            shuffle: None,
+            validation_split: None,
+            early_stopping: None,
+            accuracy: false,
+            progress: false,
+        }
+    }
+
+    /// One row per update.
+    pub fn stochastic(mut self) -> Self {
+        self.descent = Descent::Stochastic;
+        self
+    }
+
+    /// `n` rows per update.
+    pub fn mini_batch(mut self, n: usize) -> Self {
+        self.descent = Descent::MiniBatch(n);
+        self
+    }
+
+    /// All rows per update.
+    pub fn full(mut self) -> Self {
+        self.descent = Descent::Full;
+        self
+    }
+
+    /// Reshuffles the training rows before every epoch, from `seed`.
+    pub fn shuffle(mut self, seed: u32) -> Self {
+        self.shuffle = Some(seed);
+        self
+    }
+
+    /// Holds out the last `fraction` of the rows for validation.
+    pub fn validation_split(mut self, fraction: f64) -> Self {
+        self.validation_split = Some(fraction);
+        self
+    }
+
+    /// Stops early as `stop` says.
+    pub fn early_stopping(mut self, stop: EarlyStopping) -> Self {
+        self.early_stopping = Some(stop);
+        self
+    }
+
+    /// Records accuracy per epoch.
+    pub fn accuracy(mut self, on: bool) -> Self {
+        self.accuracy = on;
+        self
+    }
+
+    /// Reports progress on standard error.
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+}
+
+/// What one epoch measured, handed to the callback of [`Sequential::fit_with`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Epoch<T: Float> {
+    /// Epoch number, from 0.
+    pub epoch: usize,
+    /// Mean training loss: each batch's loss before its update, weighted by its rows.
+    pub loss: T,
+    /// Training accuracy, if [`Fit::accuracy`] is on.
+    pub accuracy: Option<f64>,
+    /// Validation loss after the epoch, if there is validation data.
+    pub val_loss: Option<T>,
+    /// Validation accuracy after the epoch, if there is validation data and accuracy is on.
+    pub val_accuracy: Option<f64>,
+}
+
+/// What a callback tells the training loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Go on with the next epoch.
+    Continue,
+    /// Stop after this epoch.
+    Stop,
+}
+
+/// What [`Sequential::fit`] measured, one entry per epoch run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct History<T: Float> {
+    /// Mean training loss per epoch (see [`Epoch::loss`]), in the loss's own units: with
+    /// [`SquaredError`](crate::SquaredError) that is half the mean of the book's
+    /// `(pred - goal) ** 2`, so the book's `error_for_all_lights` is `2 * rows * loss`.
+    pub loss: Vec<T>,
+    /// Training accuracy per epoch (empty unless [`Fit::accuracy`]).
+    pub accuracy: Vec<f64>,
+    /// Validation loss per epoch (empty without validation data).
+    pub val_loss: Vec<T>,
+    /// Validation accuracy per epoch (empty without validation data or accuracy).
+    pub val_accuracy: Vec<f64>,
+    /// The epoch whose weights the model ends with, when early stopping restored them.
+    pub best_epoch: Option<usize>,
+    /// Whether early stopping or a callback ended training before the last epoch.
+    pub stopped_early: bool,
+}
+
+/// Bookkeeping of early stopping.
+struct Watch<T: Float> {
+    rule: EarlyStopping,
+    best: f64,
+    best_epoch: usize,
+    waited: usize,
+    weights: Vec<Matrix<T>>,
+}
+
+impl<T: Float> Sequential<T> {
+    /// Trains on the rows of `x` against `y` as `fit` says, and returns the per-epoch history.
+    ///
+    /// With the default settings this is the chapter's loop: every epoch visits the rows in order,
+    /// one update per row ([`Fit::stochastic`]), per `n` rows ([`Fit::mini_batch`]) or per epoch
+    /// ([`Fit::full`]), weight deltas averaged over the rows of each update.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    /// let x = DMatrix::from_row_slice(4, 2, &[0., 0., 0., 1., 1., 0., 1., 1.]);
+    /// let y = DMatrix::from_column_slice(4, 1, &[0., 1., 1., 0.]); // XOR
+    /// let mut model = Sequential::<f64>::builder(2)
+    ///     .seed(3)
+    ///     .dense(8, Tanh)
+    ///     .dense(1, Sigmoid)
+    ///     .loss(BinaryCrossEntropy)
+    ///     .build()?;
+    /// let history = model.fit(&x, &y, &mut Sgd::new(0.5)?, &Fit::new(2000).full().accuracy(true))?;
+    /// assert_eq!(history.accuracy.last(), Some(&1.0));
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    ///
+    /// Every step is guarded: if its loss or a gradient is NaN or infinite, or its update would
+    /// leave a parameter so, training stops with the model's parameters exactly as they were
+    /// before that step (the last good ones), and the error says where.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    ///
+    /// // Inputs of about 20 with alpha 0.1: each update overshoots more than the last.
+    /// let x = DMatrix::from_row_slice(2, 2, &[18.0, 20.0, 2.0, 20.0]);
+    /// let y = DMatrix::from_row_slice(2, 1, &[0.0, 1.0]);
+    /// let mut model = Sequential::<f64>::builder(2).bias(false).dense(1, Identity).build()?;
+    /// let err = model.fit(&x, &y, &mut Sgd::new(0.1)?, &Fit::new(1000)).unwrap_err();
+    /// assert!(matches!(err, Error::Diverged { .. }));
+    /// assert!(model.weights(0)?.iter().all(|w| w.is_finite()));
+    /// assert!(model.predict(&x)?.iter().all(|p| p.is_finite()));
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The input and target errors of [`step`](Self::step), checked once before any update;
+    /// [`Error::InvalidParameter`] for a mini-batch of 0 rows or a validation split outside
+    /// `(0, 1)`; [`Error::Empty`] if the split leaves no training or no validation rows; the
+    /// model is unchanged when one of these is returned. [`Error::Diverged`] with the epoch and
+    /// the step within it (both from 0) when a step diverges as described above; the steps
+    /// before it stay applied (early stopping does not restore its best weights then).
+    pub fn fit(
+        &mut self,
+        x: &Matrix<T>,
+        y: &Matrix<T>,
+        opt: &mut dyn Optimizer<T>,
+        fit: &Fit,
+    ) -> Result<History<T>> {
+        self.fit_with(x, y, None, opt, fit, &mut |_| Control::Continue)
+    }
+
+    /// [`fit`](Self::fit) with an explicit validation set (used instead of
+    /// [`Fit::validation_split`]) and a callback after every epoch that can stop training.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    /// let x = DMatrix::from_row_slice(4, 1, &[0., 1., 2., 3.]);
+    /// let y = DMatrix::from_row_slice(4, 1, &[1., 3., 5., 7.]); // y = 2x + 1
+    /// let mut model = Sequential::<f64>::builder(1).dense(1, Identity).build()?;
+    /// let history = model.fit_with(&x, &y, None, &mut Sgd::new(0.05)?, &Fit::new(10_000).full(),
+    ///     &mut |epoch| if epoch.loss < 1e-6 { Control::Stop } else { Control::Continue })?;
+    /// assert!(history.stopped_early && history.loss.len() < 10_000);
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`fit`](Self::fit), and the same input and target errors for the validation set.
+    pub fn fit_with(
+        &mut self,
+        x: &Matrix<T>,
+        y: &Matrix<T>,
+        validation: Option<(&Matrix<T>, &Matrix<T>)>,
+        opt: &mut dyn Optimizer<T>,
+        fit: &Fit,
+        on_epoch: &mut dyn FnMut(&Epoch<T>) -> Control,
+    ) -> Result<History<T>> {
+        self.check_inputs(x.as_view())?;
+        self.check_targets(x.nrows(), y.as_view())?;
+        // Training rows and validation rows.
+        let (train_rows, val) = match (validation, fit.validation_split) {
+            (Some((xv, yv)), _) => {
+                self.check_inputs(xv.as_view())?;
+                self.check_targets(xv.nrows(), yv.as_view())?;
+                (x.nrows(), Some((xv.as_view(), yv.as_view())))
+            }
+            (None, Some(f)) => {
+                if !(f > 0.0 && f < 1.0) {
+                    return Err(Error::param(
+                        "validation split",
+                        f,
+                        "must be strictly between 0 and 1",
+                    ));
+                }
+                // Keras: the first floor(n * (1 - f)) rows train, the rest validate.
+                let n_train = (x.nrows() as f64 * (1.0 - f)).floor() as usize;
+                if n_train == 0 {
+                    return Err(Error::Empty {
+                        what: "training rows after the validation split",
+                    });
+                }
+                if n_train == x.nrows() {
+                    return Err(Error::Empty {
+                        what: "validation rows after the validation split",
+                    });
+                }
+                let n_val = x.nrows() - n_train;
+                (
+                    n_train,
+                    Some((x.rows(n_train, n_val), y.rows(n_train, n_val))),
+                )
+            }
+            (None, None) => (x.nrows(), None),
+        };
+        let batch = match fit.descent {
+            Descent::Stochastic => 1,
+            Descent::Full => train_rows,
+            Descent::MiniBatch(0) => {
+                return Err(Error::param("batch size", 0.0, "must be at least 1"));
+            }
+            Descent::MiniBatch(b) => b.min(train_rows),
+        };
+        if let Some(stop) = &fit.early_stopping
+            && !(stop.min_delta >= 0.0 && stop.min_delta.is_finite())
+        {
+            return Err(Error::param(
+                "early stopping min_delta",
+                stop.min_delta,
+                "must be finite and non-negative",
+            ));
+        }
+
+        let mut shuffled = fit
+            .shuffle
+            .map(|seed| Shuffled::new(seed, train_rows, batch, x.ncols(), y.ncols()));
+        let mut watch = fit.early_stopping.map(|rule| Watch {
+            rule,
+            best: f64::INFINITY,
+            best_epoch: 0,
+            waited: 0,
+            weights: Vec::new(),
+        });
+        let mut progress = Progress::new(fit.progress, fit.epochs);
+        let mut history = History::default();
+        for epoch in 0..fit.epochs {
+            let (loss, correct) = match &mut shuffled {
+                None => self.epoch(
+                    x.rows(0, train_rows),
+                    y.rows(0, train_rows),
+                    batch,
+                    fit.accuracy,
+                    opt,
+                ),
+                Some(s) => s.epoch(self, x, y, fit.accuracy, opt),
+            }
+            .map_err(|(step, d)| d.at(epoch, step))?;
+            let mut log = Epoch {
+                epoch,
+                loss,
+                accuracy: fit.accuracy.then(|| correct as f64 / train_rows as f64),
+                val_loss: None,
+                val_accuracy: None,
+            };
+            if let Some((xv, yv)) = val {
+                let (val_loss, val_correct) = self.measure(xv, yv, fit.accuracy);
+                log.val_loss = Some(val_loss);
+                log.val_accuracy = fit.accuracy.then(|| val_correct as f64 / xv.nrows() as f64);
+            }
+            history.loss.push(log.loss);
+            history.accuracy.extend(log.accuracy);
+            history.val_loss.extend(log.val_loss);
+            history.val_accuracy.extend(log.val_accuracy);
+            progress.epoch(&log);
+
+            let mut stop = on_epoch(&log) == Control::Stop;
+            if let Some(w) = &mut watch {
+                let monitored = log.val_loss.unwrap_or(log.loss).as_f64();
+                if monitored < w.best - w.rule.min_delta {
+                    w.best = monitored;
+                    w.best_epoch = epoch;
+                    w.waited = 0;
+                    if w.rule.restore_best {
+                        self.snapshot_into(&mut w.weights);
+                    }
+                } else {
+                    w.waited += 1;
+                    stop |= w.waited >= w.rule.patience;
+                }
+            }
+            if stop && epoch + 1 < fit.epochs {
+                history.stopped_early = true;
+                break;
+            }
+        }
+        progress.finish();
+        if let Some(w) = watch
+            && w.rule.restore_best
+            && !w.weights.is_empty()
+        {
+            self.restore(&w.weights);
+            history.best_epoch = Some(w.best_epoch);
+        }
+        Ok(history)
+    }
+
+    /// One epoch over validated rows in order; returns the mean loss and the rows classified right,
+    /// or the step (batch index) that diverged.
+    fn epoch(
+        &mut self,
+        x: MatrixView<'_, T>,
+        y: MatrixView<'_, T>,
+        batch: usize,
+        accuracy: bool,
+        opt: &mut dyn Optimizer<T>,
+    ) -> std::result::Result<(T, usize), (usize, Divergence)> {
+        let n = x.nrows();
+        let (mut total, mut correct, mut start) = (T::zero(), 0, 0);
+        while start < n {
+            let rows = batch.min(n - start);
+            let yb = y.rows(start, rows);
+            let loss = self
+                .train_batch(x.rows(start, rows), yb, opt)
+                .map_err(|d| (start / batch, d))?;
+            if accuracy {
+                correct += count_correct(self.output(), yb);
+            }
+            total += loss * T::of_usize(rows);
+            start += rows;
+        }
+        Ok((total / T::of_usize(n), correct))
+    }
+
+    /// Loss and correctly classified rows of validated data, in chunks, in inference mode (no
+    /// training state changes).
+    pub(crate) fn measure(
+        &mut self,
+        x: MatrixView<'_, T>,
+        y: MatrixView<'_, T>,
+        accuracy: bool,
+    ) -> (T, usize) {
+        self.set_mode(false);
+        let (mut total, mut correct, mut start) = (T::zero(), 0, 0);
+        while start < x.nrows() {
+            let rows = crate::model::CHUNK.min(x.nrows() - start);
+            let yb = y.rows(start, rows);
+            self.forward_unchecked(x.rows(start, rows));
+            total += self.loss_fn().loss(self.output(), yb) * T::of_usize(rows);
+            if accuracy {
+                correct += count_correct(self.output(), yb);
+            }
+            start += rows;
+        }
+        (total / T::of_usize(x.nrows()), correct)
+    }
+}
+
+/// Reshuffled epochs: a permutation of the training rows and batch buffers, made once.
+struct Shuffled<T: Float> {
+    rng: NumpyRng,
+    order: Vec<usize>,
+    batch: usize,
+    xb: Matrix<T>,
+    yb: Matrix<T>,
+}
+
+impl<T: Float> Shuffled<T> {
+    fn new(seed: u32, rows: usize, batch: usize, x_cols: usize, y_cols: usize) -> Self {
+        Shuffled {
+            rng: NumpyRng::new(seed),
+            order: (0..rows).collect(),
+            batch,
+            xb: Matrix::zeros(batch, x_cols),
+            yb: Matrix::zeros(batch, y_cols),
+        }
+    }
+
+    /// One epoch in a fresh random order; rows are gathered into the reused batch buffers.
+    fn epoch(
+        &mut self,
+        model: &mut Sequential<T>,
+        x: &Matrix<T>,
+        y: &Matrix<T>,
+        accuracy: bool,
+        opt: &mut dyn Optimizer<T>,
+    ) -> std::result::Result<(T, usize), (usize, Divergence)> {
+        crate::data::shuffle_indices(&mut self.order, &mut self.rng);
+        let n = self.order.len();
+        let (mut total, mut correct) = (T::zero(), 0);
+        for (step, chunk) in self.order.chunks(self.batch).enumerate() {
+            for (b, &r) in chunk.iter().enumerate() {
+                self.xb.row_mut(b).copy_from(&x.row(r));
+                self.yb.row_mut(b).copy_from(&y.row(r));
+            }
+            let rows = chunk.len();
+            let yb = self.yb.rows(0, rows);
+            let loss = model
+                .train_batch(self.xb.rows(0, rows), yb, opt)
+                .map_err(|d| (step, d))?;
+            if accuracy {
+                correct += count_correct(model.output(), yb);
+            }
+            total += loss * T::of_usize(rows);
+        }
+        Ok((total / T::of_usize(n), correct))
+    }
+}
+
+/// Progress on standard error: a bar with the `progress` feature, else a line per epoch.
+struct Progress {
+    on: bool,
+    epochs: usize,
+    #[cfg(feature = "progress")]
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(on: bool, epochs: usize) -> Self {
+        #[cfg(feature = "progress")]
+        let bar = on.then(|| {
+            let bar = indicatif::ProgressBar::new(epochs as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:30} epoch {pos}/{len} {msg} [{elapsed_precise}]",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Progress {
+            on,
+            epochs,
+            #[cfg(feature = "progress")]
+            bar,
+        }
+    }
+
+    fn epoch<T: Float>(&mut self, log: &Epoch<T>) {
+        if !self.on {
+            return;
+        }
+        let mut msg = format!("loss {:.4}", log.loss.as_f64());
+        if let Some(a) = log.accuracy {
+            msg += &format!(" acc {a:.4}");
+        }
+        if let Some(v) = log.val_loss {
+            msg += &format!(" val_loss {:.4}", v.as_f64());
+        }
+        if let Some(a) = log.val_accuracy {
+            msg += &format!(" val_acc {a:.4}");
+        }
+        #[cfg(feature = "progress")]
+        if let Some(bar) = &self.bar {
+            bar.set_message(msg);
+            bar.inc(1);
+            return;
+        }
+        eprintln!("epoch {}/{} {msg}", log.epoch + 1, self.epochs);
+    }
+
+    fn finish(&mut self) {
+        #[cfg(feature = "progress")]
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}
