@@ -366,3 +366,23 @@ fn a_stateful_optimizer_keeps_its_state_when_the_loss_or_a_gradient_diverges() {
     assert!(good_steps > 0);
     assert_eq!(adam.state().step, good_steps);
 }
+
+#[test]
+fn shuffled_epochs_are_guarded_too() {
+    let (x, y) = streetlights_times_20();
+    let mut model = book_network();
+    let fit = Fit::new(10_000).mini_batch(4).shuffle(7);
+    let err = model
+        .fit(&x, &y, &mut Sgd::new(0.1).unwrap(), &fit)
+        .unwrap_err();
+    let Error::Diverged { step, what, .. } = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        step < 2,
+        "six rows in batches of four make two steps per epoch"
+    );
+    assert_eq!(what, "loss");
+    assert!(model.weights(0).unwrap().iter().all(|w| w.is_finite()));
+    assert!(model.predict(&x).unwrap().iter().all(|p| p.is_finite()));
+}
