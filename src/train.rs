@@ -1,7 +1,10 @@
 //! Training settings and the loop over epochs: [`Fit`], [`History`], early stopping, callbacks.
 
+use std::sync::Arc;
+
 use crate::metrics::count_correct;
 use crate::model::Divergence;
+use crate::optim::Schedule;
 use crate::{Error, Float, Matrix, MatrixView, NumpyRng, Optimizer, Result, Sequential};
 
 /// How many rows feed each update: the chapter's three flavours of gradient descent.
@@ -73,7 +76,7 @@ impl EarlyStopping {
 ///     .accuracy(true);
 /// assert_eq!(fit.descent, Descent::MiniBatch(32));
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Fit {
     /// Passes over the training rows.
     pub epochs: usize,
@@ -92,6 +95,9 @@ pub struct Fit {
     /// Report progress on standard error: a progress bar with the `progress` cargo feature, one
     /// line per epoch without it.
     pub progress: bool,
+    /// Learning-rate schedule, applied at the start of every epoch from the optimizer's rate when
+    /// `fit` is called (as PyTorch's schedulers step once per epoch).
+    pub schedule: Option<Arc<dyn Schedule>>,
 }
 
 impl Fit {
@@ -105,6 +111,7 @@ impl Fit {
             early_stopping: None,
             accuracy: false,
             progress: false,
+            schedule: None,
         }
     }
 
@@ -155,6 +162,25 @@ impl Fit {
         self.progress = on;
         self
     }
+
+    /// Sets the learning rate of every epoch from `schedule`.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use backprop::optim::StepLr;
+    /// use nalgebra::DMatrix;
+    /// let (x, y) = (DMatrix::from_element(2, 1, 1.0), DMatrix::from_element(2, 1, 0.5));
+    /// let mut model = Sequential::<f64>::builder(1).dense(1, Identity).build()?;
+    /// let mut sgd = Sgd::new(0.1)?;
+    /// let fit = Fit::new(4).full().schedule(StepLr::new(2, 0.5)?);
+    /// let history = model.fit(&x, &y, &mut sgd, &fit)?;
+    /// assert_eq!(history.learning_rate, vec![0.1, 0.1, 0.05, 0.05]);
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    pub fn schedule(mut self, schedule: impl Schedule + 'static) -> Self {
+        self.schedule = Some(Arc::new(schedule));
+        self
+    }
 }
 
 /// What one epoch measured, handed to the callback of [`Sequential::fit_with`].
@@ -164,6 +190,8 @@ pub struct Epoch<T: Float> {
     pub epoch: usize,
     /// Mean training loss: each batch's loss before its update, weighted by its rows.
     pub loss: T,
+    /// The learning rate the epoch trained with.
+    pub learning_rate: T,
     /// Training accuracy, if [`Fit::accuracy`] is on.
     pub accuracy: Option<f64>,
     /// Validation loss after the epoch, if there is validation data.
@@ -194,6 +222,8 @@ pub struct History<T: Float> {
     pub val_loss: Vec<T>,
     /// Validation accuracy per epoch (empty without validation data or accuracy).
     pub val_accuracy: Vec<f64>,
+    /// The learning rate of each epoch.
+    pub learning_rate: Vec<T>,
     /// The epoch whose weights the model ends with, when early stopping restored them.
     pub best_epoch: Option<usize>,
     /// Whether early stopping or a callback ended training before the last epoch.
@@ -363,7 +393,11 @@ impl<T: Float> Sequential<T> {
         });
         let mut progress = Progress::new(fit.progress, fit.epochs);
         let mut history = History::default();
+        let base_lr = opt.learning_rate().as_f64();
         for epoch in 0..fit.epochs {
+            if let Some(schedule) = &fit.schedule {
+                opt.set_learning_rate(T::of(schedule.learning_rate(base_lr, epoch)))?;
+            }
             let (loss, correct) = match &mut shuffled {
                 None => self.epoch(
                     x.rows(0, train_rows),
@@ -378,6 +412,7 @@ impl<T: Float> Sequential<T> {
             let mut log = Epoch {
                 epoch,
                 loss,
+                learning_rate: opt.learning_rate(),
                 accuracy: fit.accuracy.then(|| correct as f64 / train_rows as f64),
                 val_loss: None,
                 val_accuracy: None,
@@ -388,6 +423,7 @@ impl<T: Float> Sequential<T> {
                 log.val_accuracy = fit.accuracy.then(|| val_correct as f64 / xv.nrows() as f64);
             }
             history.loss.push(log.loss);
+            history.learning_rate.push(log.learning_rate);
             history.accuracy.extend(log.accuracy);
             history.val_loss.extend(log.val_loss);
             history.val_accuracy.extend(log.val_accuracy);

@@ -297,3 +297,31 @@ fn accuracy_and_confusion_matrix_count_by_hand() {
         Err(Error::InvalidLabel { row: 1, .. })
     ));
 }
+
+#[test]
+fn a_schedule_sets_each_epochs_learning_rate() {
+    use backprop::optim::StepLr;
+    let (x, y) = data();
+    let mut a = model(8);
+    let mut sgd = Sgd::new(0.2).unwrap();
+    let h = a
+        .fit(
+            &x,
+            &y,
+            &mut sgd,
+            &Fit::new(4)
+                .mini_batch(8)
+                .schedule(StepLr::new(2, 0.5).unwrap()),
+        )
+        .unwrap();
+    assert_eq!(h.learning_rate, vec![0.2, 0.2, 0.1, 0.1]);
+    // The same by hand: two epochs at 0.2, then two at 0.1.
+    let mut b = model(8);
+    let mut sgd2 = Sgd::new(0.2).unwrap();
+    b.fit(&x, &y, &mut sgd2, &Fit::new(2).mini_batch(8))
+        .unwrap();
+    sgd2.set_learning_rate(0.1).unwrap();
+    b.fit(&x, &y, &mut sgd2, &Fit::new(2).mini_batch(8))
+        .unwrap();
+    assert_eq!(weights(&a), weights(&b));
+}
