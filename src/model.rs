@@ -6,6 +6,7 @@ use nalgebra::DMatrix;
 use rand::Rng;
 
 use crate::linalg::{view, view_mut};
+use crate::optim::{ClipGradNorm, Clipped, global_norm};
 use crate::validate::check_finite;
 use crate::{
     Activation, Dense, Error, Float, GlorotUniform, Initializer, Layer, Loss, Matrix, MatrixView,
@@ -423,6 +424,7 @@ impl<T: Float> Sequential<T> {
         x: MatrixView<'_, T>,
         y: MatrixView<'_, T>,
         opt: &mut dyn Optimizer<T>,
+        clip: Option<&ClipGradNorm<T>>,
     ) -> std::result::Result<T, Divergence> {
         self.set_mode(true);
         self.forward_unchecked(x);
@@ -433,6 +435,12 @@ impl<T: Float> Sequential<T> {
         }
         if let Some(layer) = self.first_nonfinite_gradient() {
             return Err(self.diverged("gradient", Some(layer)));
+        }
+        if let Some(clip) = clip
+            && self.clip_unchecked(clip).is_err()
+        {
+            // Finite gradients whose squares overflow even in f64.
+            return Err(self.diverged("gradient", None));
         }
         self.update_guarded(opt)?;
         Ok(loss)
@@ -579,6 +587,59 @@ impl<T: Float> Sequential<T> {
         Ok(())
     }
 
+    /// Rescales the gradients of the last [`backward`](Self::backward) so that their global norm
+    /// (over every parameter of every layer) is at most `clip`'s, as PyTorch's
+    /// `clip_grad_norm_`; returns the norm before clipping and the factor applied.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use backprop::ClipGradNorm;
+    /// use nalgebra::DMatrix;
+    /// let mut model = Sequential::<f64>::builder(2).dense(1, Identity).build()?;
+    /// model.forward(&DMatrix::from_row_slice(1, 2, &[3.0, 4.0]))?;
+    /// model.backward(&DMatrix::from_element(1, 1, 100.0))?;
+    /// let clipped = model.clip_gradients(&ClipGradNorm::new(1.0)?)?;
+    /// assert!(clipped.norm > 1.0 && clipped.scale < 1.0);
+    /// let norm = backprop::optim::global_norm(model.params_grads());
+    /// assert!((norm - 1.0).abs() < 1e-5);
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotReady`] if no backward pass followed the last forward pass; [`Error::NonFinite`]
+    /// if the norm is not finite (then nothing is changed).
+    pub fn clip_gradients(&mut self, clip: &ClipGradNorm<T>) -> Result<Clipped<T>> {
+        if !self.has_gradients {
+            return Err(Error::NotReady {
+                reason: "clipping needs a backward pass after the last forward pass",
+            });
+        }
+        self.clip_unchecked(clip)
+    }
+
+    /// Every parameter's gradient from the last backward pass, in optimizer order.
+    pub fn params_grads(&self) -> impl Iterator<Item = &Matrix<T>> {
+        self.layers
+            .iter()
+            .flat_map(|layer| (0..).map_while(move |k| layer.param(k)).map(|p| p.grad))
+    }
+
+    fn clip_unchecked(&mut self, clip: &ClipGradNorm<T>) -> Result<Clipped<T>> {
+        let norm = global_norm(self.params_grads());
+        let scale = clip.scale(norm)?;
+        if scale < T::one() {
+            for layer in &mut self.layers {
+                let mut k = 0;
+                while let Some(p) = layer.param_mut(k) {
+                    *p.grad *= scale;
+                    k += 1;
+                }
+            }
+        }
+        Ok(Clipped { norm, scale })
+    }
+
     /// One training step on a batch: forward, backward and update. Returns the loss measured
     /// before the update.
     ///
@@ -591,7 +652,7 @@ impl<T: Float> Sequential<T> {
     pub fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>, opt: &mut dyn Optimizer<T>) -> Result<T> {
         self.check_inputs(x.as_view())?;
         self.check_targets(x.nrows(), y.as_view())?;
-        self.train_batch(x.as_view(), y.as_view(), opt)
+        self.train_batch(x.as_view(), y.as_view(), opt, None)
             .map_err(|d| d.at(0, 0))
     }
 

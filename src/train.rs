@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::metrics::count_correct;
 use crate::model::Divergence;
-use crate::optim::Schedule;
+use crate::optim::{ClipGradNorm, Schedule};
 use crate::{Error, Float, Matrix, MatrixView, NumpyRng, Optimizer, Result, Sequential};
 
 /// How many rows feed each update: the chapter's three flavours of gradient descent.
@@ -98,6 +98,9 @@ pub struct Fit {
     /// Learning-rate schedule, applied at the start of every epoch from the optimizer's rate when
     /// `fit` is called (as PyTorch's schedulers step once per epoch).
     pub schedule: Option<Arc<dyn Schedule>>,
+    /// Rescale every step's gradients to a global norm of at most this (PyTorch's
+    /// `clip_grad_norm_` between backward and update).
+    pub clip_grad_norm: Option<f64>,
 }
 
 impl Fit {
@@ -112,7 +115,14 @@ impl Fit {
             accuracy: false,
             progress: false,
             schedule: None,
+            clip_grad_norm: None,
         }
+    }
+
+    /// Clips every step's gradients to a global norm of at most `max_norm`.
+    pub fn clip_grad_norm(mut self, max_norm: f64) -> Self {
+        self.clip_grad_norm = Some(max_norm);
+        self
     }
 
     /// One row per update.
@@ -392,6 +402,10 @@ impl<T: Float> Sequential<T> {
             weights: Vec::new(),
         });
         let mut progress = Progress::new(fit.progress, fit.epochs);
+        let clip = fit
+            .clip_grad_norm
+            .map(|max| ClipGradNorm::new(T::of(max)))
+            .transpose()?;
         let mut history = History::default();
         let base_lr = opt.learning_rate().as_f64();
         for epoch in 0..fit.epochs {
@@ -405,8 +419,9 @@ impl<T: Float> Sequential<T> {
                     batch,
                     fit.accuracy,
                     opt,
+                    clip.as_ref(),
                 ),
-                Some(s) => s.epoch(self, x, y, fit.accuracy, opt),
+                Some(s) => s.epoch(self, x, y, fit.accuracy, opt, clip.as_ref()),
             }
             .map_err(|(step, d)| d.at(epoch, step))?;
             let mut log = Epoch {
@@ -469,6 +484,7 @@ impl<T: Float> Sequential<T> {
         batch: usize,
         accuracy: bool,
         opt: &mut dyn Optimizer<T>,
+        clip: Option<&ClipGradNorm<T>>,
     ) -> std::result::Result<(T, usize), (usize, Divergence)> {
         let n = x.nrows();
         let (mut total, mut correct, mut start) = (T::zero(), 0, 0);
@@ -476,7 +492,7 @@ impl<T: Float> Sequential<T> {
             let rows = batch.min(n - start);
             let yb = y.rows(start, rows);
             let loss = self
-                .train_batch(x.rows(start, rows), yb, opt)
+                .train_batch(x.rows(start, rows), yb, opt, clip)
                 .map_err(|d| (start / batch, d))?;
             if accuracy {
                 correct += count_correct(self.output(), yb);
@@ -539,6 +555,7 @@ impl<T: Float> Shuffled<T> {
         y: &Matrix<T>,
         accuracy: bool,
         opt: &mut dyn Optimizer<T>,
+        clip: Option<&ClipGradNorm<T>>,
     ) -> std::result::Result<(T, usize), (usize, Divergence)> {
         crate::data::shuffle_indices(&mut self.order, &mut self.rng);
         let n = self.order.len();
@@ -551,7 +568,7 @@ impl<T: Float> Shuffled<T> {
             let rows = chunk.len();
             let yb = self.yb.rows(0, rows);
             let loss = model
-                .train_batch(self.xb.rows(0, rows), yb, opt)
+                .train_batch(self.xb.rows(0, rows), yb, opt, clip)
                 .map_err(|d| (step, d))?;
             if accuracy {
                 correct += count_correct(model.output(), yb);

@@ -535,7 +535,7 @@ impl Layer<f64> for Scale {
         (k == 0).then_some(ParamMut {
             name: "s",
             value: &mut self.s,
-            grad: &self.g,
+            grad: &mut self.g,
         })
     }
 }
