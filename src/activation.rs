@@ -12,7 +12,7 @@
 use std::any::Any;
 use std::fmt::Debug;
 
-use crate::{Float, MatrixView, MatrixViewMut};
+use crate::{Float, MatrixView, MatrixViewMut, linalg};
 
 /// An activation function applied to a layer's pre-activation values.
 ///
@@ -77,22 +77,21 @@ impl<T: Float> Activation<T> for Relu {
         "Relu"
     }
     fn forward(&self, mut z: MatrixViewMut<'_, T>) {
-        // relu(x) = (x > 0) * x; multiplying by zero keeps numpy's -0.0 and NaN, bit for bit.
-        z.apply(|x| {
-            if *x <= T::zero() {
-                *x *= T::zero()
-            }
-        });
+        // relu(x) = (x > 0) * x, as numpy computes it: the mask is 1 or 0 and the product keeps
+        // numpy's -0.0 and NaN bit for bit. Without a branch the loop vectorises.
+        linalg::apply(&mut z, |x| *x *= mask(*x > T::zero()));
     }
     fn backward(&self, output: MatrixView<'_, T>, mut delta: MatrixViewMut<'_, T>) {
-        // delta *= relu2deriv(output), relu2deriv(output) = output > 0
-        delta.zip_apply(&output, |d, a| {
-            // `(output > 0)` is false for NaN too, as in numpy.
-            if a.partial_cmp(&T::zero()) != Some(std::cmp::Ordering::Greater) {
-                *d *= T::zero()
-            }
-        });
+        // delta *= relu2deriv(output), relu2deriv(output) = output > 0 (false for NaN, as in
+        // numpy)
+        linalg::zip_apply(&mut delta, &output, |d, a| *d *= mask(a > T::zero()));
     }
+}
+
+/// numpy's boolean-to-float conversion: 1 for `true`, 0 for `false`.
+#[inline(always)]
+fn mask<T: Float>(b: bool) -> T {
+    if b { T::one() } else { T::zero() }
 }
 
 /// Logistic sigmoid, computed without overflow for inputs of any magnitude.
@@ -129,10 +128,11 @@ impl<T: Float> Activation<T> for Sigmoid {
         "Sigmoid"
     }
     fn forward(&self, mut z: MatrixViewMut<'_, T>) {
-        z.apply(|x| *x = Sigmoid::of(*x));
+        linalg::apply(&mut z, |x| *x = Sigmoid::of(*x));
     }
     fn backward(&self, output: MatrixView<'_, T>, mut delta: MatrixViewMut<'_, T>) {
-        delta.zip_apply(&output, |d, a| *d *= a * (T::one() - a));
+        // delta *= output * (1 - output)
+        linalg::zip_apply(&mut delta, &output, |d, a| *d *= a * (T::one() - a));
     }
 }
 
@@ -150,10 +150,11 @@ impl<T: Float> Activation<T> for Tanh {
         "Tanh"
     }
     fn forward(&self, mut z: MatrixViewMut<'_, T>) {
-        z.apply(|x| *x = x.tanh());
+        linalg::apply(&mut z, |x| *x = x.tanh());
     }
     fn backward(&self, output: MatrixView<'_, T>, mut delta: MatrixViewMut<'_, T>) {
-        delta.zip_apply(&output, |d, a| *d *= T::one() - a * a);
+        // delta *= 1 - output^2
+        linalg::zip_apply(&mut delta, &output, |d, a| *d *= T::one() - a * a);
     }
 }
 
@@ -177,25 +178,66 @@ impl<T: Float> Activation<T> for Softmax {
         "Softmax"
     }
     fn forward(&self, mut z: MatrixViewMut<'_, T>) {
-        for mut row in z.row_iter_mut() {
-            let max = row
-                .iter()
-                .fold(T::of(f64::NEG_INFINITY), |m, &x| if x > m { x } else { m });
-            let mut sum = T::zero();
-            row.apply(|x| {
-                *x = (*x - max).exp();
-                sum += *x;
-            });
-            row.apply(|x| *x /= sum);
+        // Rows are strided in a column-major view, so blocks of rows are processed column by
+        // column, with each row's running max and sum on the stack.
+        let (rows, cols) = z.shape();
+        let mut r0 = 0;
+        while r0 < rows {
+            let n = ROW_BLOCK.min(rows - r0);
+            let mut block = z.rows_mut(r0, n);
+            let mut max = [T::of(f64::NEG_INFINITY); ROW_BLOCK];
+            let mut sum = [T::zero(); ROW_BLOCK];
+            for j in 0..cols {
+                for (m, &x) in max.iter_mut().zip(linalg::column_mut(&mut block, j).iter()) {
+                    if x > *m {
+                        *m = x;
+                    }
+                }
+            }
+            for j in 0..cols {
+                let col = linalg::column_mut(&mut block, j);
+                for ((x, &m), s) in col.iter_mut().zip(&max).zip(&mut sum) {
+                    *x = (*x - m).exp();
+                    *s += *x;
+                }
+            }
+            for j in 0..cols {
+                let col = linalg::column_mut(&mut block, j);
+                for (x, &s) in col.iter_mut().zip(&sum) {
+                    *x /= s;
+                }
+            }
+            r0 += n;
         }
     }
     fn backward(&self, output: MatrixView<'_, T>, mut delta: MatrixViewMut<'_, T>) {
-        for (mut d, a) in delta.row_iter_mut().zip(output.row_iter()) {
-            let s = d.dot(&a);
-            d.zip_apply(&a, |dj, aj| *dj = aj * (*dj - s));
+        // dL/dz_j = a_j * (dL/da_j - sum_k dL/da_k * a_k), by blocks of rows as in `forward`.
+        let (rows, cols) = delta.shape();
+        let mut r0 = 0;
+        while r0 < rows {
+            let n = ROW_BLOCK.min(rows - r0);
+            let mut d = delta.rows_mut(r0, n);
+            let a = output.rows(r0, n);
+            let mut dot = [T::zero(); ROW_BLOCK];
+            for j in 0..cols {
+                let (dj, aj) = (linalg::column_mut(&mut d, j), linalg::column(&a, j));
+                for ((s, &dv), &av) in dot.iter_mut().zip(dj.iter()).zip(aj) {
+                    *s += dv * av;
+                }
+            }
+            for j in 0..cols {
+                let (dj, aj) = (linalg::column_mut(&mut d, j), linalg::column(&a, j));
+                for ((dv, &av), &s) in dj.iter_mut().zip(aj).zip(&dot) {
+                    *dv = av * (*dv - s);
+                }
+            }
+            r0 += n;
         }
     }
 }
+
+/// Rows handled together by [`Softmax`] (its per-row sums live on the stack).
+const ROW_BLOCK: usize = 64;
 
 #[cfg(test)]
 mod tests {

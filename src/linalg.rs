@@ -1,15 +1,24 @@
-//! In-place matrix products on views: `C = alpha * op(A) * op(B) + beta * C`.
+//! In-place matrix products on views: `C = alpha * op(A) * op(B) + beta * C`, and the
+//! element-wise loops of the layers, activations and losses.
 //!
 //! Transposes are strides, never copies: `layer_0.T.dot(delta)` reads `layer_0` with its row and
-//! column strides swapped. Tiny products (the book's 1x3 by 3x4) take a plain loop, because the
-//! packing that makes `matrixmultiply` fast on large matrices dominates at that size.
+//! column strides swapped. Products of one row (stochastic descent, the book's 1x3 by 3x4) and
+//! tiny ones take plain loops; the others the blocked product of [`blocked`], with the
+//! micro-kernels of [`kernel`] and, with the `threading` feature, the threads of `pool`. Nothing
+//! here allocates after the first product of a given shape.
+
+mod blocked;
+mod kernel;
+#[cfg(feature = "threading")]
+mod pool;
 
 use nalgebra::{DMatrixView, DMatrixViewMut};
 
 use crate::Float;
 
-/// Below this many multiply-adds a product runs as a plain loop.
-const SMALL: usize = 4096;
+/// Below this many multiply-adds a product runs as a plain loop (so do all one-row products and
+/// outer products, where a packed tile would be mostly empty).
+const SMALL: usize = 512;
 
 /// A matrix operand: a view and whether it enters the product transposed.
 #[derive(Clone, Copy)]
@@ -48,18 +57,25 @@ impl<'a, T: Float> Op<'a, T> {
         }
     }
 
-    #[inline(always)]
-    unsafe fn at(&self, i: usize, j: usize) -> T {
-        // SAFETY: callers keep i < rows and j < cols, and the view outlives 'a.
-        unsafe { *self.ptr.offset(i as isize * self.rs + j as isize * self.cs) }
+    /// The operand as a pointer and strides, for the blocked product (same element type).
+    fn strided<E>(&self) -> blocked::Strided<E> {
+        blocked::Strided {
+            ptr: self.ptr.cast(),
+            rs: self.rs,
+            cs: self.cs,
+        }
     }
 }
 
 /// `c = alpha * a * b + beta * c`. With `beta == 0`, `c`'s old contents are ignored (even NaN).
 ///
+/// Always inlined, so that the small products of one-row training fold into their caller (which
+/// passes constant `alpha` and `beta`); large products call the blocked code.
+///
 /// # Panics
 ///
 /// If the shapes do not chain (`a: m x k`, `b: k x n`, `c: m x n`); callers validate shapes first.
+#[inline(always)]
 pub(crate) fn gemm<T: Float>(
     alpha: T,
     a: Op<'_, T>,
@@ -68,76 +84,411 @@ pub(crate) fn gemm<T: Float>(
     c: &mut DMatrixViewMut<'_, T>,
 ) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(
-        b.rows == k && c.nrows() == m && c.ncols() == n,
-        "gemm shapes do not chain: ({m}x{k}) * ({}x{n}) -> ({}x{})",
-        b.rows,
-        c.nrows(),
-        c.ncols()
-    );
+    if b.rows != k || c.nrows() != m || c.ncols() != n {
+        shapes_do_not_chain((m, k), (b.rows, n), c.shape());
+    }
     if m == 0 || n == 0 {
         return;
     }
-    if k == 0 || m * n * k <= SMALL {
-        small_gemm(alpha, a, b, beta, c);
-        return;
-    }
-    let (rsc, csc) = c.strides();
-    // SAFETY: the shapes were checked above; the views are valid for their strides; `c` is a
-    // mutable view, so it cannot overlap the shared views `a` and `b`.
-    unsafe {
-        T::raw_gemm(
-            m,
-            k,
-            n,
-            alpha,
-            a.ptr,
-            a.rs,
-            a.cs,
-            b.ptr,
-            b.rs,
-            b.cs,
-            beta,
-            c.as_mut_ptr(),
-            rsc as isize,
-            csc as isize,
-        );
+    // A view's rows are contiguous: element (i, j) of `c` is at `i + j * ldc`.
+    let ldc = c.strides().1;
+    let cp = c.as_mut_ptr();
+    if k <= 1 || m == 1 || m * n * k < SMALL {
+        // SAFETY: the shapes chain and the views are valid for their strides.
+        unsafe { small_gemm(alpha, a, b, beta, cp, ldc) };
+    } else {
+        // SAFETY: as above; `c` is a mutable view, so it overlaps neither `a` nor `b`.
+        unsafe { large_gemm(alpha, a, b, beta, cp, ldc) };
     }
 }
 
-fn small_gemm<T: Float>(
+#[cold]
+#[inline(never)]
+fn shapes_do_not_chain(a: (usize, usize), b: (usize, usize), c: (usize, usize)) -> ! {
+    panic!("gemm shapes do not chain: {a:?} * {b:?} -> {c:?}")
+}
+
+/// The blocked product, for one of the two element types.
+///
+/// # Safety
+///
+/// As [`small_gemm`].
+#[inline(never)]
+unsafe fn large_gemm<T: Float>(
     alpha: T,
     a: Op<'_, T>,
     b: Op<'_, T>,
     beta: T,
-    c: &mut DMatrixViewMut<'_, T>,
+    c: *mut T,
+    ldc: usize,
+) {
+    /// The product in element type `E`, which is `T`.
+    unsafe fn go<T: Float, E: blocked::Elem>(
+        alpha: T,
+        a: Op<'_, T>,
+        b: Op<'_, T>,
+        beta: T,
+        c: *mut T,
+        ldc: usize,
+    ) {
+        let (m, k, n) = (a.rows, a.cols, b.cols);
+        let (alpha, beta) = (E::of(alpha.as_f64()), E::of(beta.as_f64()));
+        // SAFETY: forwarded; E is T, so the casts keep the element type.
+        unsafe {
+            blocked::gemm::<E>(
+                m,
+                k,
+                n,
+                alpha,
+                a.strided(),
+                b.strided(),
+                beta,
+                c.cast(),
+                ldc,
+            )
+        }
+    }
+    // SAFETY: forwarded. `Float` is sealed to f32 and f64, so the size tells the type, and
+    // converting alpha and beta through f64 is exact.
+    unsafe {
+        if size_of::<T>() == 4 {
+            go::<T, f32>(alpha, a, b, beta, c, ldc)
+        } else {
+            go::<T, f64>(alpha, a, b, beta, c, ldc)
+        }
+    }
+}
+
+/// The plain loop: `c[i, j] = alpha * sum_p a[i, p] * b[p, j] (+ beta * c[i, j])`, summed in
+/// order of `p` from zero, as numpy's small products do.
+///
+/// The products of one-row training get loops over contiguous memory: a row times a matrix (the
+/// forward pass, `layer_0.dot(weights_0_1)`), a row times a transposed matrix (the delta sent
+/// back, `layer_1_delta.dot(weights_0_1.T)`), and an outer product (the weight delta,
+/// `layer_0.T.dot(layer_1_delta)`). Each entry is still summed from zero in order of `p`.
+///
+/// # Safety
+///
+/// The shapes chain; `c` is valid for `m x n` with leading dimension `ldc` and overlaps neither.
+#[inline(always)]
+unsafe fn small_gemm<T: Float>(
+    alpha: T,
+    a: Op<'_, T>,
+    b: Op<'_, T>,
+    beta: T,
+    c: *mut T,
+    ldc: usize,
 ) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    for j in 0..n {
-        for i in 0..m {
-            let mut s = T::zero();
-            for p in 0..k {
-                // SAFETY: i < m, p < k, j < n, the shapes checked by `gemm`.
-                s += unsafe { a.at(i, p) * b.at(p, j) };
+    let zero = T::zero();
+    // SAFETY (every block): the shapes chain and the strides describe the views, so every
+    // offset below stays inside its operand.
+    unsafe {
+        if beta == zero && alpha == T::one() {
+            if k == 1 && m == 1 {
+                // A number times a row: c[0, j] = a[0, 0] * b[0, j].
+                let a00 = *a.ptr;
+                for j in 0..n {
+                    *c.add(j * ldc) = zero + a00 * *b.ptr.offset(j as isize * b.cs);
+                }
+                return;
             }
-            let out = &mut c[(i, j)];
-            *out = if beta == T::zero() {
-                alpha * s
-            } else {
-                alpha * s + beta * *out
-            };
+            if k == 1 {
+                // Outer product: c[i, j] = a[i, 0] * b[0, j], four columns at a time.
+                let mut j = 0;
+                while j + 4 <= n {
+                    let bj: [T; 4] =
+                        std::array::from_fn(|q| *b.ptr.offset((j + q) as isize * b.cs));
+                    for i in 0..m {
+                        let ai = *a.ptr.offset(i as isize * a.rs);
+                        for (q, &bq) in bj.iter().enumerate() {
+                            *c.add((j + q) * ldc + i) = zero + ai * bq;
+                        }
+                    }
+                    j += 4;
+                }
+                for j in j..n {
+                    let bj = *b.ptr.offset(j as isize * b.cs);
+                    for i in 0..m {
+                        *c.add(j * ldc + i) = zero + *a.ptr.offset(i as isize * a.rs) * bj;
+                    }
+                }
+                return;
+            }
+            if m == 1 && b.rs == 1 {
+                // A row times columns: c[0, j] = a[0, :] . b[:, j], each column contiguous; four
+                // columns at a time share each a[0, p] and keep their own sums.
+                let mut j = 0;
+                while j + 4 <= n {
+                    let bj: [*const T; 4] =
+                        std::array::from_fn(|q| b.ptr.offset((j + q) as isize * b.cs));
+                    let mut s = [zero; 4];
+                    for p in 0..k {
+                        let ap = *a.ptr.offset(p as isize * a.cs);
+                        for (sq, &bq) in s.iter_mut().zip(&bj) {
+                            *sq += ap * *bq.add(p);
+                        }
+                    }
+                    for (q, &sq) in s.iter().enumerate() {
+                        *c.add((j + q) * ldc) = sq;
+                    }
+                    j += 4;
+                }
+                for j in j..n {
+                    let bj = b.ptr.offset(j as isize * b.cs);
+                    let mut s = zero;
+                    for p in 0..k {
+                        s += *a.ptr.offset(p as isize * a.cs) * *bj.add(p);
+                    }
+                    *c.add(j * ldc) = s;
+                }
+                return;
+            }
+            if m == 1 && b.cs == 1 && ldc == 1 {
+                // A row times rows: c[0, :] += a[0, p] * b[p, :] for each p in order, so every
+                // entry is summed as above, and the rows of b and c are contiguous.
+                for j in 0..n {
+                    *c.add(j) = zero;
+                }
+                for p in 0..k {
+                    let ap = *a.ptr.offset(p as isize * a.cs);
+                    let bp = b.ptr.offset(p as isize * b.rs);
+                    for j in 0..n {
+                        *c.add(j) += ap * *bp.add(j);
+                    }
+                }
+                return;
+            }
+        }
+        for j in 0..n {
+            let bj = b.ptr.offset(j as isize * b.cs);
+            let cj = c.add(j * ldc);
+            for i in 0..m {
+                let ai = a.ptr.offset(i as isize * a.rs);
+                let mut s = zero;
+                for p in 0..k {
+                    s += *ai.offset(p as isize * a.cs) * *bj.offset(p as isize * b.rs);
+                }
+                let out = &mut *cj.add(i);
+                *out = if beta == zero {
+                    alpha * s
+                } else {
+                    alpha * s + beta * *out
+                };
+            }
         }
     }
 }
 
 /// A `rows x cols` column-major view of the front of a buffer.
+#[inline]
 pub(crate) fn view<T: Float>(buf: &[T], rows: usize, cols: usize) -> DMatrixView<'_, T> {
     DMatrixView::from_slice(&buf[..rows * cols], rows, cols)
 }
 
 /// A mutable `rows x cols` column-major view of the front of a buffer.
+#[inline]
 pub(crate) fn view_mut<T: Float>(buf: &mut [T], rows: usize, cols: usize) -> DMatrixViewMut<'_, T> {
     DMatrixViewMut::from_slice(&mut buf[..rows * cols], rows, cols)
+}
+
+// ----- element-wise loops over views --------------------------------------------------------
+//
+// A view's rows are contiguous (its row stride is 1 by type), so each column is a slice, and a
+// view whose column stride equals its row count is one slice. The loops below run over those
+// slices, which the compiler vectorises, instead of indexing entry by entry.
+
+/// Whether the whole view is one run of memory.
+#[inline]
+fn is_contiguous(rows: usize, cols: usize, cs: usize) -> bool {
+    cs == rows || cols <= 1
+}
+
+/// Column `j` of a view as a slice.
+#[inline]
+pub(crate) fn column<'a, T: Float>(v: &'a DMatrixView<'_, T>, j: usize) -> &'a [T] {
+    let (rows, cs) = (v.nrows(), v.strides().1);
+    // SAFETY: j < ncols (callers) and the view's rows are contiguous, so column j is `rows`
+    // valid elements starting at j * cs.
+    debug_assert!(j < v.ncols());
+    unsafe { std::slice::from_raw_parts(v.as_ptr().add(j * cs), rows) }
+}
+
+/// Column `j` of a mutable view as a slice.
+#[inline]
+pub(crate) fn column_mut<'a, T: Float>(v: &'a mut DMatrixViewMut<'_, T>, j: usize) -> &'a mut [T] {
+    let (rows, cs) = (v.nrows(), v.strides().1);
+    debug_assert!(j < v.ncols());
+    // SAFETY: as `column`, and the view is borrowed mutably.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().add(j * cs), rows) }
+}
+
+/// The whole view as one slice, if it is one run of memory.
+#[inline]
+pub(crate) fn as_slice<'a, T: Float>(v: &'a DMatrixView<'_, T>) -> Option<&'a [T]> {
+    let (rows, cols) = v.shape();
+    is_contiguous(rows, cols, v.strides().1).then(|| {
+        // SAFETY: the view covers rows * cols adjacent elements.
+        unsafe { std::slice::from_raw_parts(v.as_ptr(), rows * cols) }
+    })
+}
+
+/// The whole mutable view as one slice, if it is one run of memory.
+#[inline]
+pub(crate) fn as_mut_slice<'a, T: Float>(v: &'a mut DMatrixViewMut<'_, T>) -> Option<&'a mut [T]> {
+    let (rows, cols) = v.shape();
+    if is_contiguous(rows, cols, v.strides().1) {
+        // SAFETY: the view covers rows * cols adjacent elements, borrowed mutably.
+        Some(unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr(), rows * cols) })
+    } else {
+        None
+    }
+}
+
+/// `f(x)` on every entry of `a`.
+#[inline]
+pub(crate) fn apply<T: Float>(a: &mut DMatrixViewMut<'_, T>, mut f: impl FnMut(&mut T)) {
+    if let Some(x) = as_mut_slice(a) {
+        x.iter_mut().for_each(f);
+        return;
+    }
+    for j in 0..a.ncols() {
+        column_mut(a, j).iter_mut().for_each(&mut f);
+    }
+}
+
+/// `f(x, y)` on every pair of entries of `a` and `b` (same shape).
+#[inline]
+pub(crate) fn zip_apply<T: Float>(
+    a: &mut DMatrixViewMut<'_, T>,
+    b: &DMatrixView<'_, T>,
+    mut f: impl FnMut(&mut T, T),
+) {
+    debug_assert_eq!(a.shape(), b.shape());
+    if let (Some(y), true) = (
+        as_slice(b),
+        is_contiguous(a.nrows(), a.ncols(), a.strides().1),
+    ) {
+        let x = as_mut_slice(a).expect("checked contiguous");
+        for (x, &y) in x.iter_mut().zip(y) {
+            f(x, y);
+        }
+        return;
+    }
+    for j in 0..a.ncols() {
+        for (x, &y) in column_mut(a, j).iter_mut().zip(column(b, j)) {
+            f(x, y);
+        }
+    }
+}
+
+/// `out = f(x, y)` on every triple of entries (same shapes).
+#[inline]
+pub(crate) fn zip_map<T: Float>(
+    out: &mut DMatrixViewMut<'_, T>,
+    a: &DMatrixView<'_, T>,
+    b: &DMatrixView<'_, T>,
+    mut f: impl FnMut(T, T) -> T,
+) {
+    debug_assert!(out.shape() == a.shape() && a.shape() == b.shape());
+    if let (Some(x), Some(y), true) = (
+        as_slice(a),
+        as_slice(b),
+        is_contiguous(out.nrows(), out.ncols(), out.strides().1),
+    ) {
+        let o = as_mut_slice(out).expect("checked contiguous");
+        for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
+            *o = f(x, y);
+        }
+        return;
+    }
+    for j in 0..out.ncols() {
+        let (x, y) = (column(a, j), column(b, j));
+        for ((o, &x), &y) in column_mut(out, j).iter_mut().zip(x).zip(y) {
+            *o = f(x, y);
+        }
+    }
+}
+
+/// `acc = f(acc, x, y)` over every pair of entries of `a` and `b` (same shape), column by column.
+#[inline]
+pub(crate) fn zip_fold<T: Float, A>(
+    a: &DMatrixView<'_, T>,
+    b: &DMatrixView<'_, T>,
+    init: A,
+    mut f: impl FnMut(A, T, T) -> A,
+) -> A {
+    debug_assert_eq!(a.shape(), b.shape());
+    if let (Some(x), Some(y)) = (as_slice(a), as_slice(b)) {
+        return x.iter().zip(y).fold(init, |acc, (&x, &y)| f(acc, x, y));
+    }
+    let mut acc = init;
+    for j in 0..a.ncols() {
+        for (&x, &y) in column(a, j).iter().zip(column(b, j)) {
+            acc = f(acc, x, y);
+        }
+    }
+    acc
+}
+
+/// Copies `src` into `dst` (same shape), column by column.
+#[inline]
+pub(crate) fn copy<T: Float>(dst: &mut DMatrixViewMut<'_, T>, src: &DMatrixView<'_, T>) {
+    debug_assert_eq!(dst.shape(), src.shape());
+    if let (Some(s), true) = (
+        as_slice(src),
+        is_contiguous(dst.nrows(), dst.ncols(), dst.strides().1),
+    ) {
+        as_mut_slice(dst)
+            .expect("checked contiguous")
+            .copy_from_slice(s);
+        return;
+    }
+    if dst.nrows() < 8 {
+        // Short columns (one row: stochastic descent): element by element, no `memcpy` calls.
+        for j in 0..dst.ncols() {
+            for (d, &s) in column_mut(dst, j).iter_mut().zip(column(src, j)) {
+                *d = s;
+            }
+        }
+        return;
+    }
+    for j in 0..dst.ncols() {
+        column_mut(dst, j).copy_from_slice(column(src, j));
+    }
+}
+
+/// The sum of every column of `a` into `out` (`out.len() == a.ncols()`), each summed from zero
+/// in order of the rows. Eight columns are summed side by side, so that the additions of
+/// different columns overlap instead of waiting for each other.
+#[inline]
+pub(crate) fn column_sums<T: Float>(a: &DMatrixView<'_, T>, out: &mut [T]) {
+    const LANES: usize = 8;
+    let rows = a.nrows();
+    let mut chunks = out.chunks_exact_mut(LANES);
+    let mut j0 = 0;
+    for chunk in &mut chunks {
+        let cols: [&[T]; LANES] = std::array::from_fn(|l| column(a, j0 + l));
+        let mut sums = [T::zero(); LANES];
+        for r in 0..rows {
+            for (s, col) in sums.iter_mut().zip(&cols) {
+                *s += col[r];
+            }
+        }
+        chunk.copy_from_slice(&sums);
+        j0 += LANES;
+    }
+    for (l, o) in chunks.into_remainder().iter_mut().enumerate() {
+        *o = column(a, j0 + l).iter().fold(T::zero(), |s, &x| s + x);
+    }
+}
+
+/// Adds `row[j]` to every entry of column `j` of `a`.
+#[inline]
+pub(crate) fn add_row<T: Float>(a: &mut DMatrixViewMut<'_, T>, row: &[T]) {
+    for (j, &r) in row.iter().enumerate() {
+        column_mut(a, j).iter_mut().for_each(|x| *x += r);
+    }
 }
 
 #[cfg(test)]
@@ -145,38 +496,201 @@ mod tests {
     use super::*;
     use nalgebra::DMatrix;
 
-    fn check(m: usize, k: usize, n: usize) {
-        let a = DMatrix::<f64>::from_fn(m, k, |i, j| (i * 7 + j * 3) as f64 * 0.1 - 1.0);
-        let b = DMatrix::<f64>::from_fn(k, n, |i, j| (i * 5 + j * 11) as f64 * 0.01 - 0.3);
-        let expected = &a * &b * 2.0 + DMatrix::from_element(m, n, 0.5);
-        let mut c = DMatrix::from_element(m, n, 1.0);
-        gemm(
-            2.0,
-            Op::n(&a.as_view()),
-            Op::n(&b.as_view()),
-            0.5,
-            &mut c.as_view_mut(),
-        );
-        approx::assert_relative_eq!(c, expected, epsilon = 1e-12);
-        // Transposed operands read through strides.
-        let (at, bt) = (a.transpose(), b.transpose());
-        let mut c2 = DMatrix::from_element(m, n, f64::NAN);
-        gemm(
-            1.0,
-            Op::t(&at.as_view()),
-            Op::t(&bt.as_view()),
-            0.0,
-            &mut c2.as_view_mut(),
-        );
-        approx::assert_relative_eq!(c2, &a * &b, epsilon = 1e-12);
+    /// `alpha * a * b + beta * c` by the definition, in f64, as the independent reference.
+    fn reference(
+        alpha: f64,
+        a: &DMatrix<f64>,
+        b: &DMatrix<f64>,
+        beta: f64,
+        c: &DMatrix<f64>,
+    ) -> DMatrix<f64> {
+        DMatrix::from_fn(a.nrows(), b.ncols(), |i, j| {
+            let s: f64 = (0..a.ncols()).map(|p| a[(i, p)] * b[(p, j)]).sum();
+            alpha * s + if beta == 0.0 { 0.0 } else { beta * c[(i, j)] }
+        })
+    }
+
+    fn value(i: usize, j: usize, salt: usize) -> f64 {
+        (((i * 7 + j * 13 + salt * 5) % 23) as f64 - 11.0) / 8.0
+    }
+
+    /// Every combination of transposed operands and of (alpha, beta), against the reference.
+    fn check<T: Float>(m: usize, k: usize, n: usize, tol: f64) {
+        let a = DMatrix::from_fn(m, k, |i, j| value(i, j, 1));
+        let b = DMatrix::from_fn(k, n, |i, j| value(i, j, 2));
+        let c0 = DMatrix::from_fn(m, n, |i, j| value(i, j, 3));
+        let cast = |x: &DMatrix<f64>| x.map(T::of);
+        for (alpha, beta) in [(1.0, 0.0), (2.0, 0.5), (-0.5, 1.0)] {
+            let expected = reference(alpha, &a, &b, beta, &c0);
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                // A transposed operand is stored transposed and read through swapped strides.
+                let sa = if ta { cast(&a.transpose()) } else { cast(&a) };
+                let sb = if tb { cast(&b.transpose()) } else { cast(&b) };
+                let (va, vb) = (sa.as_view(), sb.as_view());
+                let oa = if ta { Op::t(&va) } else { Op::n(&va) };
+                let ob = if tb { Op::t(&vb) } else { Op::n(&vb) };
+                // With beta = 0 the old contents must be ignored, NaN included.
+                let mut c = if beta == 0.0 {
+                    DMatrix::from_element(m, n, T::of(f64::NAN))
+                } else {
+                    cast(&c0)
+                };
+                gemm(T::of(alpha), oa, ob, T::of(beta), &mut c.as_view_mut());
+                for i in 0..m {
+                    for j in 0..n {
+                        let (got, want) = (c[(i, j)].as_f64(), expected[(i, j)]);
+                        assert!(
+                            (got - want).abs() <= tol * (1.0 + want.abs()),
+                            "{} {m}x{k}x{n} ta {ta} tb {tb} alpha {alpha} beta {beta} at ({i},{j}): {got} vs {want}",
+                            T::NAME
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
-    fn small_and_large_products_match_nalgebra() {
-        check(1, 3, 4);
-        check(3, 1, 4);
-        check(5, 0, 2);
-        check(40, 30, 20);
-        check(64, 33, 129);
+    fn small_and_blocked_products_match_the_definition() {
+        for &(m, k, n) in &[
+            (1, 3, 4),
+            (3, 1, 4),
+            (5, 0, 2),
+            (1, 1, 1),
+            (40, 30, 20),
+            (64, 33, 129),
+            (16, 64, 6),
+            (17, 65, 7),
+            (32, 64, 128),
+            (5, 64, 128),
+            (128, 32, 10),
+            (32, 10, 128),
+            (1, 300, 50),
+            (200, 300, 1),
+            (130, 600, 70),
+            (70, 1, 90),
+            (8, 8, 8),
+        ] {
+            check::<f64>(m, k, n, 1e-12);
+            check::<f32>(m, k, n, 1e-4);
+        }
+    }
+
+    #[test]
+    fn a_view_into_a_larger_matrix_is_read_through_its_strides() {
+        // Rows 3..43 of a 50-row matrix: column stride 50, not 40.
+        let big = DMatrix::from_fn(50, 70, |i, j| value(i, j, 4));
+        let w = DMatrix::from_fn(70, 30, |i, j| value(i, j, 5));
+        let x = big.rows(3, 40);
+        let mut out = DMatrix::zeros(40, 30);
+        gemm(
+            1.0,
+            Op::n(&x),
+            Op::n(&w.as_view()),
+            0.0,
+            &mut out.as_view_mut(),
+        );
+        let expected = reference(1.0, &x.clone_owned(), &w, 0.0, &out);
+        approx::assert_relative_eq!(out, expected, epsilon = 1e-12);
+        // And into a view of a larger output.
+        let mut wide = DMatrix::from_element(60, 30, 7.0);
+        gemm(
+            1.0,
+            Op::n(&x),
+            Op::n(&w.as_view()),
+            0.0,
+            &mut wide.rows_mut(10, 40),
+        );
+        approx::assert_relative_eq!(wide.rows(10, 40).clone_owned(), expected, epsilon = 1e-12);
+        assert!(
+            wide.rows(0, 10)
+                .iter()
+                .chain(wide.rows(50, 10).iter())
+                .all(|&v| v == 7.0)
+        );
+    }
+
+    #[test]
+    fn products_from_several_threads_at_once_agree() {
+        let a = DMatrix::from_fn(150, 200, |i, j| value(i, j, 6) as f32);
+        let b = DMatrix::from_fn(200, 90, |i, j| value(i, j, 7) as f32);
+        let expected = reference(
+            1.0,
+            &a.map(f64::from),
+            &b.map(f64::from),
+            0.0,
+            &DMatrix::zeros(150, 90),
+        );
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    for _ in 0..20 {
+                        let mut c = DMatrix::zeros(150, 90);
+                        gemm(
+                            1.0,
+                            Op::n(&a.as_view()),
+                            Op::n(&b.as_view()),
+                            0.0,
+                            &mut c.as_view_mut(),
+                        );
+                        for (x, y) in c.iter().zip(expected.iter()) {
+                            assert!((f64::from(*x) - y).abs() < 1e-3 * (1.0 + y.abs()));
+                        }
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
+    fn the_portable_kernels_match_the_definition() {
+        use std::sync::atomic::Ordering;
+        kernel::FORCE_PORTABLE.store(true, Ordering::Relaxed);
+        for &(m, k, n) in &[(40, 30, 20), (64, 33, 129), (17, 65, 7), (130, 600, 70)] {
+            check::<f64>(m, k, n, 1e-12);
+            check::<f32>(m, k, n, 1e-4);
+        }
+        kernel::FORCE_PORTABLE.store(false, Ordering::Relaxed);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+        /// Random shapes (small, blocked and threaded), transposes, strided sub-views of larger
+        /// matrices and (alpha, beta), against the definition.
+        #[test]
+        fn random_products_match_the_definition(
+            m in 1usize..160,
+            k in 0usize..300,
+            n in 1usize..160,
+            ta: bool,
+            tb: bool,
+            offset in 0usize..3,
+            beta_on: bool,
+            seed in 0usize..1000,
+        ) {
+            let a = DMatrix::from_fn(m, k, |i, j| value(i, j, seed));
+            let b = DMatrix::from_fn(k, n, |i, j| value(i, j, seed + 1));
+            let c0 = DMatrix::from_fn(m, n, |i, j| value(i, j, seed + 2));
+            let (alpha, beta) = (1.5, if beta_on { -0.5 } else { 0.0 });
+            let expected = reference(alpha, &a, &b, beta, &c0);
+            // Operands stored inside larger matrices (offset rows), possibly transposed.
+            let store = |x: &DMatrix<f64>, t: bool| {
+                let x = if t { x.transpose() } else { x.clone() };
+                let mut big = DMatrix::from_element(x.nrows() + 2 * offset, x.ncols(), f64::NAN);
+                big.rows_mut(offset, x.nrows()).copy_from(&x);
+                big
+            };
+            let (sa, sb) = (store(&a, ta), store(&b, tb));
+            let va = sa.rows(offset, if ta { k } else { m });
+            let vb = sb.rows(offset, if tb { n } else { k });
+            let oa = if ta { Op::t(&va) } else { Op::n(&va) };
+            let ob = if tb { Op::t(&vb) } else { Op::n(&vb) };
+            let mut c = if beta_on { c0.clone() } else { DMatrix::from_element(m, n, f64::NAN) };
+            gemm(alpha, oa, ob, beta, &mut c.as_view_mut());
+            for (got, want) in c.iter().zip(expected.iter()) {
+                proptest::prop_assert!((got - want).abs() <= 1e-11 * (1.0 + want.abs()), "{got} vs {want}");
+            }
+        }
     }
 }

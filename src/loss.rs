@@ -16,7 +16,9 @@ use std::any::Any;
 use std::fmt::Debug;
 
 use crate::validate::{check_finite, check_width};
-use crate::{Activation, Error, Float, MatrixView, MatrixViewMut, Result, Sigmoid, Softmax};
+use crate::{
+    Activation, Error, Float, MatrixView, MatrixViewMut, Result, Sigmoid, Softmax, linalg,
+};
 
 /// Logarithms are clamped below at -100, as PyTorch's `BCELoss` does, so a probability of exactly
 /// 0 gives a large finite loss instead of infinity.
@@ -129,10 +131,7 @@ impl<T: Float> Loss<T> for SquaredError {
     }
     fn loss(&self, pred: MatrixView<'_, T>, target: MatrixView<'_, T>) -> T {
         let n = T::of_usize(pred.nrows());
-        let s = pred
-            .iter()
-            .zip(target.iter())
-            .fold(T::zero(), |s, (&p, &g)| s + (p - g) * (p - g));
+        let s = linalg::zip_fold(&pred, &target, T::zero(), |s, p, g| s + (p - g) * (p - g));
         s * T::of(0.5) / n
     }
     fn gradient(
@@ -143,8 +142,7 @@ impl<T: Float> Loss<T> for SquaredError {
     ) {
         let inv_n = T::one() / T::of_usize(pred.nrows());
         // delta = pred - goal (over the batch size)
-        grad.copy_from(&pred);
-        grad.zip_apply(&target, |d, g| *d = (*d - g) * inv_n);
+        linalg::zip_map(&mut grad, &pred, &target, |p, g| (p - g) * inv_n);
     }
 }
 
@@ -164,10 +162,7 @@ impl<T: Float> Loss<T> for Mse {
         "Mse"
     }
     fn loss(&self, pred: MatrixView<'_, T>, target: MatrixView<'_, T>) -> T {
-        let s = pred
-            .iter()
-            .zip(target.iter())
-            .fold(T::zero(), |s, (&p, &g)| s + (p - g) * (p - g));
+        let s = linalg::zip_fold(&pred, &target, T::zero(), |s, p, g| s + (p - g) * (p - g));
         s / T::of_usize(pred.len())
     }
     fn gradient(
@@ -177,8 +172,8 @@ impl<T: Float> Loss<T> for Mse {
         mut grad: MatrixViewMut<'_, T>,
     ) {
         let scale = T::of(2.0) / T::of_usize(pred.len());
-        grad.copy_from(&pred);
-        grad.zip_apply(&target, |d, g| *d = (*d - g) * scale);
+        // delta = 2 (pred - goal) / (n k)
+        linalg::zip_map(&mut grad, &pred, &target, |p, g| (p - g) * scale);
     }
 }
 
@@ -221,12 +216,9 @@ impl<T: Float> Loss<T> for BinaryCrossEntropy {
         Ok(())
     }
     fn loss(&self, pred: MatrixView<'_, T>, target: MatrixView<'_, T>) -> T {
-        let s = pred
-            .iter()
-            .zip(target.iter())
-            .fold(T::zero(), |s, (&p, &y)| {
-                s - (y * ln_clamped(p) + (T::one() - y) * ln_clamped(T::one() - p))
-            });
+        let s = linalg::zip_fold(&pred, &target, T::zero(), |s, p, y| {
+            s - (y * ln_clamped(p) + (T::one() - y) * ln_clamped(T::one() - p))
+        });
         s / T::of_usize(pred.len())
     }
     fn gradient(
@@ -236,10 +228,9 @@ impl<T: Float> Loss<T> for BinaryCrossEntropy {
         mut grad: MatrixViewMut<'_, T>,
     ) {
         let inv = T::one() / T::of_usize(pred.len());
-        grad.copy_from(&pred);
-        grad.zip_apply(&target, |d, y| {
-            let p = *d;
-            *d = (p - y) / floor_div(p * (T::one() - p)) * inv;
+        // delta = (p - y) / (p (1 - p)) / (n k)
+        linalg::zip_map(&mut grad, &pred, &target, |p, y| {
+            (p - y) / floor_div(p * (T::one() - p)) * inv
         });
     }
     fn fused_delta(
@@ -254,8 +245,7 @@ impl<T: Float> Loss<T> for BinaryCrossEntropy {
         }
         let inv = T::one() / T::of_usize(pred.len());
         // delta = pred - goal, at the sigmoid's input
-        delta.copy_from(&pred);
-        delta.zip_apply(&target, |d, y| *d = (*d - y) * inv);
+        linalg::zip_map(&mut delta, &pred, &target, |p, y| (p - y) * inv);
         true
     }
 }
@@ -389,15 +379,15 @@ impl<T: Float> Loss<T> for CategoricalCrossEntropy {
         }
         let inv_n = T::one() / T::of_usize(pred.nrows());
         // delta = pred - goal, at the softmax's input
-        delta.copy_from(&pred);
         if Self::sparse(&pred, &target) {
+            linalg::copy(&mut delta, &pred);
             for r in 0..pred.nrows() {
                 let j = target[(r, 0)].as_f64() as usize;
                 delta[(r, j)] -= T::one();
             }
-            delta.apply(|d| *d *= inv_n);
+            linalg::apply(&mut delta, |d| *d *= inv_n);
         } else {
-            delta.zip_apply(&target, |d, y| *d = (*d - y) * inv_n);
+            linalg::zip_map(&mut delta, &pred, &target, |p, y| (p - y) * inv_n);
         }
         true
     }

@@ -5,7 +5,7 @@ use std::any::Any;
 use nalgebra::DMatrix;
 use rand::Rng;
 
-use crate::linalg::{view, view_mut};
+use crate::linalg::{copy, view, view_mut};
 use crate::optim::{ClipGradNorm, Clipped, global_norm};
 use crate::validate::check_finite;
 use crate::{
@@ -61,6 +61,8 @@ pub struct Sequential<T: Float> {
     outputs: Vec<Vec<T>>,
     /// `deltas[i]` is layer `i`'s delta (`rows x output width`).
     deltas: Vec<Vec<T>>,
+    /// `widths[0]` is the input width, `widths[i + 1]` the output width of layer `i`.
+    widths: Vec<usize>,
     /// Rows of the batch held in `outputs`.
     rows: usize,
     /// Whether `deltas` and the layers' gradients belong to the batch in `outputs`.
@@ -209,7 +211,11 @@ impl<T: Float> SequentialBuilder<T> {
             width = layer.output_size();
         }
         let n = self.layers.len();
+        let widths = std::iter::once(self.inputs)
+            .chain(self.layers.iter().map(|l| l.output_size()))
+            .collect();
         Ok(Sequential {
+            widths,
             inputs: self.inputs,
             layers: self.layers,
             loss: self.loss,
@@ -316,19 +322,18 @@ impl<T: Float> Sequential<T> {
     /// Sizes the buffers for `rows` rows; only grows an allocation the first time a larger batch
     /// is seen.
     fn reserve(&mut self, rows: usize) {
-        let mut width = self.inputs;
-        for (i, buf) in self.outputs.iter_mut().enumerate() {
-            if i > 0 {
-                width = self.layers[i - 1].output_size();
-            }
+        if rows == self.rows {
+            // The buffers were sized for this batch and never shrink.
+            return;
+        }
+        for (buf, &width) in self.outputs.iter_mut().zip(&self.widths) {
             if buf.len() < rows * width {
                 buf.resize(rows * width, T::zero());
             }
         }
-        for (buf, layer) in self.deltas.iter_mut().zip(&self.layers) {
-            let need = rows * layer.output_size();
-            if buf.len() < need {
-                buf.resize(need, T::zero());
+        for (buf, &width) in self.deltas.iter_mut().zip(&self.widths[1..]) {
+            if buf.len() < rows * width {
+                buf.resize(rows * width, T::zero());
             }
         }
         self.rows = rows;
@@ -339,50 +344,42 @@ impl<T: Float> Sequential<T> {
         let rows = x.nrows();
         self.reserve(rows);
         self.has_gradients = false;
-        view_mut(&mut self.outputs[0], rows, self.inputs).copy_from(&x);
-        let mut width = self.inputs;
+        let widths = &self.widths;
+        // layer_0 = x, kept so that it can be read back and used by the backward pass.
+        copy(&mut view_mut(&mut self.outputs[0], rows, widths[0]), &x);
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let (before, after) = self.outputs.split_at_mut(i + 1);
-            let out_width = layer.output_size();
-            let input = view(&before[i], rows, width);
-            layer.forward(input, view_mut(&mut after[0], rows, out_width));
-            width = out_width;
+            let input = view(&before[i], rows, widths[i]);
+            // layer_1 = relu(layer_0.dot(weights_0_1))
+            layer.forward(input, view_mut(&mut after[0], rows, widths[i + 1]));
         }
     }
 
     /// Backward pass for validated targets of the batch in the buffers; returns the batch loss.
     fn backward_unchecked(&mut self, y: MatrixView<'_, T>) -> T {
         let rows = self.rows;
+        let widths = &self.widths;
         let last = self.layers.len() - 1;
-        let width = self.layers[last].output_size();
-        let pred = view(&self.outputs[last + 1], rows, width);
+        let pred = view(&self.outputs[last + 1], rows, widths[last + 1]);
         let loss = self.loss.loss(pred, y);
-        {
-            // layer_2_delta = layer_2 - goal  (through the loss, and the output activation)
-            let delta = view_mut(&mut self.deltas[last], rows, width);
-            self.loss
-                .output_delta(self.layers[last].activation(), pred, y, delta);
-        }
+        // layer_2_delta = layer_2 - goal  (through the loss, and the output activation)
+        let delta = view_mut(&mut self.deltas[last], rows, widths[last + 1]);
+        self.loss
+            .output_delta(self.layers[last].activation(), pred, y, delta);
         for i in (0..=last).rev() {
-            let in_width = if i == 0 {
-                self.inputs
-            } else {
-                self.layers[i - 1].output_size()
-            };
-            let out_width = self.layers[i].output_size();
             let (lower, upper) = self.deltas.split_at_mut(i);
-            let delta = view(&upper[0], rows, out_width);
-            let input = view(&self.outputs[i], rows, in_width);
+            let delta = view(&upper[0], rows, widths[i + 1]);
+            let input = view(&self.outputs[i], rows, widths[i]);
             if i == 0 {
-                // The first layer's input needs no delta.
+                // weight_delta_0_1 = layer_0.T.dot(layer_1_delta); layer_0 needs no delta.
                 self.layers[i].backward(input, delta, None);
             } else {
                 // layer_1_delta = layer_2_delta.dot(weights_1_2.T)
-                let grad_in = view_mut(&mut lower[i - 1], rows, in_width);
-                self.layers[i].backward(input, delta, Some(grad_in));
+                let mut grad_in = view_mut(&mut lower[i - 1], rows, widths[i]);
+                self.layers[i].backward(input, delta, Some(grad_in.as_view_mut()));
                 if let Some(f) = self.layers[i - 1].activation() {
                     // layer_1_delta *= relu2deriv(layer_1)
-                    f.backward(input, view_mut(&mut lower[i - 1], rows, in_width));
+                    f.backward(input, grad_in);
                 }
             }
         }

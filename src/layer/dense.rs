@@ -3,7 +3,7 @@
 use nalgebra::DMatrix;
 
 use super::{Layer, Param, ParamMut};
-use crate::linalg::{Op, gemm};
+use crate::linalg::{Op, add_row, column_sums, gemm};
 use crate::{Activation, Error, Float, Identity, Matrix, MatrixView, MatrixViewMut, Result};
 
 /// A fully connected layer: `layer_1 = f(layer_0 . weights_0_1 + bias)`.
@@ -172,18 +172,17 @@ impl<T: Float> Layer<T> for Dense<T> {
 
     fn forward(&mut self, input: MatrixView<'_, T>, mut output: MatrixViewMut<'_, T>) {
         // layer_1 = layer_0.dot(weights_0_1)
+        let weights = self.weights.as_view();
         gemm(
             T::one(),
             Op::n(&input),
-            Op::n(&self.weights.as_view()),
+            Op::n(&weights),
             T::zero(),
             &mut output,
         );
         if let Some(b) = &self.bias {
-            // + bias, broadcast over the rows
-            for (mut col, &bj) in output.column_iter_mut().zip(b.iter()) {
-                col.add_scalar_mut(bj);
-            }
+            // layer_1 += bias   (broadcast over the rows)
+            add_row(&mut output, b.as_slice());
         }
         // layer_1 = relu(layer_1)
         self.activation.forward(output);
@@ -196,22 +195,27 @@ impl<T: Float> Layer<T> for Dense<T> {
         grad_input: Option<MatrixViewMut<'_, T>>,
     ) {
         // weight_delta_0_1 = layer_0.T.dot(layer_1_delta)   (delta carries 1/batch: an average)
-        let mut wd = self.weight_delta.as_view_mut();
-        gemm(T::one(), Op::t(&input), Op::n(&delta), T::zero(), &mut wd);
-        if let Some(bd) = &mut self.bias_delta {
-            // bias_delta = layer_1_delta summed over the rows
-            for (g, col) in bd.iter_mut().zip(delta.column_iter()) {
-                *g = col.sum();
-            }
+        let mut weight_delta = self.weight_delta.as_view_mut();
+        gemm(
+            T::one(),
+            Op::t(&input),
+            Op::n(&delta),
+            T::zero(),
+            &mut weight_delta,
+        );
+        if let Some(bias_delta) = &mut self.bias_delta {
+            // bias_delta = layer_1_delta.sum(axis=0)
+            column_sums(&delta, bias_delta.as_mut_slice());
         }
-        if let Some(mut g) = grad_input {
+        if let Some(mut layer_0_delta) = grad_input {
             // layer_0_delta = layer_1_delta.dot(weights_0_1.T)
+            let weights = self.weights.as_view();
             gemm(
                 T::one(),
                 Op::n(&delta),
-                Op::t(&self.weights.as_view()),
+                Op::t(&weights),
                 T::zero(),
-                &mut g,
+                &mut layer_0_delta,
             );
         }
     }

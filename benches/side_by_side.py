@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Times the crate's three workloads side by side with the peers and the floor, in one run.
+
+Runs every program of every workload in interleaved rounds (so that a slow spell of the machine
+hits all of them alike), then prints a Markdown table of medians (min-max) and the ratios the
+performance targets are stated in. See docs/performance.md for the commands that build what this
+runs; every path can be given on the command line.
+
+    python3 benches/side_by_side.py --rounds 5 \
+        --limit /path/to/limit-copy --peers /path/to/peers-copy --data /path/to/data
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+# GEMM shapes per sample of each workload: (case name in limit/gemm, m-free FLOPs per sample).
+# FLOPs per sample = 2 * (k * n) with m the rows of the batch, so the total is that * rows * epochs.
+W2_SHAPES = [("w2_fwd1", 2 * 64 * 128), ("w2_fwd2", 2 * 128 * 10), ("w2_wg1", 2 * 64 * 128),
+             ("w2_wg2", 2 * 128 * 10), ("w2_dg2", 2 * 10 * 128)]
+W2_SAMPLES = 1797 * 30
+W3_SHAPES = [("w3_fwd1", 2 * 784 * 256), ("w3_fwd2", 2 * 256 * 128), ("w3_fwd3", 2 * 128 * 10),
+             ("w3_wg1", 2 * 784 * 256), ("w3_wg2", 2 * 256 * 128), ("w3_wg3", 2 * 128 * 10),
+             ("w3_dg3", 2 * 10 * 128), ("w3_dg2", 2 * 128 * 256)]
+W3_SAMPLES = 60000
+
+
+def run_json(cmd, env=None):
+    """Runs a command, returns (the last JSON line it printed, wall seconds of the process)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=full_env)
+    wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]), wall
+
+
+def max_rss_kib(cmd, env=None):
+    """Peak resident set of a command, from /usr/bin/time -v."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    out = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True,
+                         env=full_env)
+    for line in out.stderr.splitlines():
+        if "Maximum resident set size" in line:
+            return int(line.split(":")[1])
+    return None
+
+
+def gemm_rates(binary, env):
+    """Best GFLOP/s per case of the f32 GEMM peak program."""
+    out = subprocess.run([binary], capture_output=True, text=True,
+                         env={**os.environ, **env}, check=True)
+    rates = {}
+    for line in out.stdout.splitlines():
+        rec = json.loads(line)
+        if rec["dtype"] == "f32":
+            rates[rec["case"].split()[0]] = rec["gflops_best"]
+    return rates
+
+
+def floor_seconds(shapes, samples, rates):
+    """Sum over the GEMM shapes of their FLOPs divided by the measured rate at that shape."""
+    return sum(flops * samples / (rates[name] * 1e9) for name, flops in shapes)
+
+
+def fmt(xs):
+    med = statistics.median(xs)
+    unit, scale = ("ms", 1e3) if med < 1 else ("s", 1)
+    return f"{med * scale:.3g} {unit} ({min(xs) * scale:.3g}-{max(xs) * scale:.3g})"
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    repo = os.path.dirname(here)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--backprop", default=os.path.join(
+        os.environ.get("CARGO_TARGET_DIR", os.path.join(repo, "target")),
+        "release", "examples", "workloads"))
+    ap.add_argument("--limit", required=True, help="a built copy of bench/limit (target/ and "
+                    "target-mt/ from `cargo build --release [--features threading]`)")
+    ap.add_argument("--peers", required=True, help="a copy of bench/peers (candle built)")
+    ap.add_argument("--data", required=True, help="BENCH_DATA_DIR with digits.csv")
+    ap.add_argument("--threads", default="2")
+    ap.add_argument("--no-candle", action="store_true")
+    args = ap.parse_args()
+
+    t = args.threads
+    thread_env = {"MATMUL_NUM_THREADS": t, "OPENBLAS_NUM_THREADS": t, "OMP_NUM_THREADS": t,
+                  "RAYON_NUM_THREADS": t, "BENCH_DATA_DIR": args.data}
+    numpy = [sys.executable, os.path.join(args.peers, "python", "numpy_peer.py")]
+    candle = os.path.join(args.peers, "candle", "target", "release", "candle-peer")
+    w1_loop = os.path.join(args.limit, "target", "release", "w1_loop")
+    programs = {
+        "w1": [("backprop", [args.backprop, "w1", "--reps", "21"]), ("numpy", numpy + ["w1"]),
+               ("floor (w1_loop)", [w1_loop])],
+        "w2": [("backprop", [args.backprop, "w2"]), ("numpy", numpy + ["w2"])],
+        "w3": [("backprop", [args.backprop, "w3"]), ("numpy", numpy + ["w3"])],
+    }
+    if not args.no_candle:
+        for w in ("w1", "w2", "w3"):
+            programs[w].append(("candle", [candle, w, args.data]))
+
+    print("machine:", subprocess.run(["sh", "-c", "lscpu | grep -E 'Model name|^CPU\\(s\\)|L2|L3'"],
+                                     capture_output=True, text=True).stdout.replace("\n", "; "))
+    def both_rates():
+        return (gemm_rates(os.path.join(args.limit, "target", "release", "gemm"),
+                           {"GEMM_MIN_SECS": "0.3"}),
+                gemm_rates(os.path.join(args.limit, "target-mt", "release", "gemm"),
+                           {"GEMM_MIN_SECS": "0.3", "MATMUL_NUM_THREADS": t}))
+
+    print("load before:", open("/proc/loadavg").read().strip())
+    rates_before = both_rates()
+    seconds = {w: {name: [] for name, _ in progs} for w, progs in programs.items()}
+    losses = {w: {name: [] for name, _ in progs} for w, progs in programs.items()}
+    for r in range(args.rounds):
+        for w, progs in programs.items():
+            for name, cmd in progs:
+                rec, _ = run_json(cmd, thread_env)
+                seconds[w][name].append(rec["seconds"])
+                losses[w][name].append(rec["final_loss"])
+        print(f"round {r + 1}/{args.rounds} done, load {open('/proc/loadavg').read().split()[0]}",
+              file=sys.stderr)
+    print("load after:", open("/proc/loadavg").read().strip())
+    rates_after = both_rates()
+
+    # GEMM floors: one thread and MATMUL_NUM_THREADS threads, best rate of each shape over a
+    # measurement before the rounds and one after them.
+    st = {c: max(r, rates_after[0][c]) for c, r in rates_before[0].items()}
+    mt = {c: max(r, rates_after[1][c]) for c, r in rates_before[1].items()}
+    best = {c: max(st[c], mt[c]) for c in st}
+    floors = {
+        "w2": floor_seconds(W2_SHAPES, W2_SAMPLES, best),
+        "w3": floor_seconds(W3_SHAPES, W3_SAMPLES, mt),
+    }
+    rss = max_rss_kib([args.backprop, "w3"], thread_env)
+
+    med = {w: {n: statistics.median(v) for n, v in d.items()} for w, d in seconds.items()}
+    print()
+    print(f"| workload | program | median seconds (min-max), n={args.rounds} | final loss (median) |")
+    print("|---|---|---|---|")
+    for w in programs:
+        for name, _ in programs[w]:
+            print(f"| {w} | {name} | {fmt(seconds[w][name])} | "
+                  f"{statistics.median(losses[w][name]):.4g} |")
+        if w in floors:
+            print(f"| {w} | floor (GEMM at measured per-shape rates) | {floors[w]:.4g} s | |")
+    print()
+    b = med
+    print("| target | measured |")
+    print("|---|---|")
+    print(f"| W1 within 3x of the floor loop | {b['w1']['backprop'] / b['w1']['floor (w1_loop)']:.2f}x "
+          f"of the floor; {b['w1']['numpy'] / b['w1']['backprop']:.0f}x faster than numpy |")
+    print(f"| W2 at least 2.5x faster than numpy | {b['w2']['numpy'] / b['w2']['backprop']:.2f}x |")
+    print(f"| W2 within 1.3x of the GEMM floor | {b['w2']['backprop'] / floors['w2']:.2f}x |")
+    print(f"| W3 at least 1.4x faster than numpy | {b['w3']['numpy'] / b['w3']['backprop']:.2f}x |")
+    print(f"| W3 within 1.2x of the {t}-thread GEMM floor | {b['w3']['backprop'] / floors['w3']:.2f}x |")
+    print(f"| W3 peak memory at most 1.5x its input | {rss * 1024 / (60000 * 784 * 4):.2f}x "
+          f"({rss / 1024:.0f} MiB for {60000 * 784 * 4 / 2**20:.0f} MiB) |")
+    if "candle" in b["w1"]:
+        for w in ("w1", "w2", "w3"):
+            print(f"| {w.upper()} vs candle | {b[w]['candle'] / b[w]['backprop']:.2f}x faster |")
+    print()
+    print("GEMM rates used (f32 GFLOP/s, best; 1 thread / threaded):")
+    for c in sorted(st):
+        print(f"  {c}: {st[c]:.1f} / {mt[c]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

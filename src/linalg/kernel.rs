@@ -1,0 +1,497 @@
+//! Micro-kernels and packing for the blocked product.
+//!
+//! The product is computed tile by tile: a micro-kernel multiplies a packed panel of `MR` rows of
+//! `A` by `NR` columns of `B` and writes an `MR x NR` tile of `C`. Packing copies a block of `A`
+//! into panels whose elements the kernel reads in order, whatever the strides of the source (a
+//! transposed view is just another pair of strides). `B` is read in place through its strides: the
+//! kernel broadcasts one element of each of its `NR` columns per step, so any layout serves, and
+//! the weights are not copied on every product.
+//!
+//! ```text
+//! packed A panel: element (i, p) at p * MR + i           B: element (p, j) at p * rs + j * cs
+//! tile:  C[i, j] = alpha * sum_p A[i, p] * B[p, j] + beta * C[i, j]     (beta = 0: C is not read)
+//! ```
+//!
+//! On x86-64 with AVX2 and FMA (detected at run time) the kernels use 256-bit registers: twelve
+//! accumulators of 8 `f32` (a 16 x 6 tile) or 4 `f64` (8 x 6). Elsewhere a portable kernel of the
+//! same shape is used.
+
+use crate::Float;
+
+/// Largest `MR * NR` of any element type: the size of a scratch tile.
+pub(super) const MAX_TILE: usize = 96;
+
+/// An element type with micro-kernels and its blocking sizes.
+pub(super) trait Elem: Float {
+    /// Rows of a tile (a multiple of the vector width).
+    const MR: usize;
+    /// Most columns of a tile.
+    const NR: usize;
+    /// Depth of a packed block (an `A` panel `MR x KC` and the `B` columns it meets stay in L1).
+    const KC: usize;
+    /// Rows of a packed `A` block (it stays in L2).
+    const MC: usize;
+
+    /// The fastest kernel this CPU runs for tiles of `cols` columns (`1..=NR`).
+    fn kernel(cols: usize) -> Kernel<Self>;
+
+    /// Packs one full panel of `MR` rows whose rows are contiguous (`A[i, p]` at `a + i * rs + p`):
+    /// `dst[p * MR + i] = A[i, p]` for `p < kc`.
+    ///
+    /// # Safety
+    ///
+    /// `a` is readable over the `MR x kc` block; `dst` is writable for `MR * kc` elements.
+    unsafe fn pack_transposed(kc: usize, a: *const Self, rs: isize, dst: *mut Self);
+}
+
+/// [`Elem::pack_transposed`] element by element.
+///
+/// # Safety
+///
+/// As [`Elem::pack_transposed`], for the rows `rows` of the panel (and `p` from `p0`).
+unsafe fn pack_transposed_portable<E: Elem>(
+    p0: usize,
+    kc: usize,
+    a: *const E,
+    rs: isize,
+    dst: *mut E,
+) {
+    let mr = E::MR;
+    for i in 0..mr {
+        // SAFETY: inside the block and the panel.
+        unsafe {
+            let from = a.offset(i as isize * rs);
+            for p in p0..kc {
+                *dst.add(p * mr + i) = *from.add(p);
+            }
+        }
+    }
+}
+
+/// `C = alpha * A * B + beta * C` for one `MR x N` tile of a column-major `C` with leading
+/// dimension `ldc`, `N` fixed by the kernel; `A` is an `MR x k` panel whose columns are contiguous
+/// and `lda` apart (`MR` for a packed panel), `B` a `k x N` block with strides `rsb`, `csb`.
+pub(super) type Kernel<E> = unsafe fn(
+    k: usize,
+    alpha: E,
+    a: *const E,
+    lda: isize,
+    b: *const E,
+    rsb: isize,
+    csb: isize,
+    beta: E,
+    c: *mut E,
+    ldc: usize,
+);
+
+/// The kernel of each column count `1..=6`, from a generic kernel `$k::<N>`.
+macro_rules! by_columns {
+    ($cols:expr, $k:ident) => {
+        match $cols {
+            6 => $k::<6>,
+            5 => $k::<5>,
+            4 => $k::<4>,
+            3 => $k::<3>,
+            2 => $k::<2>,
+            _ => $k::<1>,
+        }
+    };
+}
+
+/// `Elem` for one element type: its tile and block sizes, the AVX2 kernels and transposed
+/// packing when the CPU has them, the portable code otherwise.
+macro_rules! impl_elem {
+    ($t:ty, mr: $mr:expr, mc: $mc:expr, $avx_kernel:ident, $portable:ident, $avx_pack:ident) => {
+        impl Elem for $t {
+            const MR: usize = $mr;
+            const NR: usize = 6;
+            const KC: usize = 256;
+            const MC: usize = $mc;
+
+            fn kernel(cols: usize) -> Kernel<$t> {
+                #[cfg(target_arch = "x86_64")]
+                if has_avx2_fma() {
+                    use x86::$avx_kernel;
+                    return by_columns!(cols, $avx_kernel);
+                }
+                by_columns!(cols, $portable)
+            }
+
+            unsafe fn pack_transposed(kc: usize, a: *const $t, rs: isize, dst: *mut $t) {
+                let mut done = 0;
+                #[cfg(target_arch = "x86_64")]
+                if has_avx2_fma() {
+                    // SAFETY: the caller's contract; AVX is present.
+                    done = unsafe { x86::$avx_pack(kc, a, rs, dst) };
+                }
+                // SAFETY: the caller's contract.
+                unsafe { pack_transposed_portable::<$t>(done, kc, a, rs, dst) }
+            }
+        }
+    };
+}
+
+impl_elem!(f32, mr: 16, mc: 128, kernel_f32, portable_f32, pack_transposed_f32);
+impl_elem!(f64, mr: 8, mc: 96, kernel_f64, portable_f64, pack_transposed_f64);
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_fma() -> bool {
+    #[cfg(test)]
+    if FORCE_PORTABLE.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
+    // The standard library caches the answer; this is an atomic load after the first call.
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// Tests set this to run the portable kernels on a CPU that has AVX2 (both give correct results,
+/// so tests running at the same time are unaffected).
+#[cfg(test)]
+pub(crate) static FORCE_PORTABLE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// The portable kernel: plain loops over a local tile that the compiler keeps in registers.
+///
+/// # Safety
+///
+/// `a` is a readable `MR x k` panel with leading dimension `lda` and `b` a readable `k x N`
+/// block; `c` is a writable `MR x N` column-major tile with leading dimension `ldc`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn portable<E: Elem, const N: usize>(
+    k: usize,
+    alpha: E,
+    a: *const E,
+    lda: isize,
+    b: *const E,
+    rsb: isize,
+    csb: isize,
+    beta: E,
+    c: *mut E,
+    ldc: usize,
+) {
+    let mr = E::MR;
+    let mut acc = [E::zero(); MAX_TILE];
+    for p in 0..k {
+        // SAFETY: p < k, so the panel and the block hold these elements.
+        let (ap, bp) = unsafe { (a.offset(p as isize * lda), b.offset(p as isize * rsb)) };
+        for j in 0..N {
+            let bj = unsafe { *bp.offset(j as isize * csb) };
+            for i in 0..mr {
+                acc[j * mr + i] += unsafe { *ap.add(i) } * bj;
+            }
+        }
+    }
+    for j in 0..N {
+        for i in 0..mr {
+            // SAFETY: the tile is MR x N with leading dimension ldc.
+            let out = unsafe { &mut *c.add(j * ldc + i) };
+            let v = alpha * acc[j * mr + i];
+            *out = if beta == E::zero() {
+                v
+            } else {
+                v + beta * *out
+            };
+        }
+    }
+}
+
+macro_rules! portable_for {
+    ($name:ident, $t:ty) => {
+        /// [`portable`] for one element type.
+        ///
+        /// # Safety
+        ///
+        /// As [`portable`].
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $name<const N: usize>(
+            k: usize,
+            alpha: $t,
+            a: *const $t,
+            lda: isize,
+            b: *const $t,
+            rsb: isize,
+            csb: isize,
+            beta: $t,
+            c: *mut $t,
+            ldc: usize,
+        ) {
+            // SAFETY: forwarded.
+            unsafe { portable::<$t, N>(k, alpha, a, lda, b, rsb, csb, beta, c, ldc) }
+        }
+    };
+}
+portable_for!(portable_f32, f32);
+portable_for!(portable_f64, f64);
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// The AVX2 + FMA kernel for one element type: a tile of two vectors of rows times `N`
+    /// broadcast columns, `2 * N` accumulators (at most 12 of the 16 registers).
+    macro_rules! avx2_kernel {
+        ($name:ident, $inner:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $store:ident,
+         $set1:ident, $bcast:ident, $fma:ident, $mul:ident) => {
+            /// # Safety
+            ///
+            /// As [`super::Kernel`], on a CPU with AVX2 and FMA.
+            #[allow(clippy::too_many_arguments)]
+            pub(super) unsafe fn $name<const N: usize>(
+                k: usize,
+                alpha: $t,
+                a: *const $t,
+                lda: isize,
+                b: *const $t,
+                rsb: isize,
+                csb: isize,
+                beta: $t,
+                c: *mut $t,
+                ldc: usize,
+            ) {
+                // SAFETY: the caller checked the CPU features and the buffers.
+                unsafe { $inner::<N>(k, alpha, a, lda, b, rsb, csb, beta, c, ldc) }
+            }
+
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn $inner<const N: usize>(
+                k: usize,
+                alpha: $t,
+                mut a: *const $t,
+                lda: isize,
+                mut b: *const $t,
+                rsb: isize,
+                csb: isize,
+                beta: $t,
+                c: *mut $t,
+                ldc: usize,
+            ) {
+                unsafe {
+                    let mut acc = [[$zero(); 2]; N];
+                    for _ in 0..k {
+                        let a0 = $load(a);
+                        let a1 = $load(a.add($lanes));
+                        for (j, acc_j) in acc.iter_mut().enumerate() {
+                            let bj = $bcast(&*b.offset(j as isize * csb));
+                            acc_j[0] = $fma(a0, bj, acc_j[0]);
+                            acc_j[1] = $fma(a1, bj, acc_j[1]);
+                        }
+                        a = a.offset(lda);
+                        b = b.offset(rsb);
+                    }
+                    let va = $set1(alpha);
+                    let vb = $set1(beta);
+                    for (j, acc_j) in acc.iter().enumerate() {
+                        let cj = c.add(j * ldc);
+                        for (h, &v) in acc_j.iter().enumerate() {
+                            let ptr = cj.add($lanes * h);
+                            let mut r = $mul(v, va);
+                            if beta != 0.0 {
+                                r = $fma($load(ptr), vb, r);
+                            }
+                            $store(ptr, r);
+                        }
+                    }
+                }
+            }
+        };
+    }
+
+    /// Transposed packing of a 16-row `f32` panel by 8 x 8 blocks in registers; returns how many
+    /// steps of `p` it packed (a multiple of 8), the rest is left to the caller.
+    ///
+    /// # Safety
+    ///
+    /// As [`super::Elem::pack_transposed`], on a CPU with AVX.
+    pub(super) unsafe fn pack_transposed_f32(
+        kc: usize,
+        a: *const f32,
+        rs: isize,
+        dst: *mut f32,
+    ) -> usize {
+        // SAFETY: forwarded.
+        unsafe { pack_transposed_f32_avx(kc, a, rs, dst) }
+    }
+
+    #[target_feature(enable = "avx")]
+    unsafe fn pack_transposed_f32_avx(kc: usize, a: *const f32, rs: isize, dst: *mut f32) -> usize {
+        let full = kc / 8 * 8;
+        unsafe {
+            for half in 0..2 {
+                let rows = a.offset(8 * half as isize * rs);
+                let mut p = 0;
+                while p < full {
+                    // r[i] = A[8 half + i, p..p + 8]
+                    let r: [__m256; 8] = std::array::from_fn(|i| {
+                        _mm256_loadu_ps(rows.offset(i as isize * rs).add(p))
+                    });
+                    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+                    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+                    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+                    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+                    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+                    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+                    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+                    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+                    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                    // column c of the block = A[8 half .. 8 half + 8, p + c]
+                    let cols = [
+                        _mm256_permute2f128_ps::<0x20>(u0, u4),
+                        _mm256_permute2f128_ps::<0x20>(u1, u5),
+                        _mm256_permute2f128_ps::<0x20>(u2, u6),
+                        _mm256_permute2f128_ps::<0x20>(u3, u7),
+                        _mm256_permute2f128_ps::<0x31>(u0, u4),
+                        _mm256_permute2f128_ps::<0x31>(u1, u5),
+                        _mm256_permute2f128_ps::<0x31>(u2, u6),
+                        _mm256_permute2f128_ps::<0x31>(u3, u7),
+                    ];
+                    for (c, &col) in cols.iter().enumerate() {
+                        _mm256_storeu_ps(dst.add((p + c) * 16 + 8 * half), col);
+                    }
+                    p += 8;
+                }
+            }
+        }
+        full
+    }
+
+    /// Transposed packing of an 8-row `f64` panel by 4 x 4 blocks in registers; returns how many
+    /// steps of `p` it packed (a multiple of 4), the rest is left to the caller.
+    ///
+    /// # Safety
+    ///
+    /// As [`super::Elem::pack_transposed`], on a CPU with AVX.
+    pub(super) unsafe fn pack_transposed_f64(
+        kc: usize,
+        a: *const f64,
+        rs: isize,
+        dst: *mut f64,
+    ) -> usize {
+        // SAFETY: forwarded.
+        unsafe { pack_transposed_f64_avx(kc, a, rs, dst) }
+    }
+
+    #[target_feature(enable = "avx")]
+    unsafe fn pack_transposed_f64_avx(kc: usize, a: *const f64, rs: isize, dst: *mut f64) -> usize {
+        let full = kc / 4 * 4;
+        unsafe {
+            for half in 0..2 {
+                let rows = a.offset(4 * half as isize * rs);
+                let mut p = 0;
+                while p < full {
+                    let r: [__m256d; 4] = std::array::from_fn(|i| {
+                        _mm256_loadu_pd(rows.offset(i as isize * rs).add(p))
+                    });
+                    let t0 = _mm256_unpacklo_pd(r[0], r[1]);
+                    let t1 = _mm256_unpackhi_pd(r[0], r[1]);
+                    let t2 = _mm256_unpacklo_pd(r[2], r[3]);
+                    let t3 = _mm256_unpackhi_pd(r[2], r[3]);
+                    let cols = [
+                        _mm256_permute2f128_pd::<0x20>(t0, t2),
+                        _mm256_permute2f128_pd::<0x20>(t1, t3),
+                        _mm256_permute2f128_pd::<0x31>(t0, t2),
+                        _mm256_permute2f128_pd::<0x31>(t1, t3),
+                    ];
+                    for (c, &col) in cols.iter().enumerate() {
+                        _mm256_storeu_pd(dst.add((p + c) * 8 + 4 * half), col);
+                    }
+                    p += 4;
+                }
+            }
+        }
+        full
+    }
+
+    avx2_kernel!(
+        kernel_f32,
+        kernel_f32_avx2,
+        f32,
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_set1_ps,
+        _mm256_broadcast_ss,
+        _mm256_fmadd_ps,
+        _mm256_mul_ps
+    );
+    avx2_kernel!(
+        kernel_f64,
+        kernel_f64_avx2,
+        f64,
+        4,
+        _mm256_setzero_pd,
+        _mm256_loadu_pd,
+        _mm256_storeu_pd,
+        _mm256_set1_pd,
+        _mm256_broadcast_sd,
+        _mm256_fmadd_pd,
+        _mm256_mul_pd
+    );
+}
+
+/// Packs the `mc x kc` block of `A` at `a` (strides `rs`, `cs`) into `ceil(mc / MR)` panels at
+/// `dst`, each `kc * MR` long, padding the rows past `mc` with zeros.
+///
+/// # Safety
+///
+/// `a` is readable over the block; `dst` is writable for `ceil(mc / MR) * MR * kc` elements.
+pub(super) unsafe fn pack_a<E: Elem>(
+    mc: usize,
+    kc: usize,
+    a: *const E,
+    rs: isize,
+    cs: isize,
+    dst: *mut E,
+) {
+    let mr = E::MR;
+    let mut i0 = 0;
+    let mut dst = dst;
+    while i0 < mc {
+        let rows = mr.min(mc - i0);
+        // SAFETY: every offset stays inside the block and the panel.
+        unsafe {
+            let src = a.offset(i0 as isize * rs);
+            if rs == 1 && rows == mr {
+                // Columns of A are contiguous: MR values per step of k (a fixed-size copy).
+                for p in 0..kc {
+                    std::ptr::copy_nonoverlapping(src.offset(p as isize * cs), dst.add(p * mr), mr);
+                }
+            } else if rs == 1 {
+                for p in 0..kc {
+                    let from = src.offset(p as isize * cs);
+                    let to = dst.add(p * mr);
+                    for i in 0..mr {
+                        *to.add(i) = if i < rows { *from.add(i) } else { E::zero() };
+                    }
+                }
+            } else if cs == 1 && rows == mr {
+                // Rows of A are contiguous (a transposed view, such as layer_0.T): transpose.
+                E::pack_transposed(kc, src, rs, dst);
+            } else {
+                // Any other layout: read each row in order.
+                for i in 0..rows {
+                    let from = src.offset(i as isize * rs);
+                    for p in 0..kc {
+                        *dst.add(p * mr + i) = *from.offset(p as isize * cs);
+                    }
+                }
+                for p in 0..kc {
+                    for i in rows..mr {
+                        *dst.add(p * mr + i) = E::zero();
+                    }
+                }
+            }
+            dst = dst.add(mr * kc);
+        }
+        i0 += mr;
+    }
+}

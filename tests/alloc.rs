@@ -1,0 +1,231 @@
+//! Training allocates nothing in the steady state.
+//!
+//! A counting global allocator wraps the system one. After the first step of a given batch size
+//! (which sizes the model's buffers and the product's packing space), further `step` calls and
+//! further epochs of `fit` (including a short last batch) must not allocate at all. Every
+//! activation and every loss is covered, in `f32` and `f64`, with and without bias, at a tiny
+//! shape (the book's plain loops) and at one large enough for the blocked, threaded product, with
+//! plain gradient descent and with Adam.
+//!
+//! Everything runs inside one `#[test]`, so no other test of this binary allocates while a
+//! section is being counted.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use backprop::prelude::*;
+use nalgebra::DMatrix;
+
+/// Counts every allocation (and reallocation) made by any thread while `ARMED` is set.
+struct Counting;
+
+static ARMED: AtomicBool = AtomicBool::new(false);
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every method forwards to `System` unchanged; the counters are atomics.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if ARMED.load(Ordering::Relaxed) {
+            COUNT.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if ARMED.load(Ordering::Relaxed) {
+            COUNT.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if ARMED.load(Ordering::Relaxed) {
+            COUNT.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Number of allocations `f` makes.
+fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
+    COUNT.store(0, Ordering::SeqCst);
+    ARMED.store(true, Ordering::SeqCst);
+    let r = f();
+    ARMED.store(false, Ordering::SeqCst);
+    (COUNT.load(Ordering::SeqCst), r)
+}
+
+/// The activations, by name, so one loop can build each.
+const ACTIVATIONS: [&str; 5] = ["Identity", "Relu", "Sigmoid", "Tanh", "Softmax"];
+
+fn dense<T: Float>(b: SequentialBuilder<T>, units: usize, f: &str) -> SequentialBuilder<T> {
+    match f {
+        "Identity" => b.dense(units, Identity),
+        "Relu" => b.dense(units, Relu),
+        "Sigmoid" => b.dense(units, Sigmoid),
+        "Tanh" => b.dense(units, Tanh),
+        "Softmax" => b.dense(units, Softmax),
+        _ => unreachable!(),
+    }
+}
+
+/// What the output layer, the loss and the targets look like.
+#[derive(Debug, Clone, Copy)]
+enum Head {
+    SquaredError(&'static str),
+    Mse(&'static str),
+    /// Binary cross-entropy after the given activation (fused with Sigmoid).
+    Bce(&'static str),
+    /// Categorical cross-entropy on one-hot rows after the given activation (fused with Softmax).
+    CceOneHot(&'static str),
+    /// Categorical cross-entropy on a column of class indices after softmax (fused).
+    CceIndex,
+}
+
+const HEADS: [Head; 9] = [
+    Head::SquaredError("Identity"),
+    Head::SquaredError("Relu"),
+    Head::SquaredError("Softmax"),
+    Head::Mse("Tanh"),
+    Head::Bce("Sigmoid"),
+    // Unfused: probabilities from a softmax (an identity output would not be probabilities).
+    Head::Bce("Softmax"),
+    Head::CceOneHot("Softmax"),
+    Head::CceOneHot("Sigmoid"),
+    Head::CceIndex,
+];
+
+fn model<T: Float>(widths: &[usize], hidden: &str, head: Head, bias: bool) -> Sequential<T> {
+    let mut b = Sequential::<T>::builder(widths[0]).seed(3).bias(bias);
+    for &w in &widths[1..widths.len() - 1] {
+        b = dense(b, w, hidden);
+    }
+    let out = widths[widths.len() - 1];
+    let b = match head {
+        Head::SquaredError(f) => dense(b, out, f).loss(SquaredError),
+        Head::Mse(f) => dense(b, out, f).loss(Mse),
+        Head::Bce(f) => dense(b, out, f).loss(BinaryCrossEntropy),
+        Head::CceOneHot(f) => dense(b, out, f).loss(CategoricalCrossEntropy),
+        Head::CceIndex => b.dense(out, Softmax).loss(CategoricalCrossEntropy),
+    };
+    b.build().unwrap()
+}
+
+/// Inputs in [-1, 1] and targets of the kind the head's loss takes.
+fn data<T: Float>(
+    rows: usize,
+    inputs: usize,
+    outputs: usize,
+    head: Head,
+) -> (Matrix<T>, Matrix<T>) {
+    let x = DMatrix::from_fn(rows, inputs, |r, c| {
+        T::of((((r * 7 + c * 13) % 17) as f64) / 8.0 - 1.0)
+    });
+    let class = |r: usize| (r * 5 + 1) % outputs;
+    let y = match head {
+        Head::SquaredError(_) | Head::Mse(_) => DMatrix::from_fn(rows, outputs, |r, c| {
+            T::of(((r + 2 * c) % 5) as f64 * 0.3 - 0.5)
+        }),
+        Head::Bce(_) => DMatrix::from_fn(rows, outputs, |r, c| T::of(((r + c) % 3) as f64 * 0.5)),
+        Head::CceOneHot(_) => DMatrix::from_fn(rows, outputs, |r, c| {
+            if class(r) == c { T::one() } else { T::zero() }
+        }),
+        Head::CceIndex => DMatrix::from_fn(rows, 1, |r, _| T::of(class(r) as f64)),
+    };
+    (x, y)
+}
+
+/// Describes every case that allocated in the steady state.
+fn check<T: Float>(
+    widths: &[usize],
+    batch: usize,
+    rows: usize,
+    heads: &[Head],
+    failures: &mut Vec<String>,
+) {
+    for hidden in ACTIVATIONS {
+        for &head in heads {
+            for bias in [true, false] {
+                let case = format!(
+                    "{} widths {widths:?} batch {batch} hidden {hidden} head {head:?} bias {bias}",
+                    T::NAME
+                );
+                let (inputs, outputs) = (widths[0], widths[widths.len() - 1]);
+                let mut sgd = Sgd::new(T::of(0.01)).unwrap();
+
+                // Adam keeps two moments per parameter, created on its first update.
+                let mut adam = Adam::new(T::of(0.001)).unwrap();
+                let mut m = model::<T>(widths, hidden, head, bias);
+                let (x, y) = data::<T>(batch, inputs, outputs, head);
+                m.step(&x, &y, &mut adam).unwrap();
+                let (n, _) = allocations(|| m.step(&x, &y, &mut adam).unwrap());
+                if n != 0 {
+                    failures.push(format!("{case}: {n} allocations in a step with Adam"));
+                }
+
+                // `step`: the first call sizes the buffers; the next ones must not allocate.
+                let mut m = model::<T>(widths, hidden, head, bias);
+                let (x, y) = data::<T>(batch, inputs, outputs, head);
+                m.step(&x, &y, &mut sgd).unwrap();
+                let (n, loss) = allocations(|| {
+                    let mut loss = T::zero();
+                    for _ in 0..3 {
+                        loss = m.step(&x, &y, &mut sgd).unwrap();
+                    }
+                    loss
+                });
+                assert!(loss.finite(), "{case}: loss {loss}");
+                if n != 0 {
+                    failures.push(format!("{case}: {n} allocations in 3 steps"));
+                }
+
+                // `fit`: once the batch sizes have been seen, more epochs cost no allocation
+                // beyond what one call of `fit` itself makes (its history).
+                let mut m = model::<T>(widths, hidden, head, bias);
+                let (x, y) = data::<T>(rows, inputs, outputs, head);
+                let fit = |epochs| Fit::new(epochs).mini_batch(batch);
+                m.fit(&x, &y, &mut sgd, &fit(1)).unwrap();
+                let (one, _) = allocations(|| m.fit(&x, &y, &mut sgd, &fit(1)).unwrap());
+                let (four, h) = allocations(|| m.fit(&x, &y, &mut sgd, &fit(4)).unwrap());
+                assert_eq!(h.loss.len(), 4, "{case}");
+                if four != one {
+                    failures.push(format!(
+                        "{case}: fit allocates {one} times for one epoch and {four} for four"
+                    ));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn training_steps_do_not_allocate_after_the_first() {
+    // The counter works: a fresh vector is one allocation.
+    let (n, v) = allocations(|| vec![1u8; 16]);
+    assert_eq!((n, v.len()), (1, 16));
+
+    let mut failures = Vec::new();
+    // Tiny shapes: the book's 3-4-1 network, one row at a time and four rows; fit with batches of
+    // 3 over 4 rows leaves a last batch of one row.
+    check::<f64>(&[3, 4, 2], 1, 4, &HEADS, &mut failures);
+    check::<f64>(&[3, 4, 2], 3, 4, &HEADS, &mut failures);
+    check::<f32>(&[3, 4, 2], 3, 4, &HEADS, &mut failures);
+    // Shapes for the blocked product: batches of 40 over 90 rows leave a last batch of 10.
+    check::<f32>(&[70, 96, 10], 40, 90, &HEADS, &mut failures);
+    check::<f64>(&[70, 96, 10], 40, 90, &HEADS, &mut failures);
+    // Products of more than 2^20 multiply-adds (40 x 300 x 200), which the `threading` feature
+    // shares between threads.
+    let heads = [Head::CceIndex, Head::SquaredError("Identity")];
+    check::<f32>(&[300, 200, 10], 40, 90, &heads, &mut failures);
+    check::<f64>(&[300, 200, 10], 40, 90, &heads[..1], &mut failures);
+    assert!(
+        failures.is_empty(),
+        "{} cases allocated:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
