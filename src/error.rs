@@ -131,17 +131,24 @@ pub enum Error {
         /// What is missing.
         reason: &'static str,
     },
-    /// Training produced a non-finite loss or gradient; the model was left as it was before the step.
-    #[error(
-        "training diverged at epoch {epoch}, step {step}: {what} became non-finite; the weights are those before that step"
-    )]
+    /// Training produced a non-finite loss or gradient, or an update that would leave a non-finite
+    /// parameter; the model's parameters are exactly those from before the failing step.
+    #[error("training diverged at epoch {epoch}, step {step}: {what}{} became non-finite; the parameters are those from before that step", layer.map_or(String::new(), |l| format!(" of layer {l}")))]
     Diverged {
-        /// Epoch (0-based) of the failing step.
+        /// Epoch (0-based) of the failing step; 0 for [`Sequential::step`](crate::Sequential::step).
         epoch: usize,
-        /// Step (0-based, counted within the epoch) that failed.
+        /// Step (0-based, counted within the epoch) that failed; 0 for
+        /// [`Sequential::step`](crate::Sequential::step).
         step: usize,
-        /// `"loss"` or `"gradient"`.
+        /// What became non-finite: `"loss"` or `"gradient"` (a parameter's gradient), found before
+        /// the optimizer was called, so its state is untouched too; or `"parameter"` (the value
+        /// the optimizer's update left, for finite gradients): the parameters are put back, but
+        /// the optimizer has taken the step (a stateful optimizer's moments and step count have
+        /// moved; restore them with [`Optimizer::load_state`](crate::Optimizer::load_state) if
+        /// you keep snapshots, or [`reset`](crate::Optimizer::reset) it).
         what: &'static str,
+        /// The layer whose gradient or parameter became non-finite (`None` for the loss).
+        layer: Option<usize>,
     },
     /// Reading or writing a file failed.
     #[error("I/O error on {path}: {message}")]
@@ -158,6 +165,35 @@ pub enum Error {
         path: String,
         /// What is wrong.
         reason: String,
+    },
+    /// A file was written by a newer version of the format than this crate reads.
+    #[error(
+        "{path}: written in format version {found}, but this version of the crate reads versions up to {supported}; upgrade the crate to load it"
+    )]
+    FormatVersion {
+        /// The file.
+        path: String,
+        /// The version the file declares.
+        found: u64,
+        /// The newest version this crate reads.
+        supported: u64,
+    },
+    /// A file holds another float type than the one asked for.
+    #[error("{path}: the file holds {found} parameters, but a model of {expected} was asked for")]
+    FloatType {
+        /// The file.
+        path: String,
+        /// The float type asked for (`"f32"` or `"f64"`).
+        expected: &'static str,
+        /// The float type in the file, as written there.
+        found: String,
+    },
+    /// A model holds a part (layer, activation or loss) that cannot be saved: only the crate's own
+    /// layers, activations and losses have a file format.
+    #[error("cannot save {what}: only the crate's own layers, activations and losses can be saved")]
+    Unsupported {
+        /// The part, e.g. `"layer 1 (Dropout)"`.
+        what: String,
     },
 }
 

@@ -128,17 +128,38 @@ impl GradCheck {
         }
     }
 
+    /// [`Error::InvalidParameter`] unless the step and the floor are finite and positive.
+    fn validate(&self) -> Result<()> {
+        if !(self.step.is_finite() && self.step > 0.0) {
+            return Err(Error::param(
+                "gradient check step",
+                self.step,
+                "must be finite and positive",
+            ));
+        }
+        if !(self.floor.is_finite() && self.floor > 0.0) {
+            return Err(Error::param(
+                "gradient check floor",
+                self.floor,
+                "must be finite and positive",
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks every parameter gradient of `model` on the batch `x`, `y` (see [`check_model`]).
     ///
     /// # Errors
     ///
-    /// The input and target errors of [`Sequential::step`].
+    /// [`Error::InvalidParameter`] unless `step` and `floor` are finite and positive; the input
+    /// and target errors of [`Sequential::step`]. The model's parameters are unchanged.
     pub fn model<T: Float>(
         &self,
         model: &mut Sequential<T>,
         x: &Matrix<T>,
         y: &Matrix<T>,
     ) -> Result<Report> {
+        self.validate()?;
         model.gradients(x, y)?;
         let (xv, yv) = (x.as_view(), y.as_view());
         let h = T::of(self.step);
@@ -183,13 +204,15 @@ impl GradCheck {
     /// # Errors
     ///
     /// [`Error::Shape`] unless `input` has the layer's input width and `upstream` is
-    /// `rows x output width`; [`Error::NonFinite`] for NaN or infinity; [`Error::Empty`] without rows.
+    /// `rows x output width`; [`Error::NonFinite`] for NaN or infinity; [`Error::Empty`] without rows;
+    /// [`Error::InvalidParameter`] for a step or floor that is not finite and positive.
     pub fn layer<T: Float>(
         &self,
         layer: &mut dyn Layer<T>,
         input: &Matrix<T>,
         upstream: &Matrix<T>,
     ) -> Result<Report> {
+        self.validate()?;
         let rows = input.nrows();
         if rows == 0 {
             return Err(Error::Empty { what: "input" });
@@ -257,13 +280,15 @@ impl GradCheck {
     ///
     /// # Errors
     ///
-    /// [`Error::Shape`] unless `upstream` has the shape of `z`; [`Error::NonFinite`].
+    /// [`Error::Shape`] unless `upstream` has the shape of `z`; [`Error::NonFinite`];
+    /// [`Error::InvalidParameter`] for a step or floor that is not finite and positive.
     pub fn activation<T: Float>(
         &self,
         f: &dyn Activation<T>,
         z: &Matrix<T>,
         upstream: &Matrix<T>,
     ) -> Result<Report> {
+        self.validate()?;
         expect_shape("upstream", upstream, z.shape())?;
         check_finite("z", z.as_view())?;
         check_finite("upstream", upstream.as_view())?;
@@ -299,13 +324,15 @@ impl GradCheck {
     ///
     /// # Errors
     ///
-    /// [`Error::Empty`] without rows; [`Error::NonFinite`] in `pred`; the loss's target errors.
+    /// [`Error::Empty`] without rows; [`Error::NonFinite`] in `pred`; the loss's target errors;
+    /// [`Error::InvalidParameter`] for a step or floor that is not finite and positive.
     pub fn loss<T: Float>(
         &self,
         loss: &dyn Loss<T>,
         pred: &Matrix<T>,
         target: &Matrix<T>,
     ) -> Result<Report> {
+        self.validate()?;
         if pred.nrows() == 0 {
             return Err(Error::Empty {
                 what: "predictions",

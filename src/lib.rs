@@ -54,6 +54,7 @@ pub mod error;
 pub mod float;
 pub mod gradcheck;
 pub mod init;
+pub mod io;
 pub mod layer;
 mod linalg;
 pub mod loss;

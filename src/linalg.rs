@@ -641,4 +641,56 @@ mod tests {
             }
         });
     }
+
+    #[test]
+    fn the_portable_kernels_match_the_definition() {
+        use std::sync::atomic::Ordering;
+        kernel::FORCE_PORTABLE.store(true, Ordering::Relaxed);
+        for &(m, k, n) in &[(40, 30, 20), (64, 33, 129), (17, 65, 7), (130, 600, 70)] {
+            check::<f64>(m, k, n, 1e-12);
+            check::<f32>(m, k, n, 1e-4);
+        }
+        kernel::FORCE_PORTABLE.store(false, Ordering::Relaxed);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+
+        /// Random shapes (small, blocked and threaded), transposes, strided sub-views of larger
+        /// matrices and (alpha, beta), against the definition.
+        #[test]
+        fn random_products_match_the_definition(
+            m in 1usize..160,
+            k in 0usize..300,
+            n in 1usize..160,
+            ta: bool,
+            tb: bool,
+            offset in 0usize..3,
+            beta_on: bool,
+            seed in 0usize..1000,
+        ) {
+            let a = DMatrix::from_fn(m, k, |i, j| value(i, j, seed));
+            let b = DMatrix::from_fn(k, n, |i, j| value(i, j, seed + 1));
+            let c0 = DMatrix::from_fn(m, n, |i, j| value(i, j, seed + 2));
+            let (alpha, beta) = (1.5, if beta_on { -0.5 } else { 0.0 });
+            let expected = reference(alpha, &a, &b, beta, &c0);
+            // Operands stored inside larger matrices (offset rows), possibly transposed.
+            let store = |x: &DMatrix<f64>, t: bool| {
+                let x = if t { x.transpose() } else { x.clone() };
+                let mut big = DMatrix::from_element(x.nrows() + 2 * offset, x.ncols(), f64::NAN);
+                big.rows_mut(offset, x.nrows()).copy_from(&x);
+                big
+            };
+            let (sa, sb) = (store(&a, ta), store(&b, tb));
+            let va = sa.rows(offset, if ta { k } else { m });
+            let vb = sb.rows(offset, if tb { n } else { k });
+            let oa = if ta { Op::t(&va) } else { Op::n(&va) };
+            let ob = if tb { Op::t(&vb) } else { Op::n(&vb) };
+            let mut c = if beta_on { c0.clone() } else { DMatrix::from_element(m, n, f64::NAN) };
+            gemm(alpha, oa, ob, beta, &mut c.as_view_mut());
+            for (got, want) in c.iter().zip(expected.iter()) {
+                proptest::prop_assert!((got - want).abs() <= 1e-11 * (1.0 + want.abs()), "{got} vs {want}");
+            }
+        }
+    }
 }

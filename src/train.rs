@@ -1,6 +1,10 @@
 //! Training settings and the loop over epochs: [`Fit`], [`History`], early stopping, callbacks.
 
+use std::sync::Arc;
+
 use crate::metrics::count_correct;
+use crate::model::Divergence;
+use crate::optim::{ClipGradNorm, Schedule};
 use crate::{Error, Float, Matrix, MatrixView, NumpyRng, Optimizer, Result, Sequential};
 
 /// How many rows feed each update: the chapter's three flavours of gradient descent.
@@ -72,7 +76,7 @@ impl EarlyStopping {
 ///     .accuracy(true);
 /// assert_eq!(fit.descent, Descent::MiniBatch(32));
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Fit {
     /// Passes over the training rows.
     pub epochs: usize,
@@ -91,6 +95,12 @@ pub struct Fit {
     /// Report progress on standard error: a progress bar with the `progress` cargo feature, one
     /// line per epoch without it.
     pub progress: bool,
+    /// Learning-rate schedule, applied at the start of every epoch from the optimizer's rate when
+    /// `fit` is called (as PyTorch's schedulers step once per epoch).
+    pub schedule: Option<Arc<dyn Schedule>>,
+    /// Rescale every step's gradients to a global norm of at most this (PyTorch's
+    /// `clip_grad_norm_` between backward and update).
+    pub clip_grad_norm: Option<f64>,
 }
 
 impl Fit {
@@ -104,7 +114,15 @@ impl Fit {
             early_stopping: None,
             accuracy: false,
             progress: false,
+            schedule: None,
+            clip_grad_norm: None,
         }
+    }
+
+    /// Clips every step's gradients to a global norm of at most `max_norm`.
+    pub fn clip_grad_norm(mut self, max_norm: f64) -> Self {
+        self.clip_grad_norm = Some(max_norm);
+        self
     }
 
     /// One row per update.
@@ -154,6 +172,25 @@ impl Fit {
         self.progress = on;
         self
     }
+
+    /// Sets the learning rate of every epoch from `schedule`.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use backprop::optim::StepLr;
+    /// use nalgebra::DMatrix;
+    /// let (x, y) = (DMatrix::from_element(2, 1, 1.0), DMatrix::from_element(2, 1, 0.5));
+    /// let mut model = Sequential::<f64>::builder(1).dense(1, Identity).build()?;
+    /// let mut sgd = Sgd::new(0.1)?;
+    /// let fit = Fit::new(4).full().schedule(StepLr::new(2, 0.5)?);
+    /// let history = model.fit(&x, &y, &mut sgd, &fit)?;
+    /// assert_eq!(history.learning_rate, vec![0.1, 0.1, 0.05, 0.05]);
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    pub fn schedule(mut self, schedule: impl Schedule + 'static) -> Self {
+        self.schedule = Some(Arc::new(schedule));
+        self
+    }
 }
 
 /// What one epoch measured, handed to the callback of [`Sequential::fit_with`].
@@ -163,6 +200,8 @@ pub struct Epoch<T: Float> {
     pub epoch: usize,
     /// Mean training loss: each batch's loss before its update, weighted by its rows.
     pub loss: T,
+    /// The learning rate the epoch trained with.
+    pub learning_rate: T,
     /// Training accuracy, if [`Fit::accuracy`] is on.
     pub accuracy: Option<f64>,
     /// Validation loss after the epoch, if there is validation data.
@@ -193,6 +232,8 @@ pub struct History<T: Float> {
     pub val_loss: Vec<T>,
     /// Validation accuracy per epoch (empty without validation data or accuracy).
     pub val_accuracy: Vec<f64>,
+    /// The learning rate of each epoch.
+    pub learning_rate: Vec<T>,
     /// The epoch whose weights the model ends with, when early stopping restored them.
     pub best_epoch: Option<usize>,
     /// Whether early stopping or a callback ended training before the last epoch.
@@ -231,11 +272,33 @@ impl<T: Float> Sequential<T> {
     /// # Ok::<(), backprop::Error>(())
     /// ```
     ///
+    /// Every step is guarded: if its loss or a gradient is NaN or infinite, or its update would
+    /// leave a parameter so, training stops with the model's parameters exactly as they were
+    /// before that step (the last good ones), and the error says where.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    ///
+    /// // Inputs of about 20 with alpha 0.1: each update overshoots more than the last.
+    /// let x = DMatrix::from_row_slice(2, 2, &[18.0, 20.0, 2.0, 20.0]);
+    /// let y = DMatrix::from_row_slice(2, 1, &[0.0, 1.0]);
+    /// let mut model = Sequential::<f64>::builder(2).bias(false).dense(1, Identity).build()?;
+    /// let err = model.fit(&x, &y, &mut Sgd::new(0.1)?, &Fit::new(1000)).unwrap_err();
+    /// assert!(matches!(err, Error::Diverged { .. }));
+    /// assert!(model.weights(0)?.iter().all(|w| w.is_finite()));
+    /// assert!(model.predict(&x)?.iter().all(|p| p.is_finite()));
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// The input and target errors of [`step`](Self::step), checked once before any update;
     /// [`Error::InvalidParameter`] for a mini-batch of 0 rows or a validation split outside
-    /// `(0, 1)`; [`Error::Empty`] if the split leaves no training or no validation rows.
+    /// `(0, 1)`; [`Error::Empty`] if the split leaves no training or no validation rows; the
+    /// model is unchanged when one of these is returned. [`Error::Diverged`] with the epoch and
+    /// the step within it (both from 0) when a step diverges as described above; the steps
+    /// before it stay applied (early stopping does not restore its best weights then).
     pub fn fit(
         &mut self,
         x: &Matrix<T>,
@@ -339,8 +402,16 @@ impl<T: Float> Sequential<T> {
             weights: Vec::new(),
         });
         let mut progress = Progress::new(fit.progress, fit.epochs);
+        let clip = fit
+            .clip_grad_norm
+            .map(|max| ClipGradNorm::new(T::of(max)))
+            .transpose()?;
         let mut history = History::default();
+        let base_lr = opt.learning_rate().as_f64();
         for epoch in 0..fit.epochs {
+            if let Some(schedule) = &fit.schedule {
+                opt.set_learning_rate(T::of(schedule.learning_rate(base_lr, epoch)))?;
+            }
             let (loss, correct) = match &mut shuffled {
                 None => self.epoch(
                     x.rows(0, train_rows),
@@ -348,12 +419,15 @@ impl<T: Float> Sequential<T> {
                     batch,
                     fit.accuracy,
                     opt,
+                    clip.as_ref(),
                 ),
-                Some(s) => s.epoch(self, x, y, fit.accuracy, opt),
-            };
+                Some(s) => s.epoch(self, x, y, fit.accuracy, opt, clip.as_ref()),
+            }
+            .map_err(|(step, d)| d.at(epoch, step))?;
             let mut log = Epoch {
                 epoch,
                 loss,
+                learning_rate: opt.learning_rate(),
                 accuracy: fit.accuracy.then(|| correct as f64 / train_rows as f64),
                 val_loss: None,
                 val_accuracy: None,
@@ -364,6 +438,7 @@ impl<T: Float> Sequential<T> {
                 log.val_accuracy = fit.accuracy.then(|| val_correct as f64 / xv.nrows() as f64);
             }
             history.loss.push(log.loss);
+            history.learning_rate.push(log.learning_rate);
             history.accuracy.extend(log.accuracy);
             history.val_loss.extend(log.val_loss);
             history.val_accuracy.extend(log.val_accuracy);
@@ -400,7 +475,8 @@ impl<T: Float> Sequential<T> {
         Ok(history)
     }
 
-    /// One epoch over validated rows in order; returns the mean loss and the rows classified right.
+    /// One epoch over validated rows in order; returns the mean loss and the rows classified right,
+    /// or the step (batch index) that diverged.
     fn epoch(
         &mut self,
         x: MatrixView<'_, T>,
@@ -408,20 +484,23 @@ impl<T: Float> Sequential<T> {
         batch: usize,
         accuracy: bool,
         opt: &mut dyn Optimizer<T>,
-    ) -> (T, usize) {
+        clip: Option<&ClipGradNorm<T>>,
+    ) -> std::result::Result<(T, usize), (usize, Divergence)> {
         let n = x.nrows();
         let (mut total, mut correct, mut start) = (T::zero(), 0, 0);
         while start < n {
             let rows = batch.min(n - start);
             let yb = y.rows(start, rows);
-            let loss = self.train_batch(x.rows(start, rows), yb, opt);
+            let loss = self
+                .train_batch(x.rows(start, rows), yb, opt, clip)
+                .map_err(|d| (start / batch, d))?;
             if accuracy {
                 correct += count_correct(self.output(), yb);
             }
             total += loss * T::of_usize(rows);
             start += rows;
         }
-        (total / T::of_usize(n), correct)
+        Ok((total / T::of_usize(n), correct))
     }
 
     /// Loss and correctly classified rows of validated data, in chunks, in inference mode (no
@@ -476,24 +555,27 @@ impl<T: Float> Shuffled<T> {
         y: &Matrix<T>,
         accuracy: bool,
         opt: &mut dyn Optimizer<T>,
-    ) -> (T, usize) {
+        clip: Option<&ClipGradNorm<T>>,
+    ) -> std::result::Result<(T, usize), (usize, Divergence)> {
         crate::data::shuffle_indices(&mut self.order, &mut self.rng);
         let n = self.order.len();
         let (mut total, mut correct) = (T::zero(), 0);
-        for chunk in self.order.chunks(self.batch) {
+        for (step, chunk) in self.order.chunks(self.batch).enumerate() {
             for (b, &r) in chunk.iter().enumerate() {
                 self.xb.row_mut(b).copy_from(&x.row(r));
                 self.yb.row_mut(b).copy_from(&y.row(r));
             }
             let rows = chunk.len();
             let yb = self.yb.rows(0, rows);
-            let loss = model.train_batch(self.xb.rows(0, rows), yb, opt);
+            let loss = model
+                .train_batch(self.xb.rows(0, rows), yb, opt, clip)
+                .map_err(|d| (step, d))?;
             if accuracy {
                 correct += count_correct(model.output(), yb);
             }
             total += loss * T::of_usize(rows);
         }
-        (total / T::of_usize(n), correct)
+        Ok((total / T::of_usize(n), correct))
     }
 }
 

@@ -92,7 +92,8 @@ const HEADS: [Head; 9] = [
     Head::SquaredError("Softmax"),
     Head::Mse("Tanh"),
     Head::Bce("Sigmoid"),
-    Head::Bce("Identity"),
+    // Unfused: probabilities from a softmax (an identity output would not be probabilities).
+    Head::Bce("Softmax"),
     Head::CceOneHot("Softmax"),
     Head::CceOneHot("Sigmoid"),
     Head::CceIndex,

@@ -81,12 +81,12 @@ impl Layer<f64> for Affine {
             0 => Some(ParamMut {
                 name: "scale",
                 value: &mut self.scale,
-                grad: &self.scale_grad,
+                grad: &mut self.scale_grad,
             }),
             1 => Some(ParamMut {
                 name: "shift",
                 value: &mut self.shift,
-                grad: &self.shift_grad,
+                grad: &mut self.shift_grad,
             }),
             _ => None,
         }

@@ -328,3 +328,19 @@ fn digits_reaches_97_percent_and_plots_its_curves() {
     let svg = std::fs::read_to_string(&path).expect("the SVG file exists");
     assert!(svg.contains("accuracy") && svg.contains("<polyline") || svg.contains("<path"));
 }
+
+#[test]
+fn divergence_is_reported_and_the_last_good_weights_still_predict() {
+    let out = run("divergence");
+    // Seed 003: streetlights_dimmer * 20 with a large alpha blows the weights up (the chapter's
+    // warning); the guard stops at the first non-finite loss and keeps the weights before it.
+    assert_lines_in_order(
+        "divergence",
+        &out,
+        &[
+            "guard: training diverged at epoch",
+            "loss became non-finite",
+            "all finite: true",
+        ],
+    );
+}

@@ -297,3 +297,85 @@ fn accuracy_and_confusion_matrix_count_by_hand() {
         Err(Error::InvalidLabel { row: 1, .. })
     ));
 }
+
+#[test]
+fn a_schedule_sets_each_epochs_learning_rate() {
+    use backprop::optim::StepLr;
+    let (x, y) = data();
+    let mut a = model(8);
+    let mut sgd = Sgd::new(0.2).unwrap();
+    let h = a
+        .fit(
+            &x,
+            &y,
+            &mut sgd,
+            &Fit::new(4)
+                .mini_batch(8)
+                .schedule(StepLr::new(2, 0.5).unwrap()),
+        )
+        .unwrap();
+    assert_eq!(h.learning_rate, vec![0.2, 0.2, 0.1, 0.1]);
+    // The same by hand: two epochs at 0.2, then two at 0.1.
+    let mut b = model(8);
+    let mut sgd2 = Sgd::new(0.2).unwrap();
+    b.fit(&x, &y, &mut sgd2, &Fit::new(2).mini_batch(8))
+        .unwrap();
+    sgd2.set_learning_rate(0.1).unwrap();
+    b.fit(&x, &y, &mut sgd2, &Fit::new(2).mini_batch(8))
+        .unwrap();
+    assert_eq!(weights(&a), weights(&b));
+}
+
+#[test]
+fn gradient_clipping_in_fit_matches_clipping_by_hand() {
+    use backprop::ClipGradNorm;
+    let (x, y) = data();
+    let mut a = model(9);
+    let mut sgd = Sgd::new(2.0).unwrap();
+    a.fit(
+        &x,
+        &y,
+        &mut sgd,
+        &Fit::new(1).mini_batch(10).clip_grad_norm(0.05),
+    )
+    .unwrap();
+    // By hand: forward, backward, clip, update, batch after batch.
+    let mut b = model(9);
+    let mut sgd2 = Sgd::new(2.0).unwrap();
+    let clip = ClipGradNorm::new(0.05).unwrap();
+    let mut clipped_any = false;
+    for start in (0..40).step_by(10) {
+        b.forward(&x.rows(start, 10).clone_owned()).unwrap();
+        b.backward(&y.rows(start, 10).clone_owned()).unwrap();
+        let c = b.clip_gradients(&clip).unwrap();
+        clipped_any |= c.scale < 1.0;
+        // After clipping the global norm is at most the maximum.
+        let norm = backprop::optim::global_norm(b.params_grads());
+        assert!(norm <= 0.05 + 1e-9, "norm {norm}");
+        b.update(&mut sgd2).unwrap();
+    }
+    assert!(clipped_any, "the test must exercise clipping");
+    assert_eq!(weights(&a), weights(&b));
+    // Without clipping the result differs.
+    let mut c = model(9);
+    c.fit(
+        &x,
+        &y,
+        &mut Sgd::new(2.0).unwrap(),
+        &Fit::new(1).mini_batch(10),
+    )
+    .unwrap();
+    assert_ne!(weights(&a), weights(&c));
+    // An invalid maximum is rejected before any update.
+    let before = weights(&c);
+    assert!(
+        c.fit(
+            &x,
+            &y,
+            &mut Sgd::new(2.0).unwrap(),
+            &Fit::new(1).clip_grad_norm(-1.0)
+        )
+        .is_err()
+    );
+    assert_eq!(weights(&c), before);
+}

@@ -48,6 +48,32 @@ use rand::Rng;
 
 use crate::{Error, Float, Result};
 
+/// An iterator over a [`Dataset`]'s rows in batches: `(inputs, targets)` views.
+#[derive(Debug, Clone)]
+pub struct Batches<'a, T: Float> {
+    data: &'a Dataset<T>,
+    size: usize,
+    start: usize,
+}
+
+impl<'a, T: Float> Iterator for Batches<'a, T> {
+    type Item = (crate::MatrixView<'a, T>, crate::MatrixView<'a, T>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let n = self.data.len();
+        if self.start >= n {
+            return None;
+        }
+        let rows = self.size.min(n - self.start);
+        let item = (
+            self.data.inputs.rows(self.start, rows),
+            self.data.targets.rows(self.start, rows),
+        );
+        self.start += rows;
+        Some(item)
+    }
+}
+
 /// Inputs and targets with the same number of rows, all finite: what a network trains on.
 ///
 /// The fields are private so that every `Dataset` keeps the invariants [`Dataset::new`] checks:
@@ -133,6 +159,35 @@ impl<T: Float> Dataset<T> {
     /// Gives back the input and target matrices.
     pub fn into_parts(self) -> (DMatrix<T>, DMatrix<T>) {
         (self.inputs, self.targets)
+    }
+
+    /// The rows in batches of `size`, in order, as borrowed views (no copies); the last batch
+    /// holds the leftover rows.
+    ///
+    /// ```
+    /// use backprop::data::Dataset;
+    /// use nalgebra::DMatrix;
+    ///
+    /// let data = Dataset::new(DMatrix::<f64>::from_fn(5, 2, |r, c| (r * 2 + c) as f64), DMatrix::zeros(5, 1))?;
+    /// let sizes: Vec<usize> = data.batches(2)?.map(|(x, _y)| x.nrows()).collect();
+    /// assert_eq!(sizes, [2, 2, 1]);
+    /// let (x, _) = data.batches(2)?.nth(1).unwrap();
+    /// assert_eq!(x[(0, 0)], 4.0); // row 2
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidParameter`] for a batch size of 0.
+    pub fn batches(&self, size: usize) -> Result<Batches<'_, T>> {
+        if size == 0 {
+            return Err(Error::param("batch size", 0.0, "must be at least 1"));
+        }
+        Ok(Batches {
+            data: self,
+            size,
+            start: 0,
+        })
     }
 
     /// Shuffles the rows in place, moving each input row together with its target row.

@@ -237,11 +237,11 @@ impl<T: Float> Layer<T> for Dense<T> {
     }
 
     fn param_mut(&mut self, k: usize) -> Option<ParamMut<'_, T>> {
-        match (k, &mut self.bias, &self.bias_delta) {
+        match (k, &mut self.bias, &mut self.bias_delta) {
             (0, _, _) => Some(ParamMut {
                 name: "weights",
                 value: &mut self.weights,
-                grad: &self.weight_delta,
+                grad: &mut self.weight_delta,
             }),
             (1, Some(b), Some(g)) => Some(ParamMut {
                 name: "bias",

@@ -42,8 +42,8 @@ pub struct ParamMut<'a, T: Float> {
     pub name: &'static str,
     /// Current value, to be updated by an optimizer.
     pub value: &'a mut Matrix<T>,
-    /// `dL/dvalue` from the last backward pass.
-    pub grad: &'a Matrix<T>,
+    /// `dL/dvalue` from the last backward pass (writable so that gradients can be clipped).
+    pub grad: &'a mut Matrix<T>,
 }
 
 /// A layer of a network. Object safe: a [`Sequential`](crate::Sequential) holds `Box<dyn Layer<T>>`,
@@ -87,7 +87,7 @@ pub struct ParamMut<'a, T: Float> {
 ///         (k == 0).then(|| Param { name: "s", value: &self.s, grad: &self.grad })
 ///     }
 ///     fn param_mut(&mut self, k: usize) -> Option<ParamMut<'_, f64>> {
-///         (k == 0).then(|| ParamMut { name: "s", value: &mut self.s, grad: &self.grad })
+///         (k == 0).then(|| ParamMut { name: "s", value: &mut self.s, grad: &mut self.grad })
 ///     }
 /// }
 ///

@@ -136,9 +136,19 @@ impl_elem!(f64, mr: 8, mc: 96, kernel_f64, portable_f64, pack_transposed_f64);
 
 #[cfg(target_arch = "x86_64")]
 fn has_avx2_fma() -> bool {
+    #[cfg(test)]
+    if FORCE_PORTABLE.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
     // The standard library caches the answer; this is an atomic load after the first call.
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
+
+/// Tests set this to run the portable kernels on a CPU that has AVX2 (both give correct results,
+/// so tests running at the same time are unaffected).
+#[cfg(test)]
+pub(crate) static FORCE_PORTABLE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 /// The portable kernel: plain loops over a local tile that the compiler keeps in registers.
 ///
