@@ -13,8 +13,8 @@ mod sealed {
 /// The element type of every matrix in the crate: `f32` or `f64`.
 ///
 /// One bound keeps signatures short (`Sequential<T: Float>`). `f64` reproduces the book's numbers
-/// bit for bit; `f32` is the fast path. The trait is sealed: its raw matrix-product hook must match
-/// the element type exactly.
+/// bit for bit; `f32` is the fast path. The trait is sealed: the crate's matrix-product kernels
+/// exist for exactly these two types.
 ///
 /// ```
 /// use backprop::Float;
@@ -45,35 +45,10 @@ pub trait Float:
     fn finite(self) -> bool {
         self.as_f64().is_finite()
     }
-
-    /// `C = alpha * A * B + beta * C` on raw strided storage, through `matrixmultiply`.
-    ///
-    /// # Safety
-    ///
-    /// The pointers and strides must describe valid, non-overlapping `m x k`, `k x n` and `m x n`
-    /// matrices, as `matrixmultiply::sgemm`/`dgemm` require.
-    #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn raw_gemm(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: Self,
-        a: *const Self,
-        rsa: isize,
-        csa: isize,
-        b: *const Self,
-        rsb: isize,
-        csb: isize,
-        beta: Self,
-        c: *mut Self,
-        rsc: isize,
-        csc: isize,
-    );
 }
 
 macro_rules! impl_float {
-    ($t:ty, $name:literal, $gemm:path) => {
+    ($t:ty, $name:literal) => {
         impl Float for $t {
             const NAME: &'static str = $name;
 
@@ -91,30 +66,9 @@ macro_rules! impl_float {
             fn finite(self) -> bool {
                 self.is_finite()
             }
-
-            #[inline]
-            unsafe fn raw_gemm(
-                m: usize,
-                k: usize,
-                n: usize,
-                alpha: Self,
-                a: *const Self,
-                rsa: isize,
-                csa: isize,
-                b: *const Self,
-                rsb: isize,
-                csb: isize,
-                beta: Self,
-                c: *mut Self,
-                rsc: isize,
-                csc: isize,
-            ) {
-                // SAFETY: forwarded from the caller's contract.
-                unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
-            }
         }
     };
 }
 
-impl_float!(f32, "f32", matrixmultiply::sgemm);
-impl_float!(f64, "f64", matrixmultiply::dgemm);
+impl_float!(f32, "f32");
+impl_float!(f64, "f64");

@@ -7,7 +7,7 @@ use rand::Rng;
 
 use crate::linalg::{copy, view, view_mut};
 use crate::optim::{ClipGradNorm, Clipped, global_norm};
-use crate::validate::check_finite;
+use crate::validate::{all_finite, check_finite};
 use crate::{
     Activation, Dense, Error, Float, GlorotUniform, Initializer, Layer, Loss, Matrix, MatrixView,
     NumpyRng, Optimizer, Result, SquaredError,
@@ -927,23 +927,6 @@ impl Divergence {
     }
 }
 
-/// `true` if no value is NaN or infinite.
-fn all_finite<T: Float>(values: &[T]) -> bool {
-    // v * 0 is ±0 for a finite v and NaN for NaN or infinity, and NaN survives any sum; four
-    // independent sums let the loop run without branches, in vector registers.
-    let zero = T::zero();
-    let mut acc = [zero; 4];
-    let mut chunks = values.chunks_exact(4);
-    for c in &mut chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a += v * zero;
-        }
-    }
-    for &v in chunks.remainder() {
-        acc[0] += v * zero;
-    }
-    acc[0] + acc[1] + acc[2] + acc[3] == zero
-}
 
 impl<T: Float> dyn Loss<T> {
     /// `dL/d(pre-activation)` of the output layer: fused with the activation when the loss knows

@@ -126,7 +126,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             self.beta2.as_f64(),
         );
         let step_size = T::of(lr / (1.0 - beta1.powi(t)));
-        let sqrt_bc2 = T::of((1.0 - beta2.powi(t)).sqrt());
+        let inv_sqrt_bc2 = T::of(1.0 / (1.0 - beta2.powi(t)).sqrt());
         let (b1, b2, eps, lambda) = (self.beta1, self.beta2, self.eps, self.weight_decay);
         let one = T::one();
         if self.decoupled {
@@ -144,7 +144,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             *m = b1 * *m + (one - b1) * g;
             *v = b2 * *v + (one - b2) * g * g;
             // w -= lr * m^ / (sqrt(v^) + eps), with the corrections folded into the scalars
-            *w -= step_size * *m / (v.sqrt() / sqrt_bc2 + eps);
+            *w -= step_size * *m / (v.sqrt() * inv_sqrt_bc2 + eps);
         }
     }
 }
