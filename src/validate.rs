@@ -64,12 +64,22 @@ pub fn check_finite<T: Float>(what: &str, m: MatrixView<'_, T>) -> Result<()> {
 }
 
 /// Whether every value is finite, without branches: `v * 0` is ±0 for a finite `v` and NaN for NaN
-/// or infinity, and NaN survives any sum; sixteen independent sums keep the loop in vector
-/// registers.
+/// or infinity, and NaN survives any sum. Independent sums keep the loop in vector registers:
+/// four for short slices (the book's 3x4 weights, checked every step), sixteen for long ones.
+#[inline]
 pub(crate) fn all_finite<T: Float>(values: &[T]) -> bool {
+    if values.len() < 256 {
+        lanes::<T, 4>(values)
+    } else {
+        lanes::<T, 16>(values)
+    }
+}
+
+#[inline]
+fn lanes<T: Float, const L: usize>(values: &[T]) -> bool {
     let zero = T::zero();
-    let mut acc = [zero; 16];
-    let mut chunks = values.chunks_exact(16);
+    let mut acc = [zero; L];
+    let mut chunks = values.chunks_exact(L);
     for c in &mut chunks {
         for (a, &v) in acc.iter_mut().zip(c) {
             *a += v * zero;
