@@ -3,7 +3,7 @@
 
 Runs every program of every workload in interleaved rounds (so that a slow spell of the machine
 hits all of them alike), then prints a Markdown table of medians (min-max) and the ratios the
-performance targets are stated in. See docs/performance.md for the commands that build what this
+performance targets are stated in. See the README's performance section for the commands that build what this
 runs; every path can be given on the command line.
 
     python3 benches/side_by_side.py --rounds 5 \
