@@ -927,7 +927,6 @@ impl Divergence {
     }
 }
 
-
 impl<T: Float> dyn Loss<T> {
     /// `dL/d(pre-activation)` of the output layer: fused with the activation when the loss knows
     /// a simpler exact form, else the loss gradient through the activation's derivative.
