@@ -141,13 +141,13 @@ pub enum Error {
         /// [`Sequential::step`](crate::Sequential::step).
         step: usize,
         /// What became non-finite: `"loss"` or `"gradient"` (a parameter's gradient), found before
-        /// the optimizer was called, so its state is untouched too; or `"parameter"` (the value
-        /// the optimizer's update left, for finite gradients): the parameters are put back, but
-        /// the optimizer has taken the step (a stateful optimizer's moments and step count have
-        /// moved; restore them with [`Optimizer::load_state`](crate::Optimizer::load_state) if
-        /// you keep snapshots, or [`reset`](crate::Optimizer::reset) it).
+        /// the optimizer was called; or, for finite gradients, `"parameter"` (a value the
+        /// optimizer's update left) or `"optimizer state"` (a buffer such as Adam's
+        /// `exp_avg_sq`). In every case the parameters and the optimizer's state, step count
+        /// included, are exactly as they were before the step.
         what: &'static str,
-        /// The layer whose gradient or parameter became non-finite (`None` for the loss).
+        /// The layer whose gradient, parameter or optimizer state became non-finite (`None` for
+        /// the loss).
         layer: Option<usize>,
     },
     /// Reading or writing a file failed.

@@ -477,69 +477,116 @@ impl<T: Float> Sequential<T> {
         None
     }
 
-    /// [`update_unchecked`](Self::update_unchecked), with each parameter copied into the snapshot
-    /// just before the optimizer moves it and checked just after; if one is no longer finite, the
-    /// parameters updated so far are copied back and the step is reported as diverged.
-    ///
-    /// The optimizer's own state is not rolled back here: [`Optimizer::state`] is a full copy
-    /// (measured at 60% of a 3-4-1 Adam step and 40% of a 784-256-128-10 one), too dear to take
-    /// before every step for a case this rare. The checks of the loss and the gradients, made
-    /// before the optimizer is called, keep it untouched in the usual ways a run diverges.
+    /// [`update_unchecked`](Self::update_unchecked), guarded: if the optimizer cannot vouch that
+    /// every parameter and its state stay finite ([`Optimizer::update_stays_finite`]), the
+    /// parameters and the optimizer's state are copied first, and put back if the update leaves
+    /// anything NaN or infinite; the step is then reported as diverged.
     fn update_guarded(
         &mut self,
         opt: &mut dyn Optimizer<T>,
     ) -> std::result::Result<(), Divergence> {
-        opt.begin_step();
-        let (mut index, mut at) = (0, 0);
-        let mut failed = None;
-        'layers: for (i, layer) in self.layers.iter_mut().enumerate() {
+        let mut index = 0;
+        let mut vouched = true;
+        'check: for layer in &self.layers {
             let mut k = 0;
-            while let Some(p) = layer.param_mut(k) {
-                // Copied aside just before the update, while the values are in cache anyway.
-                let n = p.value.len();
-                let Some(saved) = self.snapshot.get_mut(at..at + n) else {
-                    break 'layers; // cannot happen: sized by first_nonfinite_gradient
-                };
-                saved.copy_from_slice(p.value.as_slice());
-                at += n;
-                // weights_0_1 -= alpha * weight_delta_0_1
-                opt.update(index, p.value, p.grad);
-                if !all_finite(p.value.as_slice()) {
-                    failed = Some(i);
-                    break 'layers;
+            while let Some(p) = layer.param(k) {
+                if !opt.update_stays_finite(index, p.value, p.grad) {
+                    vouched = false;
+                    break 'check;
                 }
                 index += 1;
                 k += 1;
             }
         }
+        if vouched {
+            self.update_unchecked(opt);
+            return Ok(());
+        }
+        // Copies taken only here (for the crate's optimizers: a first step, or a step near
+        // overflow); a stateless optimizer's state is empty and costs nothing.
+        let before = opt.state();
+        self.copy_params_to_snapshot();
+        self.update_unchecked(opt);
+        let failed = match self.first_nonfinite_param() {
+            Some(layer) => Some(("parameter", layer)),
+            None => self
+                .first_nonfinite_state(&opt.state())
+                .map(|layer| ("optimizer state", layer)),
+        };
         match failed {
             None => Ok(()),
-            Some(layer) => {
-                self.restore_snapshot(at);
-                Err(self.diverged("parameter", Some(layer)))
+            Some((what, layer)) => {
+                self.restore_snapshot();
+                // `before` came from this optimizer a moment ago, so it is accepted back.
+                let _ = opt.load_state(&before);
+                Err(self.diverged(what, Some(layer)))
             }
         }
     }
 
-    /// Copies the first `len` values of the snapshot back over the parameters they were taken
-    /// from (those the interrupted update reached, in update order).
-    fn restore_snapshot(&mut self, len: usize) {
+    /// The layer of each parameter, in update order.
+    fn param_layers(&self) -> impl Iterator<Item = usize> + '_ {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, layer)| (0..).map_while(move |k| layer.param(k)).map(move |_| i))
+    }
+
+    /// Copies every parameter, in update order, into the snapshot.
+    fn copy_params_to_snapshot(&mut self) {
+        let mut at = 0;
+        for layer in &self.layers {
+            let mut k = 0;
+            while let Some(p) = layer.param(k) {
+                let n = p.value.len();
+                if let Some(saved) = self.snapshot.get_mut(at..at + n) {
+                    saved.copy_from_slice(p.value.as_slice());
+                }
+                at += n;
+                k += 1;
+            }
+        }
+    }
+
+    /// Copies the snapshot back over the parameters.
+    fn restore_snapshot(&mut self) {
         let mut at = 0;
         for layer in &mut self.layers {
             let mut k = 0;
             while let Some(p) = layer.param_mut(k) {
                 let n = p.value.len();
-                if at + n > len {
-                    return;
+                if let Some(saved) = self.snapshot.get(at..at + n) {
+                    p.value.as_mut_slice().copy_from_slice(saved);
                 }
-                let Some(saved) = self.snapshot.get(at..at + n) else {
-                    return;
-                };
-                p.value.as_mut_slice().copy_from_slice(saved);
                 at += n;
                 k += 1;
             }
         }
+    }
+
+    /// The first layer with a NaN or infinite parameter, if any.
+    fn first_nonfinite_param(&self) -> Option<usize> {
+        self.layers.iter().position(|layer| {
+            (0..)
+                .map_while(|k| layer.param(k))
+                .any(|p| !all_finite(p.value.as_slice()))
+        })
+    }
+
+    /// The first layer whose parameter has a NaN or infinite buffer in `state`, if any.
+    fn first_nonfinite_state(&self, state: &crate::OptimizerState<T>) -> Option<usize> {
+        let bad = state
+            .tensors
+            .iter()
+            .filter(|t| !all_finite(t.value.as_slice()))
+            .map(|t| t.index)
+            .min()?;
+        // An index the model does not have cannot come from its own update; name the last layer.
+        Some(
+            self.param_layers()
+                .nth(bad)
+                .unwrap_or(self.layers.len() - 1),
+        )
     }
 
     // ----- public training API ----------------------------------------------------------------
@@ -651,8 +698,9 @@ impl<T: Float> Sequential<T> {
     ///
     /// The errors of [`forward`](Self::forward) and [`backward`](Self::backward); the model is
     /// unchanged when one is returned. [`Error::Diverged`] (with epoch and step 0) if the loss or a
-    /// gradient is NaN or infinite, or the update would leave a parameter so: the parameters are
-    /// then exactly as before the call, and [`update`](Self::update) refuses the stored gradients.
+    /// gradient is NaN or infinite, or the update would leave a parameter or the optimizer's state
+    /// so: the parameters and the optimizer's state are then exactly as before the call, and
+    /// [`update`](Self::update) refuses the stored gradients.
     pub fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>, opt: &mut dyn Optimizer<T>) -> Result<T> {
         self.check_inputs(x.as_view())?;
         self.check_targets(x.nrows(), y.as_view())?;

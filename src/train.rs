@@ -273,8 +273,9 @@ impl<T: Float> Sequential<T> {
     /// ```
     ///
     /// Every step is guarded: if its loss or a gradient is NaN or infinite, or its update would
-    /// leave a parameter so, training stops with the model's parameters exactly as they were
-    /// before that step (the last good ones), and the error says where.
+    /// leave a parameter or the optimizer's state so, training stops with the model's parameters
+    /// and the optimizer's state exactly as they were before that step (the last good ones), and
+    /// the error says where.
     ///
     /// ```
     /// use backprop::prelude::*;

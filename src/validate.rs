@@ -75,6 +75,33 @@ pub(crate) fn all_finite<T: Float>(values: &[T]) -> bool {
     }
 }
 
+/// Whether `f` gives a finite value for the entries at every position of `slices` (as far as the
+/// shortest goes), summed as [`all_finite`] in eight independent lanes; the values are computed,
+/// never stored, and the loop over whole chunks vectorises.
+#[inline(always)]
+pub(crate) fn all_finite_zip<T: Float, const N: usize>(
+    slices: [&[T]; N],
+    f: impl Fn([T; N]) -> T,
+) -> bool {
+    const L: usize = 8;
+    let n = slices.iter().map(|s| s.len()).min().unwrap_or(0);
+    let zero = T::zero();
+    let mut acc = [zero; L];
+    let full = n / L * L;
+    let mut i = 0;
+    while i < full {
+        let chunk = slices.map(|s| &s[i..i + L]);
+        for (l, a) in acc.iter_mut().enumerate() {
+            *a += f(chunk.map(|s| s[l])) * zero;
+        }
+        i += L;
+    }
+    for i in full..n {
+        acc[0] += f(slices.map(|s| s[i])) * zero;
+    }
+    acc.iter().fold(zero, |s, &a| s + a) == zero
+}
+
 #[inline]
 fn lanes<T: Float, const L: usize>(values: &[T]) -> bool {
     let zero = T::zero();

@@ -906,3 +906,78 @@ fn a_starting_learning_rate_must_be_positive_but_a_schedule_may_reach_zero() {
     assert_eq!(sgd.learning_rate(), 0.0);
     assert!(sgd.set_learning_rate(-1.0).is_err());
 }
+
+// ----- the divergence guard's question: will this update stay finite? ------------------------
+
+mod stays_finite {
+    use super::*;
+    use backprop::{Adagrad, AdamW, RmsProp};
+    use proptest::prelude::*;
+
+    /// Whether every parameter and state entry is finite.
+    fn all_finite<O: Optimizer<f64>>(w: &DMatrix<f64>, opt: &O) -> bool {
+        w.iter().all(|v| v.is_finite())
+            && opt
+                .state()
+                .tensors
+                .iter()
+                .all(|t| t.value.iter().all(|v| v.is_finite()))
+    }
+
+    /// After `warm` ordinary updates (so that the state exists), asks the question for gradient
+    /// `g`, then takes the step on a copy: a `true` must never be followed by a non-finite value,
+    /// and for moderate values the answer must be `true` (or the guard would copy everything).
+    fn check<O: Optimizer<f64> + Clone>(opt: O, w: &[f64], g: &[f64], lr: f64) {
+        let mut opt = opt;
+        let mut w = DMatrix::from_row_slice(1, w.len(), w);
+        let g = DMatrix::from_row_slice(1, g.len(), g);
+        let warm = DMatrix::from_element(1, w.len(), 0.5);
+        for _ in 0..2 {
+            opt.begin_step();
+            opt.update(0, &mut w, &warm);
+        }
+        if !all_finite(&w, &opt) {
+            return;
+        }
+        opt.set_learning_rate(lr).unwrap();
+        let claim = opt.update_stays_finite(0, &w, &g);
+        let moderate = w.iter().chain(g.iter()).all(|v| v.abs() < 1e3) && lr <= 1.0;
+        let mut taken = opt.clone();
+        let mut after = w.clone();
+        taken.begin_step();
+        taken.update(0, &mut after, &g);
+        if claim {
+            assert!(all_finite(&after, &taken), "{opt:?} vouched for {w} - {g}");
+        }
+        if moderate {
+            assert!(claim, "{opt:?} refused moderate values {w} - {g}");
+        }
+    }
+
+    fn value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            -10.0..10.0f64,
+            prop::sample::select(vec![1e150, -1e160, 1e300, -1e307, f64::MAX, 0.0]),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_yes_is_always_right_and_moderate_values_get_one(
+            w in prop::collection::vec(value(), 1..12),
+            g in prop::collection::vec(value(), 12),
+            lr in prop::sample::select(vec![1e-3, 0.5, 1e10, 1e300, f64::MAX]),
+        ) {
+            let g = &g[..w.len()];
+            check(Sgd::new(0.1).unwrap(), &w, g, lr);
+            check(Sgd::new(0.1).unwrap().weight_decay(0.1).unwrap(), &w, g, lr);
+            check(Sgd::new(0.1).unwrap().momentum(0.9).unwrap().nesterov(true).unwrap(), &w, g, lr);
+            check(RmsProp::new(0.1).unwrap(), &w, g, lr);
+            check(RmsProp::new(0.1).unwrap().centered(true).momentum(0.9).unwrap(), &w, g, lr);
+            check(Adagrad::new(0.1).unwrap().weight_decay(0.1).unwrap(), &w, g, lr);
+            check(Adam::new(0.1).unwrap(), &w, g, lr);
+            check(Adam::new(0.1).unwrap().weight_decay(0.1).unwrap(), &w, g, lr);
+            check(AdamW::new(0.1).unwrap(), &w, g, lr);
+        }
+    }
+}

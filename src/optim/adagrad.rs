@@ -1,6 +1,7 @@
 //! Adagrad: each weight's step shrinks with the sum of its squared gradients.
 
 use super::state::{Core, check_non_negative, check_positive, core_methods};
+use crate::validate::all_finite_zip;
 use crate::{Float, Matrix, Optimizer, OptimizerState, Result};
 
 /// Adagrad, the algorithm of PyTorch's `torch.optim.Adagrad`.
@@ -117,6 +118,12 @@ impl<T: Float> Adagrad<T> {
     fn names(&self) -> &'static [&'static str] {
         SUM
     }
+
+    /// The learning rate at step `t` (at least 1): `lr / (1 + (t - 1) * lr_decay)`.
+    fn rate(&self, t: u64) -> T {
+        let t = t.max(1);
+        T::of(self.core.lr.as_f64() / (1.0 + (t - 1) as f64 * self.lr_decay.as_f64()))
+    }
 }
 
 impl<T: Float> Optimizer<T> for Adagrad<T> {
@@ -124,18 +131,34 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
 
     fn update(&mut self, index: usize, value: &mut Matrix<T>, grad: &Matrix<T>) {
         assert_eq!(value.shape(), grad.shape(), "gradient shape");
-        let t = self.core.t();
-        let lr = self.core.lr.as_f64() / (1.0 + (t - 1) as f64 * self.lr_decay.as_f64());
-        let (lr, lambda, eps) = (T::of(lr), self.weight_decay, self.eps);
+        let (lr, lambda, eps) = (self.rate(self.core.t()), self.weight_decay, self.eps);
         let init = [self.initial_accumulator_value];
         let [sum] = self.core.slots.get(index, grad, &init) else {
             unreachable!("one buffer")
         };
         let pairs = value.as_mut_slice().iter_mut().zip(grad.as_slice());
         for ((w, &g), s) in pairs.zip(sum.as_mut_slice()) {
-            let g = g + lambda * *w;
-            *s += g * g;
-            *w -= lr * g / (s.sqrt() + eps);
+            (*w, *s) = adagrad_step(*w, g, *s, lr, lambda, eps);
         }
     }
+
+    fn update_stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
+        let Some((w, g, buffers)) = self.core.slots.with_buffers(index, value, grad) else {
+            return false;
+        };
+        let (lr, lambda, eps) = (self.rate(self.core.step + 1), self.weight_decay, self.eps);
+        let sum = buffers.buffer(0);
+        all_finite_zip([w, g, sum], |[w, g, s]| {
+            let (w, s) = adagrad_step(w, g, s, lr, lambda, eps);
+            w + s
+        })
+    }
+}
+
+/// One weight and its sum of squares after a step.
+#[inline(always)]
+fn adagrad_step<T: Float>(w: T, g: T, s: T, lr: T, lambda: T, eps: T) -> (T, T) {
+    let g = g + lambda * w;
+    let s = s + g * g;
+    (w - lr * g / (s.sqrt() + eps), s)
 }

@@ -1,6 +1,7 @@
 //! Adam and AdamW: steps scaled by bias-corrected running moments of the gradient.
 
 use super::state::{Core, check_non_negative, check_positive, check_unit, core_methods};
+use crate::validate::all_finite_zip;
 use crate::{Float, Matrix, Optimizer, OptimizerState, Result};
 
 const MOMENTS: &[&str] = &["exp_avg", "exp_avg_sq"];
@@ -147,6 +148,39 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             *w -= step_size * *m / (v.sqrt() * inv_sqrt_bc2 + eps);
         }
     }
+
+    /// Judged from a bound rather than the update itself, which saves the square roots and
+    /// divisions: the moments are computed exactly, and as `sqrt(v^) + eps >= eps`, a weight moves
+    /// by at most `lr / (1 - beta1^t) * |m| / eps`; the answer is `true` if the moments are
+    /// finite and every weight plus that bound stays below half the largest float.
+    fn update_stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
+        let Some((w, g, buffers)) = self.core.slots.with_buffers(index, value, grad) else {
+            return false;
+        };
+        let (m, v) = (buffers.buffer(0), buffers.buffer(1));
+        let t = (self.core.step + 1).min(i32::MAX as u64) as i32;
+        let lr = self.core.lr.as_f64();
+        let reach = T::of(lr / (1.0 - self.beta1.as_f64().powi(t)) / self.eps.as_f64());
+        let keep = if self.decoupled {
+            T::of(1.0 - lr * self.weight_decay.as_f64())
+        } else {
+            T::one()
+        };
+        let coupled = if self.decoupled {
+            T::zero()
+        } else {
+            self.weight_decay
+        };
+        let (b1, b2, one, two) = (self.beta1, self.beta2, T::one(), T::of(2.0));
+        all_finite_zip([w, g, m, v], |[w, g, m, v]| {
+            let g = g + coupled * w;
+            let m = b1 * m + (one - b1) * g;
+            let v = b2 * v + (one - b2) * g * g;
+            // Infinite (so not finite) when the bound reaches half the largest float.
+            let bound = ((w * keep).abs() + reach * m.abs()) * two;
+            v + bound
+        })
+    }
 }
 
 /// AdamW: Adam with decoupled weight decay (Loshchilov and Hutter, 2019), the algorithm of
@@ -240,6 +274,10 @@ impl<T: Float> Optimizer<T> for AdamW<T> {
 
     fn update(&mut self, index: usize, value: &mut Matrix<T>, grad: &Matrix<T>) {
         self.0.update(index, value, grad);
+    }
+
+    fn update_stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
+        self.0.update_stays_finite(index, value, grad)
     }
 
     fn reset(&mut self) {

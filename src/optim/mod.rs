@@ -96,6 +96,22 @@ pub trait Optimizer<T: Float>: Any + Debug + Send {
     /// this (see [`OptimizerState::check_shapes`]).
     fn update(&mut self, index: usize, value: &mut Matrix<T>, grad: &Matrix<T>);
 
+    /// Whether the update of parameter `index` at the next step (after the next
+    /// [`begin_step`](Optimizer::begin_step)) is sure to leave the parameter and this optimizer's
+    /// state for it finite; judged without changing anything.
+    ///
+    /// The divergence guard of [`Sequential`](crate::Sequential)'s training asks this for every
+    /// parameter before a step. If every answer is `true`, the step is taken in place; otherwise
+    /// the guard first copies the parameters and [`state`](Optimizer::state), and puts both back
+    /// if the step leaves a parameter or a state buffer NaN or infinite. So `false`, the default,
+    /// is always correct and only costs those copies; a wrong `true` lets a non-finite value
+    /// through. The crate's optimizers answer from the same arithmetic as their update (Adam from
+    /// a bound on it), and `false` before a parameter's first update.
+    fn update_stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
+        let _ = (index, value, grad);
+        false
+    }
+
     /// Forgets any per-parameter state and the step count, as if no step had been taken.
     fn reset(&mut self) {}
 

@@ -1,6 +1,7 @@
 //! RMSProp: gradient descent divided by a running root mean square of the gradient.
 
 use super::state::{Core, check_non_negative, check_positive, check_unit, core_methods};
+use crate::validate::all_finite_zip;
 use crate::{Float, Matrix, Optimizer, OptimizerState, Result};
 
 /// RMSProp, the algorithm of PyTorch's `torch.optim.RMSprop`.
@@ -145,9 +146,8 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
 
     fn update(&mut self, index: usize, value: &mut Matrix<T>, grad: &Matrix<T>) {
         assert_eq!(value.shape(), grad.shape(), "gradient shape");
-        let (lr, alpha, eps) = (self.core.lr, self.alpha, self.eps);
-        let (mu, lambda) = (self.momentum, self.weight_decay);
-        let (with_momentum, centered) = (mu > T::zero(), self.centered);
+        let hyper = self.hyper();
+        let (with_momentum, centered) = (hyper.mu > T::zero(), self.centered);
         let count = self.names().len();
         let zeros = [T::zero(); 3];
         let buffers = self.core.slots.get(index, grad, &zeros[..count]);
@@ -156,25 +156,109 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
         let mut rest = rest.iter_mut().map(|m| m.as_mut_slice());
         let mut momentum_buf = if with_momentum { rest.next() } else { None };
         let mut grad_avg = if centered { rest.next() } else { None };
-        let one = T::one();
         let pairs = value.as_mut_slice().iter_mut().zip(grad.as_slice());
         for (i, (w, &g)) in pairs.enumerate() {
-            let g = g + lambda * *w;
-            let v = &mut square_avg[i];
-            *v = alpha * *v + (one - alpha) * g * g;
-            let mut var = *v;
-            if let Some(a) = grad_avg.as_deref_mut() {
-                a[i] = alpha * a[i] + (one - alpha) * g;
-                // Never below 0, where rounding could otherwise make sqrt return NaN.
-                var = (var - a[i] * a[i]).max(T::zero());
+            let a = grad_avg.as_deref().map(|a| a[i]);
+            let b = momentum_buf.as_deref().map(|b| b[i]);
+            let next = hyper.step(*w, g, square_avg[i], a, b);
+            (*w, square_avg[i]) = (next.w, next.v);
+            if let (Some(buf), Some(a)) = (grad_avg.as_deref_mut(), next.a) {
+                buf[i] = a;
             }
-            let d = var.sqrt() + eps;
-            if let Some(b) = momentum_buf.as_deref_mut() {
-                b[i] = mu * b[i] + g / d;
-                *w -= lr * b[i];
-            } else {
-                *w -= lr * g / d;
+            if let (Some(buf), Some(b)) = (momentum_buf.as_deref_mut(), next.b) {
+                buf[i] = b;
             }
+        }
+    }
+
+    fn update_stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
+        let Some((w, g, buffers)) = self.core.slots.with_buffers(index, value, grad) else {
+            return false;
+        };
+        let hyper = self.hyper();
+        let square_avg = buffers.buffer(0);
+        let mut k = 1;
+        let mut next_buffer = |on: bool| {
+            on.then(|| {
+                k += 1;
+                buffers.buffer(k - 1)
+            })
+        };
+        let momentum_buf = next_buffer(hyper.mu > T::zero());
+        let grad_avg = next_buffer(self.centered);
+        // Absent buffers are read from `w` and ignored.
+        let (a, b) = (grad_avg.unwrap_or(w), momentum_buf.unwrap_or(w));
+        let (centered, with_momentum) = (grad_avg.is_some(), momentum_buf.is_some());
+        all_finite_zip([w, g, square_avg, a, b], |[w, g, v, a, b]| {
+            let next = hyper.step(w, g, v, centered.then_some(a), with_momentum.then_some(b));
+            let zero = T::zero();
+            next.w + next.v + next.a.unwrap_or(zero) + next.b.unwrap_or(zero)
+        })
+    }
+}
+
+/// The scalars of one RMSProp step.
+#[derive(Clone, Copy)]
+struct Hyper<T: Float> {
+    lr: T,
+    alpha: T,
+    eps: T,
+    mu: T,
+    lambda: T,
+}
+
+/// One weight and its buffers after a step.
+struct Next<T> {
+    w: T,
+    v: T,
+    a: Option<T>,
+    b: Option<T>,
+}
+
+impl<T: Float> RmsProp<T> {
+    fn hyper(&self) -> Hyper<T> {
+        Hyper {
+            lr: self.core.lr,
+            alpha: self.alpha,
+            eps: self.eps,
+            mu: self.momentum,
+            lambda: self.weight_decay,
+        }
+    }
+}
+
+impl<T: Float> Hyper<T> {
+    /// One weight `w` with gradient `g`, square average `v`, gradient average `a` (centered) and
+    /// momentum buffer `b` (with momentum), after a step.
+    #[inline(always)]
+    fn step(self, w: T, g: T, v: T, a: Option<T>, b: Option<T>) -> Next<T> {
+        let one = T::one();
+        let g = g + self.lambda * w;
+        let v = self.alpha * v + (one - self.alpha) * g * g;
+        let mut var = v;
+        let a = a.map(|a| {
+            let a = self.alpha * a + (one - self.alpha) * g;
+            // Never below 0, where rounding could otherwise make sqrt return NaN.
+            var = (var - a * a).max(T::zero());
+            a
+        });
+        let d = var.sqrt() + self.eps;
+        match b {
+            Some(b) => {
+                let b = self.mu * b + g / d;
+                Next {
+                    w: w - self.lr * b,
+                    v,
+                    a,
+                    b: Some(b),
+                }
+            }
+            None => Next {
+                w: w - self.lr * g / d,
+                v,
+                a,
+                b: None,
+            },
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Stochastic gradient descent, with optional momentum, Nesterov momentum and weight decay.
 
 use super::state::{Core, check_non_negative, check_unit, core_methods};
+use crate::validate::all_finite_zip;
 use crate::{Error, Float, Matrix, Optimizer, OptimizerState, Result};
 
 /// Gradient descent: the book's `weights -= alpha * weight_delta`, optionally with momentum,
@@ -139,12 +140,35 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             unreachable!("one buffer")
         };
         for ((w, &g), b) in w.iter_mut().zip(g).zip(b.as_mut_slice()) {
-            let g = g + lambda * *w;
-            *b = mu * *b + g;
-            let g = if nesterov { g + mu * *b } else { *b };
-            *w -= alpha * g;
+            (*w, *b) = momentum_step(*w, g, *b, alpha, mu, lambda, nesterov);
         }
     }
+
+    fn update_stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
+        let (alpha, mu, lambda) = (self.core.lr, self.momentum, self.weight_decay);
+        if mu == T::zero() {
+            let (w, g) = (value.as_slice(), grad.as_slice());
+            return value.shape() == grad.shape()
+                && all_finite_zip([w, g], |[w, g]| plain_value(w, g, alpha, lambda));
+        }
+        let Some((w, g, buffers)) = self.core.slots.with_buffers(index, value, grad) else {
+            return false;
+        };
+        let nesterov = self.nesterov;
+        all_finite_zip([w, g, buffers.buffer(0)], |[w, g, b]| {
+            let (w, b) = momentum_step(w, g, b, alpha, mu, lambda, nesterov);
+            w + b
+        })
+    }
+}
+
+/// One weight and its momentum buffer after a step with momentum (PyTorch's SGD, dampening 0).
+#[inline(always)]
+fn momentum_step<T: Float>(w: T, g: T, b: T, alpha: T, mu: T, lambda: T, nesterov: bool) -> (T, T) {
+    let g = g + lambda * w;
+    let b = mu * b + g;
+    let d = if nesterov { g + mu * b } else { b };
+    (w - alpha * d, b)
 }
 
 impl<T: Float> Sgd<T> {
@@ -161,12 +185,23 @@ impl<T: Float> Sgd<T> {
 #[inline(always)]
 pub(crate) fn plain_update<T: Float>(w: &mut [T], g: &[T], alpha: T, lambda: T) {
     if lambda == T::zero() {
+        // The same function with a constant zero, so that the test leaves the loop.
         for (w, &g) in w.iter_mut().zip(g) {
-            *w -= alpha * g;
+            *w = plain_value(*w, g, alpha, T::zero());
         }
     } else {
         for (w, &g) in w.iter_mut().zip(g) {
-            *w -= alpha * (g + lambda * *w);
+            *w = plain_value(*w, g, alpha, lambda);
         }
+    }
+}
+
+/// One weight after a step without momentum.
+#[inline(always)]
+fn plain_value<T: Float>(w: T, g: T, alpha: T, lambda: T) -> T {
+    if lambda == T::zero() {
+        w - alpha * g
+    } else {
+        w - alpha * (g + lambda * w)
     }
 }

@@ -144,6 +144,32 @@ impl<T: Float> Slots<T> {
         slot
     }
 
+    /// The buffers of parameter `index` as slices, if it has been updated and they have `len`
+    /// entries each.
+    pub(crate) fn peek(&self, index: usize, len: usize) -> Option<Buffers<'_, T>> {
+        let slot = self.slots.get(index)?;
+        if slot.is_empty() || slot.iter().any(|m| m.len() != len) {
+            return None;
+        }
+        Some(Buffers(slot))
+    }
+
+    /// A parameter, its gradient and its buffers as slices, for judging an update: `None` if the
+    /// parameter has not been updated yet or the shapes differ.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn with_buffers<'a>(
+        &'a self,
+        index: usize,
+        value: &'a Matrix<T>,
+        grad: &'a Matrix<T>,
+    ) -> Option<(&'a [T], &'a [T], Buffers<'a, T>)> {
+        if value.shape() != grad.shape() {
+            return None;
+        }
+        let buffers = self.peek(index, value.len())?;
+        Some((value.as_slice(), grad.as_slice(), buffers))
+    }
+
     /// Forgets every buffer.
     pub(crate) fn clear(&mut self) {
         self.slots.clear();
@@ -222,6 +248,16 @@ impl<T: Float> Slots<T> {
         }
         self.slots = restored;
         Ok(())
+    }
+}
+
+/// The buffers of one parameter, read by [`Slots::peek`].
+pub(crate) struct Buffers<'a, T: Float>(&'a [Matrix<T>]);
+
+impl<'a, T: Float> Buffers<'a, T> {
+    /// Buffer `k` (in the optimizer's name order) as a slice.
+    pub(crate) fn buffer(&self, k: usize) -> &'a [T] {
+        self.0[k].as_slice()
     }
 }
 
