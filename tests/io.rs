@@ -26,6 +26,7 @@ fn scratch(name: &str) -> PathBuf {
 fn data<T: Float>(seed: u32, rows: usize, cols: usize) -> DMatrix<T> {
     NumpyRng::new(seed)
         .random_matrix(rows, cols)
+        .unwrap()
         .map(|u| T::of(2.0 * u - 1.0))
 }
 
