@@ -77,14 +77,12 @@ impl<T: Float> Activation<T> for Relu {
         "Relu"
     }
     fn forward(&self, mut z: MatrixViewMut<'_, T>) {
-        // relu(x) = (x > 0) * x, as numpy computes it: the mask is 1 or 0 and the product keeps
-        // numpy's -0.0 and NaN bit for bit. Without a branch the loop vectorises.
-        linalg::apply(&mut z, |x| *x *= mask(*x > T::zero()));
+        linalg::apply(&mut z, |x| *x = Elementwise::Relu.forward(*x));
     }
     fn backward(&self, output: MatrixView<'_, T>, mut delta: MatrixViewMut<'_, T>) {
-        // delta *= relu2deriv(output), relu2deriv(output) = output > 0 (false for NaN, as in
-        // numpy)
-        linalg::zip_apply(&mut delta, &output, |d, a| *d *= mask(a > T::zero()));
+        linalg::zip_apply(&mut delta, &output, |d, a| {
+            *d = Elementwise::Relu.backward(*d, a)
+        });
     }
 }
 
@@ -128,11 +126,12 @@ impl<T: Float> Activation<T> for Sigmoid {
         "Sigmoid"
     }
     fn forward(&self, mut z: MatrixViewMut<'_, T>) {
-        linalg::apply(&mut z, |x| *x = Sigmoid::of(*x));
+        linalg::apply(&mut z, |x| *x = Elementwise::Sigmoid.forward(*x));
     }
     fn backward(&self, output: MatrixView<'_, T>, mut delta: MatrixViewMut<'_, T>) {
-        // delta *= output * (1 - output)
-        linalg::zip_apply(&mut delta, &output, |d, a| *d *= a * (T::one() - a));
+        linalg::zip_apply(&mut delta, &output, |d, a| {
+            *d = Elementwise::Sigmoid.backward(*d, a)
+        });
     }
 }
 
@@ -150,11 +149,67 @@ impl<T: Float> Activation<T> for Tanh {
         "Tanh"
     }
     fn forward(&self, mut z: MatrixViewMut<'_, T>) {
-        linalg::apply(&mut z, |x| *x = x.tanh());
+        linalg::apply(&mut z, |x| *x = Elementwise::Tanh.forward(*x));
     }
     fn backward(&self, output: MatrixView<'_, T>, mut delta: MatrixViewMut<'_, T>) {
-        // delta *= 1 - output^2
-        linalg::zip_apply(&mut delta, &output, |d, a| *d *= T::one() - a * a);
+        linalg::zip_apply(&mut delta, &output, |d, a| {
+            *d = Elementwise::Tanh.backward(*d, a)
+        });
+    }
+}
+
+/// The built-in activations that act on each value alone, as one definition shared by the
+/// activations' matrix methods and the fused loop of small networks (so both compute the same bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Elementwise {
+    Identity,
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+impl Elementwise {
+    /// Which of these `f` is, if it is one of them.
+    pub(crate) fn of<T: Float>(f: &dyn Activation<T>) -> Option<Self> {
+        let f: &dyn Any = f;
+        if f.is::<Identity>() {
+            Some(Elementwise::Identity)
+        } else if f.is::<Relu>() {
+            Some(Elementwise::Relu)
+        } else if f.is::<Sigmoid>() {
+            Some(Elementwise::Sigmoid)
+        } else if f.is::<Tanh>() {
+            Some(Elementwise::Tanh)
+        } else {
+            None
+        }
+    }
+
+    /// `f(z)`.
+    #[inline(always)]
+    pub(crate) fn forward<T: Float>(self, z: T) -> T {
+        match self {
+            Elementwise::Identity => z,
+            // relu(x) = (x > 0) * x, as numpy computes it: the mask is 1 or 0 and the product
+            // keeps numpy's -0.0 and NaN bit for bit. Without a branch the loop vectorises.
+            Elementwise::Relu => z * mask(z > T::zero()),
+            Elementwise::Sigmoid => Sigmoid::of(z),
+            Elementwise::Tanh => z.tanh(),
+        }
+    }
+
+    /// `delta * f'(z)`, with `f'` taken from the output `a = f(z)`.
+    #[inline(always)]
+    pub(crate) fn backward<T: Float>(self, delta: T, a: T) -> T {
+        match self {
+            Elementwise::Identity => delta,
+            // relu2deriv(output) = output > 0 (false for NaN, as in numpy)
+            Elementwise::Relu => delta * mask(a > T::zero()),
+            // output * (1 - output)
+            Elementwise::Sigmoid => delta * (a * (T::one() - a)),
+            // 1 - output^2
+            Elementwise::Tanh => delta * (T::one() - a * a),
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! The [`Sequential`] model: layers in a row, trained by the chapter's delta rule.
 
+mod fused;
+
 use std::any::Any;
 
 use nalgebra::DMatrix;
@@ -72,6 +74,9 @@ pub struct Sequential<T: Float> {
     /// Every parameter as it was before the update in progress, so that the divergence guard can
     /// put them back (reused from step to step).
     snapshot: Vec<T>,
+    /// Each layer's activation when the model can train through the fused loop of small networks
+    /// (see `fused.rs`); fixed when the model is built.
+    fused: Option<Vec<crate::activation::Elementwise>>,
 }
 
 /// Builds a [`Sequential`], checking that consecutive layers fit.
@@ -243,7 +248,9 @@ impl<T: Float> SequentialBuilder<T> {
         let widths = std::iter::once(self.inputs)
             .chain(self.layers.iter().map(|l| l.output_size()))
             .collect();
+        let fused = Sequential::fusable(&self.layers, self.loss.as_ref());
         Ok(Sequential {
+            fused,
             widths,
             inputs: self.inputs,
             layers: self.layers,

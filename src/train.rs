@@ -487,6 +487,12 @@ impl<T: Float> Sequential<T> {
         clip: Option<&ClipGradNorm<T>>,
     ) -> std::result::Result<(T, usize), (usize, Divergence)> {
         let n = x.nrows();
+        if batch == 1
+            && clip.is_none()
+            && let Some(epoch) = self.fused_epoch(x, y, opt, accuracy)
+        {
+            return epoch.map(|(total, correct)| (total / T::of_usize(n), correct));
+        }
         let (mut total, mut correct, mut start) = (T::zero(), 0, 0);
         while start < n {
             let rows = batch.min(n - start);

@@ -19,6 +19,7 @@ use std::any::Any;
 use std::fmt::Debug;
 
 pub use dense::Dense;
+pub(crate) use dense::DenseParts;
 pub(crate) use dense::set_checked;
 pub use dropout::Dropout;
 

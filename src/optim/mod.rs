@@ -28,6 +28,7 @@ mod schedule;
 mod sgd;
 mod state;
 
+use std::any::Any;
 use std::fmt::Debug;
 
 pub use adagrad::Adagrad;
@@ -36,6 +37,7 @@ pub use clip::{ClipGradNorm, Clipped, global_norm};
 pub use rmsprop::RmsProp;
 pub use schedule::{CosineAnnealingLr, ExponentialLr, LrScheduler, Schedule, StepLr};
 pub use sgd::Sgd;
+pub(crate) use sgd::plain_update;
 pub use state::{OptimizerState, StateTensor};
 
 use crate::{Float, Matrix, Result};
@@ -81,7 +83,7 @@ use crate::{Float, Matrix, Result};
 /// model.step(&x, &y, &mut opt).unwrap();
 /// assert_eq!(opt.steps, 1);
 /// ```
-pub trait Optimizer<T: Float>: Debug + Send {
+pub trait Optimizer<T: Float>: Any + Debug + Send {
     /// Called once at the start of every update of the whole model (e.g. to advance Adam's `t`).
     fn begin_step(&mut self) {}
 

@@ -131,10 +131,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         let g = grad.as_slice();
         if mu == T::zero() {
             // weights -= alpha * weight_delta
-            for (w, &g) in w.iter_mut().zip(g) {
-                let g = g + lambda * *w;
-                *w -= alpha * g;
-            }
+            plain_update(w, g, alpha, lambda);
             return;
         }
         let nesterov = self.nesterov;
@@ -146,6 +143,30 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             *b = mu * *b + g;
             let g = if nesterov { g + mu * *b } else { *b };
             *w -= alpha * g;
+        }
+    }
+}
+
+impl<T: Float> Sgd<T> {
+    /// `(alpha, lambda)` when every update is the stateless `w -= alpha * (g + lambda * w)`
+    /// (no momentum), for the fused loop of small networks.
+    pub(crate) fn plain(&self) -> Option<(T, T)> {
+        (self.momentum == T::zero()).then_some((self.core.lr, self.weight_decay))
+    }
+}
+
+/// A step without momentum: `w -= alpha * (g + lambda * w)`, the decay term left out when `lambda`
+/// is zero (as PyTorch does); shared by [`Sgd::update`] and the fused loop of small networks, so
+/// both compute the same bits.
+#[inline(always)]
+pub(crate) fn plain_update<T: Float>(w: &mut [T], g: &[T], alpha: T, lambda: T) {
+    if lambda == T::zero() {
+        for (w, &g) in w.iter_mut().zip(g) {
+            *w -= alpha * g;
+        }
+    } else {
+        for (w, &g) in w.iter_mut().zip(g) {
+            *w -= alpha * (g + lambda * *w);
         }
     }
 }

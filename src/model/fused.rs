@@ -1,0 +1,473 @@
+//! The fused loop of small networks: one-row steps of plain gradient descent through dense layers.
+//!
+//! A step of the book's 3-4-1 network is some forty multiply-adds; through the general path it also
+//! makes some twenty calls through trait objects and builds as many matrix views, which cost more
+//! than the arithmetic. When every layer is a [`Dense`] with an element-wise built-in activation,
+//! the loss is [`SquaredError`](crate::SquaredError) and the optimizer is [`Sgd`] without
+//! momentum, an epoch of one-row steps runs here instead: the same delta rule on plain slices,
+//! computing every value with the same operations in the same order as the general path, so the
+//! two give bit-identical weights (a test checks it on random networks).
+
+use std::any::Any;
+
+use super::{Divergence, Sequential};
+use crate::activation::Elementwise;
+use crate::layer::DenseParts;
+use crate::optim::plain_update;
+use crate::validate::all_finite;
+use crate::{Dense, Float, MatrixView, Optimizer, Sgd};
+
+/// Layers a fused model may have (the parts of each are held in an array on the stack).
+pub(super) const MAX_LAYERS: usize = 8;
+
+/// The result of one epoch: the summed loss and the rows classified right, or the step that
+/// diverged and why.
+pub(crate) type EpochResult<T> = std::result::Result<(T, usize), (usize, Divergence)>;
+
+impl<T: Float> Sequential<T> {
+    /// The activations of a model the fused loop can train: every layer a [`Dense`] with an
+    /// element-wise built-in activation, and the squared-error loss.
+    pub(super) fn fusable(
+        layers: &[Box<dyn crate::Layer<T>>],
+        loss: &dyn crate::Loss<T>,
+    ) -> Option<Vec<Elementwise>> {
+        let loss: &dyn Any = loss;
+        if !loss.is::<crate::SquaredError>() || layers.len() > MAX_LAYERS {
+            return None;
+        }
+        layers
+            .iter()
+            .map(|layer| {
+                let any: &dyn Any = layer.as_ref();
+                any.downcast_ref::<Dense<T>>()?;
+                Elementwise::of(layer.activation()?)
+            })
+            .collect()
+    }
+
+    /// One epoch of one-row steps over validated rows, in order, through the fused loop; `None`
+    /// (nothing done) if the model or the optimizer is not one it handles.
+    ///
+    /// Returns the sum of the rows' losses, as the general path's epoch does, and the rows
+    /// classified right when `accuracy` is set.
+    #[inline(never)]
+    pub(crate) fn fused_epoch(
+        &mut self,
+        x: MatrixView<'_, T>,
+        y: MatrixView<'_, T>,
+        opt: &mut dyn Optimizer<T>,
+        accuracy: bool,
+    ) -> Option<EpochResult<T>> {
+        self.fused.as_ref()?;
+        let opt: &mut dyn Any = opt;
+        let sgd = opt.downcast_mut::<Sgd<T>>()?;
+        let (alpha, lambda) = sgd.plain()?;
+        self.set_mode(true);
+        self.reserve(1);
+        let Sequential {
+            layers,
+            outputs,
+            deltas,
+            widths,
+            fused: Some(acts),
+            has_gradients,
+            snapshot,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let n = layers.len();
+        let mut parts: [Option<DenseParts<'_, T>>; MAX_LAYERS] = Default::default();
+        for (slot, layer) in parts.iter_mut().zip(layers.iter_mut()) {
+            let any: &mut dyn Any = layer.as_mut();
+            *slot = Some(any.downcast_mut::<Dense<T>>()?.parts_mut());
+        }
+        let parts = &mut parts[..n];
+        // Each layer's output and delta for one row, sliced once per epoch.
+        let mut outs: [&mut [T]; MAX_LAYERS + 1] = Default::default();
+        for ((slot, buf), &w) in outs.iter_mut().zip(outputs.iter_mut()).zip(widths.iter()) {
+            *slot = &mut buf[..w];
+        }
+        let mut dels: [&mut [T]; MAX_LAYERS] = Default::default();
+        for ((slot, buf), &w) in dels.iter_mut().zip(deltas.iter_mut()).zip(&widths[1..]) {
+            *slot = &mut buf[..w];
+        }
+        let (outs, dels) = (&mut outs[..=n], &mut dels[..n]);
+        let total_params: usize = parts.iter().flatten().map(DenseParts::len).sum();
+        if snapshot.len() < total_params {
+            // Only on the first fused epoch of a model.
+            snapshot.resize(total_params, T::zero());
+        }
+        let last = n - 1;
+        let zero = T::zero();
+        let (mut total, mut correct) = (zero, 0);
+        for row in 0..x.nrows() {
+            // layer_0 = x[row]
+            for (c, v) in outs[0].iter_mut().enumerate() {
+                *v = x[(row, c)];
+            }
+            for l in 0..n {
+                let (before, after) = outs.split_at_mut(l + 1);
+                let Some(part) = &parts[l] else { return None };
+                let (input, output) = (&*before[l], &mut *after[0]);
+                with_inputs!(part.inputs, K => forward::<T, K>(part, acts[l], input, output));
+            }
+            // loss = 0.5 * sum((layer_2 - goal) ** 2); layer_2_delta = layer_2 - goal
+            let pred = &*outs[n];
+            let delta = &mut *dels[last];
+            let mut sum = zero;
+            for (j, (d, &p)) in delta.iter_mut().zip(pred).enumerate() {
+                let e = p - y[(row, j)];
+                sum += e * e;
+                *d = acts[last].backward(e, p);
+            }
+            let loss = sum * T::of(0.5);
+            for l in (0..n).rev() {
+                let (lower, upper) = dels.split_at_mut(l);
+                let delta = &*upper[0];
+                let Some(part) = &mut parts[l] else {
+                    return None;
+                };
+                let grad_in = match l {
+                    0 => None,
+                    _ => Some((&mut *lower[l - 1], acts[l - 1])),
+                };
+                let input = &*outs[l];
+                with_inputs!(part.inputs, K => backward::<T, K>(part, input, delta, grad_in));
+            }
+            *has_gradients = true;
+            // The divergence guard: nothing is changed unless the loss, every gradient and every
+            // updated weight are finite.
+            let diverged = |has_gradients: &mut bool, what, layer| {
+                *has_gradients = false;
+                Some(Err((row, Divergence { what, layer })))
+            };
+            if !loss.finite() {
+                return diverged(has_gradients, "loss", None);
+            }
+            // Updated in place after a copy of the (few) weights, put back if one overflows.
+            let mut at = 0;
+            let mut overflow = None;
+            for (l, part) in parts.iter_mut().flatten().enumerate() {
+                let len = part.len();
+                if !update(part, alpha, lambda, &mut snapshot[at..at + len]) {
+                    overflow = Some(l);
+                    at += len;
+                    break;
+                }
+                at += len;
+            }
+            if let Some(l) = overflow {
+                let mut from = 0;
+                for part in parts.iter_mut().flatten() {
+                    if from < at {
+                        part.restore(&snapshot[from..from + part.len()]);
+                    }
+                    from += part.len();
+                }
+                // A NaN or infinite gradient also gives a non-finite weight; named first, as the
+                // general path checks every gradient before it updates anything.
+                return match parts.iter().flatten().position(|p| !p.gradients_finite()) {
+                    Some(g) => diverged(has_gradients, "gradient", Some(g)),
+                    None => diverged(has_gradients, "parameter", Some(l)),
+                };
+            }
+            sgd.begin_step();
+            if accuracy {
+                correct += crate::metrics::count_correct(
+                    crate::linalg::view(outs[n], 1, widths[n]),
+                    y.rows(row, 1),
+                );
+            }
+            total += loss;
+        }
+        Some(Ok((total, correct)))
+    }
+}
+
+/// Calls `$call` with the const `$k` set to `$inputs` when it is 1 to 4, else to 0 (unknown).
+macro_rules! with_inputs {
+    ($inputs:expr, $k:ident => $call:expr) => {
+        match $inputs {
+            1 => {
+                const $k: usize = 1;
+                $call
+            }
+            2 => {
+                const $k: usize = 2;
+                $call
+            }
+            3 => {
+                const $k: usize = 3;
+                $call
+            }
+            4 => {
+                const $k: usize = 4;
+                $call
+            }
+            _ => {
+                const $k: usize = 0;
+                $call
+            }
+        }
+    };
+}
+use with_inputs;
+
+/// `output = f(input . weights + bias)` for one row, each sum from zero in order of the inputs
+/// (four outputs at a time, as the general path).
+///
+/// `K` is the number of inputs when it is known when compiling (`0` when it is not), so that the
+/// loops over the inputs of the book's small layers unroll.
+#[inline(always)]
+fn forward<T: Float, const K: usize>(
+    part: &DenseParts<'_, T>,
+    f: Elementwise,
+    input: &[T],
+    output: &mut [T],
+) {
+    let k = if K == 0 { part.inputs } else { K };
+    let input = &input[..k];
+    let zero = T::zero();
+    let mut blocks = output.chunks_exact_mut(4);
+    let mut j = 0;
+    for block in &mut blocks {
+        let w = &part.weights[j * k..(j + 4) * k];
+        let mut s = [zero; 4];
+        for (p, &a) in input.iter().enumerate() {
+            for (q, s) in s.iter_mut().enumerate() {
+                *s += a * w[q * k + p];
+            }
+        }
+        block.copy_from_slice(&s);
+        j += 4;
+    }
+    for out in blocks.into_remainder() {
+        let column = &part.weights[j * k..(j + 1) * k];
+        let mut s = zero;
+        for (&a, &w) in input.iter().zip(column) {
+            s += a * w;
+        }
+        *out = s;
+        j += 1;
+    }
+    if let Some((bias, _)) = &part.bias {
+        for (out, &b) in output.iter_mut().zip(bias.iter()) {
+            *out += b;
+        }
+    }
+    match f {
+        Elementwise::Identity => {}
+        Elementwise::Relu => output
+            .iter_mut()
+            .for_each(|o| *o = Elementwise::Relu.forward(*o)),
+        _ => output.iter_mut().for_each(|o| *o = f.forward(*o)),
+    }
+}
+
+/// The book's three lines for one row: `weight_delta = input.T . delta`, the bias delta, and
+/// `grad_in = (delta . weights.T) * f'(input)` when the layer below needs it.
+#[inline(always)]
+fn backward<T: Float, const K: usize>(
+    part: &mut DenseParts<'_, T>,
+    input: &[T],
+    delta: &[T],
+    grad_in: Option<(&mut [T], Elementwise)>,
+) {
+    let k = if K == 0 { part.inputs } else { K };
+    let input = &input[..k];
+    let zero = T::zero();
+    for (j, &d) in delta.iter().enumerate() {
+        for (g, &a) in part.weight_delta[j * k..(j + 1) * k].iter_mut().zip(input) {
+            *g = zero + a * d;
+        }
+    }
+    if let Some((_, bias_delta)) = &mut part.bias {
+        for (g, &d) in bias_delta.iter_mut().zip(delta) {
+            *g = zero + d;
+        }
+    }
+    if let Some((grad_in, f)) = grad_in {
+        // grad_in[q] = sum_j delta[j] * weights[q, j], summed in order of j; the rows of the
+        // transposed weights are the contiguous columns.
+        let grad_in = &mut grad_in[..k];
+        grad_in.iter_mut().for_each(|g| *g = zero);
+        for (j, &d) in delta.iter().enumerate() {
+            for (g, &w) in grad_in.iter_mut().zip(&part.weights[j * k..(j + 1) * k]) {
+                *g += d * w;
+            }
+        }
+        for (g, &a) in grad_in.iter_mut().zip(input) {
+            *g = f.backward(*g, a);
+        }
+    }
+}
+
+impl<T: Float> DenseParts<'_, T> {
+    fn gradients_finite(&self) -> bool {
+        all_finite(self.weight_delta) && self.bias.as_ref().is_none_or(|(_, g)| all_finite(g))
+    }
+
+    /// Weights and bias entries.
+    fn len(&self) -> usize {
+        self.weights.len() + self.bias.as_ref().map_or(0, |(b, _)| b.len())
+    }
+
+    /// Copies `saved` (as written by [`update`]) back over the weights and the bias.
+    fn restore(&mut self, saved: &[T]) {
+        let (w, b) = saved.split_at(self.weights.len());
+        self.weights.copy_from_slice(w);
+        if let Some((bias, _)) = &mut self.bias {
+            bias.copy_from_slice(b);
+        }
+    }
+}
+
+/// `weights -= alpha * (weight_delta + lambda * weights)`, and the same for the bias, after
+/// copying them to `saved`. Returns whether every updated value is finite.
+#[inline(always)]
+fn update<T: Float>(part: &mut DenseParts<'_, T>, alpha: T, lambda: T, saved: &mut [T]) -> bool {
+    let (saved_w, saved_b) = saved.split_at_mut(part.weights.len());
+    saved_w.copy_from_slice(part.weights);
+    plain_update(part.weights, part.weight_delta, alpha, lambda);
+    let mut finite = all_finite(part.weights);
+    if let Some((b, g)) = &mut part.bias {
+        saved_b.copy_from_slice(b);
+        plain_update(b, g, alpha, lambda);
+        finite &= all_finite(b);
+    }
+    finite
+}
+
+#[cfg(test)]
+mod tests {
+    use nalgebra::DMatrix;
+    use proptest::prelude::*;
+
+    use crate::{
+        Error, Fit, Float, Identity, Optimizer, Relu, Sequential, Sgd, Sigmoid, SquaredError, Tanh,
+    };
+
+    /// A model of the given widths and activation choices (0 identity, 1 relu, 2 sigmoid, 3 tanh).
+    fn model<T: Float>(inputs: usize, layers: &[(usize, u8)], bias: bool) -> Sequential<T> {
+        let mut b = Sequential::<T>::builder(inputs).seed(7).bias(bias);
+        for &(units, f) in layers {
+            b = match f {
+                0 => b.dense(units, Identity),
+                1 => b.dense(units, Relu),
+                2 => b.dense(units, Sigmoid),
+                _ => b.dense(units, Tanh),
+            };
+        }
+        b.loss(SquaredError).build().unwrap()
+    }
+
+    /// Trains one copy with `fit` (the fused loop) and one through the general step, row by row,
+    /// and asserts the same weights, bit for bit, and the same loss or the same divergence.
+    fn same_as_general_path<T: Float>(
+        inputs: usize,
+        layers: &[(usize, u8)],
+        bias: bool,
+        rows: usize,
+        alpha: f64,
+        lambda: f64,
+        values: &[f64],
+    ) {
+        let x = DMatrix::from_fn(rows, inputs, |r, c| {
+            T::of(values[(r * 7 + c) % values.len()])
+        });
+        let last = layers.last().unwrap().0;
+        let y = DMatrix::from_fn(rows, last, |r, c| {
+            T::of(values[(r * 3 + c + 1) % values.len()])
+        });
+        let epochs = 3;
+        let sgd = || {
+            Sgd::new(T::of(alpha))
+                .unwrap()
+                .weight_decay(T::of(lambda))
+                .unwrap()
+        };
+
+        let mut fused = model::<T>(inputs, layers, bias);
+        assert!(fused.fused.is_some());
+        let mut opt = sgd();
+        let fitted = fused.fit(&x, &y, &mut opt, &Fit::new(epochs).stochastic());
+
+        let mut general = model::<T>(inputs, layers, bias);
+        let mut opt_general = sgd();
+        let mut losses = Vec::new();
+        let mut diverged = None;
+        'epochs: for epoch in 0..epochs {
+            let mut total = T::zero();
+            for row in 0..rows {
+                match general.train_batch(x.rows(row, 1), y.rows(row, 1), &mut opt_general, None) {
+                    Ok(loss) => total += loss * T::of_usize(1),
+                    Err(d) => {
+                        diverged = Some((epoch, row, d.what, d.layer));
+                        break 'epochs;
+                    }
+                }
+            }
+            losses.push(total / T::of_usize(rows));
+        }
+        match (fitted, diverged) {
+            (Ok(history), None) => assert_eq!(history.loss, losses),
+            (
+                Err(Error::Diverged {
+                    epoch,
+                    step,
+                    what,
+                    layer,
+                }),
+                Some(expected),
+            ) => {
+                assert_eq!((epoch, step, what, layer), expected)
+            }
+            (got, expected) => panic!("fused {got:?}, general {expected:?}"),
+        }
+        for (a, b) in fused.params().iter().zip(general.params()) {
+            let bits = |m: &DMatrix<T>| m.iter().map(|v| v.as_f64().to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(a.2), bits(b.2), "layer {} {}", a.0, a.1);
+        }
+        assert_eq!(opt.state().step, opt_general.state().step);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn the_fused_loop_computes_the_general_paths_bits(
+            inputs in 1usize..6,
+            layers in prop::collection::vec((1usize..7, 0u8..4), 1..4),
+            bias in any::<bool>(),
+            rows in 1usize..5,
+            alpha in prop::sample::select(vec![0.05, 0.5, 1e3]),
+            lambda in prop::sample::select(vec![0.0, 0.01]),
+            values in prop::collection::vec(-2.0f64..2.0, 1..16),
+            f32s in any::<bool>(),
+        ) {
+            if f32s {
+                same_as_general_path::<f32>(inputs, &layers, bias, rows, alpha, lambda, &values);
+            } else {
+                same_as_general_path::<f64>(inputs, &layers, bias, rows, alpha, lambda, &values);
+            }
+        }
+    }
+
+    #[test]
+    fn an_optimizer_with_momentum_takes_the_general_path() {
+        let mut m = model::<f64>(3, &[(4, 1), (1, 0)], false);
+        let x = DMatrix::from_row_slice(4, 3, &[1., 0., 1., 0., 1., 1., 0., 0., 1., 1., 1., 1.]);
+        let y = DMatrix::from_column_slice(4, 1, &[1., 1., 0., 0.]);
+        let mut momentum = Sgd::new(0.1).unwrap().momentum(0.9).unwrap();
+        assert!(
+            m.fused_epoch(x.as_view(), y.as_view(), &mut momentum, false)
+                .is_none()
+        );
+        let mut plain = Sgd::new(0.1).unwrap();
+        assert!(
+            m.fused_epoch(x.as_view(), y.as_view(), &mut plain, false)
+                .is_some()
+        );
+    }
+}
