@@ -198,9 +198,9 @@ impl<T: Float> Sequential<T> {
     /// # Errors
     ///
     /// As [`save_with_optimizer`].
-    pub fn save_with_optimizer<O: Optimizer<T> + Any>(
+    pub fn save_with_optimizer(
         &self,
-        opt: &O,
+        opt: &dyn Optimizer<T>,
         path: impl AsRef<Path>,
     ) -> Result<()> {
         save_with_optimizer(self, opt, path)
@@ -282,9 +282,9 @@ pub fn from_bytes<T: Float>(bytes: &[u8]) -> Result<Sequential<T>> {
 /// digits and `_`, or appears twice for one parameter; [`Error::NonFinite`] for a NaN or infinite
 /// buffer entry; [`Error::InvalidParameter`] for a learning rate that is not finite and
 /// non-negative. On error the earlier file at `path` is untouched.
-pub fn save_with_optimizer<T: Float, O: Optimizer<T> + Any>(
+pub fn save_with_optimizer<T: Float>(
     model: &Sequential<T>,
-    opt: &O,
+    opt: &dyn Optimizer<T>,
     path: impl AsRef<Path>,
 ) -> Result<()> {
     let bytes = to_bytes_with_optimizer(model, opt)?;
@@ -316,12 +316,12 @@ pub fn load_with_optimizer<T: Float>(
 /// # Errors
 ///
 /// As [`save_with_optimizer`], except [`Error::Io`].
-pub fn to_bytes_with_optimizer<T: Float, O: Optimizer<T> + Any>(
+pub fn to_bytes_with_optimizer<T: Float>(
     model: &Sequential<T>,
-    opt: &O,
+    opt: &dyn Optimizer<T>,
 ) -> Result<Vec<u8>> {
     let saved = SavedOptimizer {
-        kind: kind_of::<T, O>(opt),
+        kind: kind_of(opt),
         learning_rate: opt.learning_rate(),
         state: opt.state(),
     };
@@ -387,8 +387,8 @@ impl<T: Float> SavedOptimizer<T> {
     /// another kind; otherwise the errors of `set_learning_rate` and `load_state` (e.g. for a
     /// buffer `opt` does not keep, such as Adam's `exp_avg` for an `Sgd`). On error `opt` is
     /// unchanged.
-    pub fn restore<O: Optimizer<T> + Any>(&self, opt: &mut O) -> Result<()> {
-        if let (Some(saved), Some(target)) = (self.kind, kind_of::<T, O>(opt))
+    pub fn restore(&self, opt: &mut dyn Optimizer<T>) -> Result<()> {
+        if let (Some(saved), Some(target)) = (self.kind, kind_of(opt))
             && saved != target
         {
             return Err(format_error(
@@ -518,8 +518,8 @@ const STATE: &str = "optimizer state";
 
 /// The name of `opt`'s type, if it is one of the crate's optimizers (the type itself is checked,
 /// not a name it gives).
-fn kind_of<T: Float, O: Any>(opt: &O) -> Option<&'static str> {
-    let any = opt as &dyn Any;
+fn kind_of<T: Float>(opt: &dyn Optimizer<T>) -> Option<&'static str> {
+    let any: &dyn Any = opt;
     if any.is::<Sgd<T>>() {
         Some("Sgd")
     } else if any.is::<RmsProp<T>>() {
