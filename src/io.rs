@@ -392,8 +392,8 @@ impl<T: Float> SavedOptimizer<T> {
             && saved != target
         {
             return Err(format_error(
-                "optimizer state",
-                format!("the state was saved from {saved}, not from {target}"),
+                STATE,
+                format!("saved from {saved}, it cannot be restored into {target}"),
             ));
         }
         let before = opt.learning_rate();
