@@ -80,7 +80,7 @@ fn large(repeats: usize) -> Result<()> {
     // Large: 784-256-128-10, f32, batches of 128 on 2048 rows of seeded noise.
     let mut rng = NumpyRng::new(7);
     let rows = 2048;
-    let x = rng.random_matrix(rows, 784).map(|v| v as f32);
+    let x = rng.random_matrix(rows, 784)?.map(|v| v as f32);
     let labels = DMatrix::from_fn(rows, 1, |r, _| (r % 10) as f32);
     let mut large = Sequential::<f32>::builder(784)
         .seed(2)

@@ -11,7 +11,7 @@
 //! |---|---|
 //! | `streetlights = np.array([[1, 0, 1], ...])`, `walk_vs_stop = ...` | [`let (streetlights, walk_vs_stop) = book::streetlights()`](streetlights) (pages 103-108) or [`book::new_streetlights()`](new_streetlights) (pages 115-130) |
 //! | `np.random.seed(1)` | [`Sequential::builder(3).seed(1)`](crate::SequentialBuilder::seed), or [`NumpyRng::new(1)`](crate::NumpyRng::new) |
-//! | `2*np.random.random((3,4)) - 1` | [`.init(BookUniform)`](crate::BookUniform) then `.dense(4, ...)`; by hand `NumpyRng::random_matrix(3, 4).map(\|u\| 2.0 * u - 1.0)` |
+//! | `2*np.random.random((3,4)) - 1` | [`.init(BookUniform)`](crate::BookUniform) then `.dense(4, ...)`; by hand `NumpyRng::random_matrix(3, 4)?.map(\|u\| 2.0 * u - 1.0)` |
 //! | `weights = np.array([0.5, 0.48, -0.7])` | [`model.set_weights(0, Matrix::from_column_slice(3, 1, &[0.5, 0.48, -0.7]))`](crate::Sequential::set_weights) |
 //! | `np.dot(layer_0, weights_0_1)` | a [`Dense`](crate::Dense) layer without bias: `.bias(false).dense(4, Identity)` |
 //! | `relu(x)` = `(x > 0) * x` | [`Relu`](crate::Relu): `.dense(4, Relu)` |

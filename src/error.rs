@@ -17,10 +17,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// // A layer that expects 5 inputs after one that gives 4:
 /// let err = Sequential::<f64>::builder(3)
 ///     .dense(4, Relu)
-///     .add(Dense::zeros(5, 1))
+///     .add(Dense::zeros(5, 1)?)
 ///     .build()
 ///     .unwrap_err();
 /// assert!(matches!(err, Error::LayerShape { layer: 1, expected: 5, actual: 4, .. }));
+/// # Ok::<(), Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -187,6 +188,17 @@ pub enum Error {
         expected: &'static str,
         /// The float type in the file, as written there.
         found: String,
+    },
+    /// A matrix is too large to allocate: its number of entries overflows `usize`, its bytes exceed
+    /// what one allocation may hold (`isize::MAX`), or the allocator refused it.
+    #[error("{what}: a {rows} x {cols} matrix is too large to allocate")]
+    TooLarge {
+        /// What the matrix is, e.g. `"weights of layer 0"`.
+        what: String,
+        /// Rows asked for.
+        rows: usize,
+        /// Columns asked for.
+        cols: usize,
     },
     /// A model holds a part (layer, activation or loss) that cannot be saved: only the crate's own
     /// layers, activations and losses have a file format.

@@ -25,24 +25,59 @@ use std::fmt::Debug;
 use rand::Rng;
 
 use crate::rng::numpy_random;
+use crate::size;
 use crate::{Error, Float, Matrix, Result};
 
 /// Produces the initial weights (and bias) of a layer from `fan_in` inputs to `fan_out` outputs.
+///
+/// Sizes come from users (the builder's [`dense`](crate::SequentialBuilder::dense)), so an
+/// initialiser answers a size it cannot allocate with an error rather than a panic.
+///
+/// ```
+/// use backprop::prelude::*;
+///
+/// let w: Matrix<f64> = GlorotUniform.weights(3, 4, &mut NumpyRng::new(1))?;
+/// assert_eq!(w.shape(), (3, 4));
+/// let too_large = <GlorotUniform as Initializer<f64>>::weights(&GlorotUniform, usize::MAX, 2, &mut NumpyRng::new(1));
+/// assert!(matches!(too_large, Err(Error::TooLarge { rows: usize::MAX, cols: 2, .. })));
+/// # Ok::<(), Error>(())
+/// ```
 pub trait Initializer<T: Float>: Debug + Send + Sync {
     /// The `fan_in x fan_out` weight matrix.
-    fn weights(&self, fan_in: usize, fan_out: usize, rng: &mut dyn Rng) -> Matrix<T>;
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] if a `fan_in x fan_out` matrix cannot be allocated (the crate's
+    /// initialisers check this before drawing anything).
+    fn weights(&self, fan_in: usize, fan_out: usize, rng: &mut dyn Rng) -> Result<Matrix<T>>;
 
     /// The `1 x fan_out` bias. Zeros unless the initialiser says otherwise.
-    fn bias(&self, fan_out: usize, rng: &mut dyn Rng) -> Matrix<T> {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] if a `1 x fan_out` matrix cannot be allocated.
+    fn bias(&self, fan_out: usize, rng: &mut dyn Rng) -> Result<Matrix<T>> {
         let _ = rng;
-        Matrix::zeros(1, fan_out)
+        size::zeros(BIAS, 1, fan_out)
     }
 }
 
-/// Fills a matrix in row-major order from `draw`.
-fn row_major<T: Float>(rows: usize, cols: usize, mut draw: impl FnMut() -> f64) -> Matrix<T> {
-    let v: Vec<T> = (0..rows * cols).map(|_| T::of(draw())).collect();
-    Matrix::from_row_slice(rows, cols, &v)
+/// What errors call the matrices of an initialiser.
+const WEIGHTS: &str = "initial weights";
+const BIAS: &str = "initial bias";
+
+/// Fills a `rows x cols` weight matrix in row-major order from `draw`.
+fn row_major<T: Float>(
+    rows: usize,
+    cols: usize,
+    mut draw: impl FnMut() -> f64,
+) -> Result<Matrix<T>> {
+    size::row_major(WEIGHTS, rows, cols, || T::of(draw()))
+}
+
+/// `fan_in + fan_out`, at least 1, in `f64` (where the sum cannot overflow).
+fn fan_sum(fan_in: usize, fan_out: usize) -> f64 {
+    (fan_in as f64 + fan_out as f64).max(1.0)
 }
 
 /// The book's `2 * np.random.random((fan_in, fan_out)) - 1`: uniform in `[-1, 1)`.
@@ -65,7 +100,7 @@ fn row_major<T: Float>(rows: usize, cols: usize, mut draw: impl FnMut() -> f64) 
 pub struct BookUniform;
 
 impl<T: Float> Initializer<T> for BookUniform {
-    fn weights(&self, fan_in: usize, fan_out: usize, rng: &mut dyn Rng) -> Matrix<T> {
+    fn weights(&self, fan_in: usize, fan_out: usize, rng: &mut dyn Rng) -> Result<Matrix<T>> {
         row_major(fan_in, fan_out, || 2.0 * numpy_random(rng) - 1.0)
     }
 }
@@ -80,8 +115,8 @@ impl<T: Float> Initializer<T> for BookUniform {
 pub struct GlorotUniform;
 
 impl<T: Float> Initializer<T> for GlorotUniform {
-    fn weights(&self, fan_in: usize, fan_out: usize, rng: &mut dyn Rng) -> Matrix<T> {
-        let a = (6.0 / (fan_in + fan_out).max(1) as f64).sqrt();
+    fn weights(&self, fan_in: usize, fan_out: usize, rng: &mut dyn Rng) -> Result<Matrix<T>> {
+        let a = (6.0 / fan_sum(fan_in, fan_out)).sqrt();
         symmetric_uniform(fan_in, fan_out, a, rng)
     }
 }
@@ -97,8 +132,8 @@ impl<T: Float> Initializer<T> for GlorotUniform {
 pub struct GlorotNormal;
 
 impl<T: Float> Initializer<T> for GlorotNormal {
-    fn weights(&self, fan_in: usize, fan_out: usize, rng: &mut dyn Rng) -> Matrix<T> {
-        let std = (2.0 / (fan_in + fan_out).max(1) as f64).sqrt();
+    fn weights(&self, fan_in: usize, fan_out: usize, rng: &mut dyn Rng) -> Result<Matrix<T>> {
+        let std = (2.0 / fan_sum(fan_in, fan_out)).sqrt();
         normal_matrix(fan_in, fan_out, 0.0, std, rng)
     }
 }
@@ -116,7 +151,7 @@ impl<T: Float> Initializer<T> for GlorotNormal {
 pub struct HeUniform;
 
 impl<T: Float> Initializer<T> for HeUniform {
-    fn weights(&self, fan_in: usize, fan_out: usize, rng: &mut dyn Rng) -> Matrix<T> {
+    fn weights(&self, fan_in: usize, fan_out: usize, rng: &mut dyn Rng) -> Result<Matrix<T>> {
         let a = (6.0 / fan_in.max(1) as f64).sqrt();
         symmetric_uniform(fan_in, fan_out, a, rng)
     }
@@ -134,7 +169,7 @@ impl<T: Float> Initializer<T> for HeUniform {
 pub struct HeNormal;
 
 impl<T: Float> Initializer<T> for HeNormal {
-    fn weights(&self, fan_in: usize, fan_out: usize, rng: &mut dyn Rng) -> Matrix<T> {
+    fn weights(&self, fan_in: usize, fan_out: usize, rng: &mut dyn Rng) -> Result<Matrix<T>> {
         let std = (2.0 / fan_in.max(1) as f64).sqrt();
         normal_matrix(fan_in, fan_out, 0.0, std, rng)
     }
@@ -148,8 +183,8 @@ impl<T: Float> Initializer<T> for HeNormal {
 pub struct Zeros;
 
 impl<T: Float> Initializer<T> for Zeros {
-    fn weights(&self, fan_in: usize, fan_out: usize, _rng: &mut dyn Rng) -> Matrix<T> {
-        Matrix::zeros(fan_in, fan_out)
+    fn weights(&self, fan_in: usize, fan_out: usize, _rng: &mut dyn Rng) -> Result<Matrix<T>> {
+        size::zeros(WEIGHTS, fan_in, fan_out)
     }
 }
 
@@ -165,7 +200,7 @@ impl<T: Float> Initializer<T> for Zeros {
 /// use backprop::init::Uniform;
 ///
 /// // np.random.seed(42); np.random.uniform(-.1, .1, (64, 4))[0, :2]
-/// let w: Matrix<f64> = Uniform::new(-0.1, 0.1)?.weights(64, 4, &mut NumpyRng::new(42));
+/// let w: Matrix<f64> = Uniform::new(-0.1, 0.1)?.weights(64, 4, &mut NumpyRng::new(42))?;
 /// assert!((w[(0, 0)] - -0.02509198).abs() < 1e-8);
 /// assert!((w[(0, 1)] - 0.09014286).abs() < 1e-8);
 /// assert!(Uniform::new(1.0, 1.0).is_err());
@@ -199,7 +234,7 @@ impl Uniform {
 }
 
 impl<T: Float> Initializer<T> for Uniform {
-    fn weights(&self, fan_in: usize, fan_out: usize, rng: &mut dyn Rng) -> Matrix<T> {
+    fn weights(&self, fan_in: usize, fan_out: usize, rng: &mut dyn Rng) -> Result<Matrix<T>> {
         let (lo, range) = (self.lo, self.hi - self.lo);
         row_major(fan_in, fan_out, || lo + range * numpy_random(rng))
     }
@@ -227,7 +262,7 @@ impl<T: Float> Initializer<T> for Uniform {
 /// use backprop::init::Normal;
 ///
 /// // np.random.seed(1); np.random.normal(0.5, 2.0, (3, 3))[0]
-/// let w: Matrix<f64> = Normal::new(0.5, 2.0)?.weights(3, 3, &mut NumpyRng::new(1));
+/// let w: Matrix<f64> = Normal::new(0.5, 2.0)?.weights(3, 3, &mut NumpyRng::new(1))?;
 /// assert!((w[(0, 0)] - 3.74869073).abs() < 1e-8);
 /// assert!((w[(0, 1)] - -0.72351283).abs() < 1e-8);
 /// assert!(Normal::new(0.0, -1.0).is_err());
@@ -261,13 +296,18 @@ impl Normal {
 }
 
 impl<T: Float> Initializer<T> for Normal {
-    fn weights(&self, fan_in: usize, fan_out: usize, rng: &mut dyn Rng) -> Matrix<T> {
+    fn weights(&self, fan_in: usize, fan_out: usize, rng: &mut dyn Rng) -> Result<Matrix<T>> {
         normal_matrix(fan_in, fan_out, self.mean, self.std, rng)
     }
 }
 
 /// A `rows x cols` matrix uniform in `[-a, a)`: `np.random.uniform(-a, a, (rows, cols))`.
-fn symmetric_uniform<T: Float>(rows: usize, cols: usize, a: f64, rng: &mut dyn Rng) -> Matrix<T> {
+fn symmetric_uniform<T: Float>(
+    rows: usize,
+    cols: usize,
+    a: f64,
+    rng: &mut dyn Rng,
+) -> Result<Matrix<T>> {
     row_major(rows, cols, || -a + 2.0 * a * numpy_random(rng))
 }
 
@@ -279,7 +319,7 @@ fn normal_matrix<T: Float>(
     mean: f64,
     std: f64,
     rng: &mut dyn Rng,
-) -> Matrix<T> {
+) -> Result<Matrix<T>> {
     let mut spare: Option<f64> = None;
     row_major(rows, cols, || {
         let z = spare.take().unwrap_or_else(|| {
@@ -304,7 +344,7 @@ fn normal_matrix<T: Float>(
 pub struct Constant(pub f64);
 
 impl<T: Float> Initializer<T> for Constant {
-    fn weights(&self, fan_in: usize, fan_out: usize, _rng: &mut dyn Rng) -> Matrix<T> {
-        Matrix::from_element(fan_in, fan_out, T::of(self.0))
+    fn weights(&self, fan_in: usize, fan_out: usize, _rng: &mut dyn Rng) -> Result<Matrix<T>> {
+        size::filled(WEIGHTS, fan_in, fan_out, T::of(self.0))
     }
 }

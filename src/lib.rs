@@ -62,6 +62,7 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod rng;
+mod size;
 pub mod train;
 pub mod validate;
 

@@ -173,10 +173,11 @@ impl fmt::Display for ConfusionMatrix {
 ///
 /// # Errors
 ///
-/// As [`accuracy`].
+/// As [`accuracy`], and [`Error::TooLarge`] if the `classes x classes` counts cannot be allocated
+/// (predictions with very many columns).
 pub fn confusion_matrix<T: Float>(pred: &Matrix<T>, target: &Matrix<T>) -> Result<ConfusionMatrix> {
     let classes = check_classes(pred, target)?;
-    let mut counts = vec![0; classes * classes];
+    let mut counts = crate::size::filled_vec("confusion matrix", classes, classes, 0)?;
     let (pv, tv) = (pred.as_view(), target.as_view());
     for r in 0..pred.nrows() {
         counts[target_class(&tv, pred.ncols(), r) * classes + predicted_class(&pv, r)] += 1;

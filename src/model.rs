@@ -125,22 +125,50 @@ impl<T: Float> SequentialBuilder<T> {
 
     /// Appends a [`Dense`] layer of `units` outputs with activation `f`, its input width taken from
     /// the previous layer.
+    ///
+    /// A size that cannot be allocated (`inputs x units` weights) is reported by
+    /// [`build`](Self::build) as [`Error::TooLarge`], as are zero sizes ([`Error::Empty`]).
     pub fn dense(mut self, units: usize, f: impl Activation<T>) -> Self {
+        if self.error.is_some() {
+            // `build` reports the first problem; nothing after it is drawn or allocated.
+            return self;
+        }
         let fan_in = self.layers.last().map_or(self.inputs, |l| l.output_size());
-        let rng: &mut dyn Rng = &mut self.rng;
-        let weights = self.init.weights(fan_in, units, rng);
-        let bias = self.bias.then(|| self.init.bias(units, &mut self.rng));
-        let layer = match Dense::from_weights(weights, bias) {
-            Ok(d) => d.with_activation(f),
-            Err(e) => {
-                // Zero sizes or a non-finite initialiser: keep a layer of the asked shape so the
-                // following layers still chain, and let `build` report the problem.
-                self.error.get_or_insert(e);
-                Dense::zeros(fan_in, units).with_activation(f)
+        match self.dense_layer(fan_in, units) {
+            Ok(d) => self.layers.push(Box::new(d.with_activation(f))),
+            Err(e) => self.error = Some(e),
+        }
+        self
+    }
+
+    /// A dense layer from `fan_in` inputs to `units` outputs, drawn by the initialiser.
+    fn dense_layer(&mut self, fan_in: usize, units: usize) -> Result<Dense<T>> {
+        let layer = self.layers.len();
+        let named = |part: &'static str| {
+            move |e| match e {
+                Error::TooLarge { rows, cols, .. } => Error::TooLarge {
+                    what: format!("{part} of layer {layer}"),
+                    rows,
+                    cols,
+                },
+                e => e,
             }
         };
-        self.layers.push(Box::new(layer));
-        self
+        let rng: &mut dyn Rng = &mut self.rng;
+        let weights = self
+            .init
+            .weights(fan_in, units, rng)
+            .map_err(named("weights"))?;
+        let bias = if self.bias {
+            Some(
+                self.init
+                    .bias(units, &mut self.rng)
+                    .map_err(named("bias"))?,
+            )
+        } else {
+            None
+        };
+        Dense::from_weights(weights, bias)
     }
 
     /// Appends a [`Dropout`](crate::layer::Dropout) layer of rate `p` over the previous layer's
@@ -175,7 +203,8 @@ impl<T: Float> SequentialBuilder<T> {
     /// # Errors
     ///
     /// The first invalid setting given to the builder (e.g. [`Error::InvalidParameter`] for a
-    /// dropout rate outside `[0, 1)`); [`Error::Empty`] without layers or with a zero width;
+    /// dropout rate outside `[0, 1)`, [`Error::TooLarge`] for a layer too large to allocate);
+    /// [`Error::Empty`] without layers or with a zero width;
     /// [`Error::LayerShape`] naming the
     /// first layer whose input width differs from the output width of the layer before it;
     /// [`Error::NonFinite`] for a parameter that is NaN or infinite.

@@ -12,6 +12,8 @@ use nalgebra::DMatrix;
 use rand::{Rng, TryRng};
 use rand_mt::Mt;
 
+use crate::{Result, size};
+
 /// NumPy-compatible Mersenne Twister; also a [`rand::Rng`] for everything else in the crate.
 ///
 /// ```
@@ -67,12 +69,18 @@ impl NumpyRng {
     /// ```
     /// use backprop::NumpyRng;
     /// let mut rng = NumpyRng::new(1);
-    /// let w = rng.random_matrix(3, 4).map(|u| 2.0 * u - 1.0); // 2*np.random.random((3,4)) - 1
+    /// let w = rng.random_matrix(3, 4)?.map(|u| 2.0 * u - 1.0); // 2*np.random.random((3,4)) - 1
     /// assert_eq!(w[(0, 1)], 0.4406489868843162);
+    /// assert!(rng.random_matrix(usize::MAX, 2).is_err());
+    /// # Ok::<(), backprop::Error>(())
     /// ```
-    pub fn random_matrix(&mut self, rows: usize, cols: usize) -> DMatrix<f64> {
-        let v: Vec<f64> = (0..rows * cols).map(|_| self.random()).collect();
-        DMatrix::from_row_slice(rows, cols, &v)
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`](crate::Error::TooLarge) if a `rows x cols` matrix cannot be allocated;
+    /// nothing is drawn then.
+    pub fn random_matrix(&mut self, rows: usize, cols: usize) -> Result<DMatrix<f64>> {
+        size::row_major("random matrix", rows, cols, || self.random())
     }
 }
 

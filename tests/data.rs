@@ -577,9 +577,24 @@ fn one_hot_rejects_an_invalid_label() {
         one_hot::<f64>(&[0], 0),
         Err(Error::InvalidParameter { .. })
     ));
+    // Too many entries to count, or to allocate: a typed error, not a panic or an abort.
+    for classes in [usize::MAX, usize::MAX / 2 + 1] {
+        assert!(matches!(
+            one_hot::<f64>(&[0, 1], classes),
+            Err(Error::TooLarge { rows: 2, .. })
+        ));
+    }
     assert!(matches!(
-        one_hot::<f64>(&[0, 1], usize::MAX),
-        Err(Error::InvalidParameter { .. })
+        one_hot::<f32>(&[0], usize::MAX),
+        Err(Error::TooLarge {
+            rows: 1,
+            cols: usize::MAX,
+            ..
+        })
+    ));
+    assert!(matches!(
+        one_hot::<f64>(&[0, 1, 2], usize::MAX / 2),
+        Err(Error::TooLarge { rows: 3, .. })
     ));
 }
 

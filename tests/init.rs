@@ -33,7 +33,8 @@ fn uniform_reproduces_numpy_uniform() {
     // np.random.seed(42); np.random.uniform(-.1, .1, (64, 4)): same formula, same bits.
     let w: Matrix<f64> = Uniform::new(-0.1, 0.1)
         .unwrap()
-        .weights(64, 4, &mut NumpyRng::new(42));
+        .weights(64, 4, &mut NumpyRng::new(42))
+        .unwrap();
     assert_eq!(w.shape(), (64, 4));
     for (row, golden) in [0, 1, 63].into_iter().zip(UNIFORM_42) {
         for (col, expected) in golden.into_iter().enumerate() {
@@ -47,14 +48,21 @@ fn normal_reproduces_numpy_normal() {
     // np.random.seed(1); np.random.normal(0.5, 2.0, (3, 3)), row-major.
     let w: Matrix<f64> = Normal::new(0.5, 2.0)
         .unwrap()
-        .weights(3, 3, &mut NumpyRng::new(1));
+        .weights(3, 3, &mut NumpyRng::new(1))
+        .unwrap();
     let got: Vec<f64> = w.transpose().iter().copied().collect();
     assert_eq!(got, NORMAL_1);
 
     // Two matrices in a row: an even count first, so NumPy keeps no spare value.
     let mut rng = NumpyRng::new(5);
-    let a: Matrix<f64> = Normal::new(0.0, 1.0).unwrap().weights(2, 2, &mut rng);
-    let b: Matrix<f64> = Normal::new(-1.0, 0.1).unwrap().weights(2, 3, &mut rng);
+    let a: Matrix<f64> = Normal::new(0.0, 1.0)
+        .unwrap()
+        .weights(2, 2, &mut rng)
+        .unwrap();
+    let b: Matrix<f64> = Normal::new(-1.0, 0.1)
+        .unwrap()
+        .weights(2, 3, &mut rng)
+        .unwrap();
     assert_eq!(
         a.transpose().iter().copied().collect::<Vec<_>>(),
         NORMAL_5_A
@@ -90,8 +98,12 @@ fn he_and_glorot_are_numpy_draws_at_pytorchs_scales() {
         ),
     ];
     for (init, reference) in cases {
-        let w = init.weights(fan_in, fan_out, &mut NumpyRng::new(9));
-        let r = reference.weights(fan_in, fan_out, &mut NumpyRng::new(9));
+        let w = init
+            .weights(fan_in, fan_out, &mut NumpyRng::new(9))
+            .unwrap();
+        let r = reference
+            .weights(fan_in, fan_out, &mut NumpyRng::new(9))
+            .unwrap();
         for (a, b) in w.iter().zip(r.iter()) {
             assert!((a - b).abs() <= 1e-15, "{init:?}: {a} vs {b}");
         }
@@ -165,10 +177,11 @@ fn uniform_statistics() {
     for (lo, hi) in [(-0.1, 0.1), (2.0, 5.0), (-3.0, -1.0)] {
         let w = Uniform::new(lo, hi)
             .unwrap()
-            .weights(ROWS, COLS, &mut NumpyRng::new(11));
+            .weights(ROWS, COLS, &mut NumpyRng::new(11))
+            .unwrap();
         check_uniform(&w, lo, hi, &format!("Uniform({lo}, {hi})"));
     }
-    let w = Initializer::<f64>::weights(&BookUniform, ROWS, COLS, &mut NumpyRng::new(12));
+    let w = Initializer::<f64>::weights(&BookUniform, ROWS, COLS, &mut NumpyRng::new(12)).unwrap();
     check_uniform(&w, -1.0, 1.0, "BookUniform");
 }
 
@@ -177,13 +190,15 @@ fn normal_statistics() {
     for (mu, std) in [(0.0, 1.0), (0.5, 2.0), (-1.0, 0.01)] {
         let w = Normal::new(mu, std)
             .unwrap()
-            .weights(ROWS, COLS, &mut NumpyRng::new(13));
+            .weights(ROWS, COLS, &mut NumpyRng::new(13))
+            .unwrap();
         check_normal(&w, mu, std, &format!("Normal({mu}, {std})"));
     }
     // std = 0 is allowed: every weight is the mean.
     let w: Matrix<f64> = Normal::new(0.25, 0.0)
         .unwrap()
-        .weights(3, 4, &mut NumpyRng::new(1));
+        .weights(3, 4, &mut NumpyRng::new(1))
+        .unwrap();
     assert!(w.iter().all(|&v| v == 0.25));
 }
 
@@ -194,27 +209,27 @@ fn fan_scaled_statistics() {
     let mut rng = StdRng::seed_from_u64(17);
     let he = (6.0 / fan_in).sqrt();
     check_uniform(
-        &HeUniform.weights(ROWS, COLS, &mut rng),
+        &HeUniform.weights(ROWS, COLS, &mut rng).unwrap(),
         -he,
         he,
         "HeUniform",
     );
     let glorot = (6.0 / (fan_in + fan_out)).sqrt();
     check_uniform(
-        &GlorotUniform.weights(ROWS, COLS, &mut rng),
+        &GlorotUniform.weights(ROWS, COLS, &mut rng).unwrap(),
         -glorot,
         glorot,
         "GlorotUniform",
     );
     check_normal(
-        &HeNormal.weights(ROWS, COLS, &mut rng),
+        &HeNormal.weights(ROWS, COLS, &mut rng).unwrap(),
         0.0,
         (2.0 / fan_in).sqrt(),
         "HeNormal",
     );
     let std = (2.0 / (fan_in + fan_out)).sqrt();
     check_normal(
-        &GlorotNormal.weights(ROWS, COLS, &mut rng),
+        &GlorotNormal.weights(ROWS, COLS, &mut rng).unwrap(),
         0.0,
         std,
         "GlorotNormal",
@@ -239,8 +254,8 @@ fn f32_draws_are_the_f64_draws_rounded() {
         both(Normal::new(3.0, 0.1).unwrap()),
     ];
     for (i64, i32) in inits {
-        let w64 = i64.weights(5, 7, &mut NumpyRng::new(3));
-        let w32 = i32.weights(5, 7, &mut NumpyRng::new(3));
+        let w64 = i64.weights(5, 7, &mut NumpyRng::new(3)).unwrap();
+        let w32 = i32.weights(5, 7, &mut NumpyRng::new(3)).unwrap();
         assert_eq!(w32, w64.map(|v| v as f32), "{i64:?}");
     }
 }
@@ -265,13 +280,13 @@ fn all() -> Vec<(Box<dyn Initializer<f64>>, bool)> {
 #[test]
 fn one_seed_reproduces_every_draw() {
     for (init, random) in all() {
-        let a = init.weights(6, 5, &mut NumpyRng::new(7));
-        let b = init.weights(6, 5, &mut NumpyRng::new(7));
+        let a = init.weights(6, 5, &mut NumpyRng::new(7)).unwrap();
+        let b = init.weights(6, 5, &mut NumpyRng::new(7)).unwrap();
         assert_eq!(a, b, "{init:?} with NumpyRng");
-        let c = init.weights(6, 5, &mut StdRng::seed_from_u64(7));
-        let d = init.weights(6, 5, &mut StdRng::seed_from_u64(7));
+        let c = init.weights(6, 5, &mut StdRng::seed_from_u64(7)).unwrap();
+        let d = init.weights(6, 5, &mut StdRng::seed_from_u64(7)).unwrap();
         assert_eq!(c, d, "{init:?} with StdRng");
-        let e = init.weights(6, 5, &mut NumpyRng::new(8));
+        let e = init.weights(6, 5, &mut NumpyRng::new(8)).unwrap();
         assert_eq!(
             a != e,
             random,
@@ -284,22 +299,40 @@ fn one_seed_reproduces_every_draw() {
 fn shapes_and_zero_bias() {
     for (init, _) in all() {
         let mut rng = NumpyRng::new(1);
-        assert_eq!(init.weights(3, 7, &mut rng).shape(), (3, 7), "{init:?}");
-        assert_eq!(init.bias(7, &mut rng), Matrix::zeros(1, 7), "{init:?}");
+        assert_eq!(
+            init.weights(3, 7, &mut rng).unwrap().shape(),
+            (3, 7),
+            "{init:?}"
+        );
+        assert_eq!(
+            init.bias(7, &mut rng).unwrap(),
+            Matrix::zeros(1, 7),
+            "{init:?}"
+        );
         // Degenerate layers do not panic.
-        assert_eq!(init.weights(0, 4, &mut rng).shape(), (0, 4), "{init:?}");
-        assert_eq!(init.weights(4, 0, &mut rng).shape(), (4, 0), "{init:?}");
+        assert_eq!(
+            init.weights(0, 4, &mut rng).unwrap().shape(),
+            (0, 4),
+            "{init:?}"
+        );
+        assert_eq!(
+            init.weights(4, 0, &mut rng).unwrap().shape(),
+            (4, 0),
+            "{init:?}"
+        );
     }
     let mut rng = NumpyRng::new(1);
     assert!(
         Zeros
             .weights(2, 3, &mut rng)
+            .unwrap()
             .iter()
             .all(|&v: &f64| v == 0.0)
     );
     assert!(
         Constant(0.5)
             .weights(2, 3, &mut rng)
+            .unwrap()
             .iter()
             .all(|&v: &f64| v == 0.5)
     );

@@ -358,16 +358,19 @@ proptest! {
         let _ = Sgd::<f64>::new(alpha);
         let _ = Sgd::<f32>::new(alpha as f32);
         let mut rng = NumpyRng::new(seed);
-        let _ = (rng.random(), rng.uniform(lo, hi), rng.random_matrix(rows, cols));
+        let _ = (rng.random(), rng.uniform(lo, hi));
+        let shape = |m: Result<DMatrix<f64>>| m.map(|m| m.shape());
+        prop_assert_eq!(shape(rng.random_matrix(rows, cols)), Ok((rows, cols)));
         // Initialisers, zero sizes included.
-        let _: DMatrix<f64> = BookUniform.weights(rows, cols, &mut rng);
-        let _: DMatrix<f32> = GlorotUniform.weights(rows, cols, &mut rng);
-        let _: DMatrix<f64> = Constant(lo).weights(rows, cols, &mut rng);
-        let _: DMatrix<f64> = GlorotUniform.bias(cols, &mut rng);
+        prop_assert_eq!(shape(BookUniform.weights(rows, cols, &mut rng)), Ok((rows, cols)));
+        let w: Result<DMatrix<f32>> = GlorotUniform.weights(rows, cols, &mut rng);
+        prop_assert_eq!(w.map(|m| m.shape()), Ok((rows, cols)));
+        prop_assert_eq!(shape(Constant(lo).weights(rows, cols, &mut rng)), Ok((rows, cols)));
+        prop_assert_eq!(shape(GlorotUniform.bias(cols, &mut rng)), Ok((1, cols)));
         // Dense constructors and setters.
         let weights: DMatrix<f64> = a.build(rows, cols);
         let bias: DMatrix<f64> = b.build(1, weights.ncols());
-        let mut dense = Dense::zeros(rows, cols);
+        let mut dense = Dense::zeros(rows, cols).unwrap();
         let before = (dense.weights().clone(), dense.bias().cloned());
         if dense.set_weights(weights.clone()).is_err() {
             prop_assert_eq!(dense.weights(), &before.0);
@@ -404,5 +407,179 @@ proptest! {
         // Loading bytes that are no model.
         let junk: Vec<u8> = a.values.iter().flat_map(|v| v.to_le_bytes()).collect();
         prop_assert!(io::from_bytes::<f64>(&junk).is_err());
+        prop_assert!(io::from_bytes_with_optimizer::<f64>(&junk).is_err());
     }
+}
+
+// ----- sizes no matrix can have ------------------------------------------------------------------
+
+/// A size whose matrices cannot exist: from 2^56 up to `usize::MAX`, so that even one row of it
+/// needs more bytes than an address space holds (either the byte count overflows and is refused
+/// before allocating, or the allocator refuses it; nothing is ever filled).
+fn huge() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        Just(usize::MAX),
+        Just(usize::MAX - 1),
+        Just(usize::MAX / 2),
+        Just(usize::MAX / 3),
+        Just(isize::MAX as usize / 8 + 1),
+        Just(1usize << 56),
+        (1usize << 56)..=usize::MAX,
+    ]
+}
+
+fn is_too_large<T: std::fmt::Debug>(r: &Result<T>) -> bool {
+    matches!(r, Err(Error::TooLarge { .. }))
+}
+
+/// Every initialiser, for one float type.
+fn initialisers<T: Float>() -> Vec<Box<dyn Initializer<T>>> {
+    vec![
+        Box::new(Zeros),
+        Box::new(Constant(0.5)),
+        Box::new(Uniform::new(-1.0, 1.0).unwrap()),
+        Box::new(Normal::new(0.0, 1.0).unwrap()),
+        Box::new(BookUniform),
+        Box::new(GlorotUniform),
+        Box::new(GlorotNormal),
+        Box::new(HeUniform),
+        Box::new(HeNormal),
+    ]
+}
+
+fn huge_sizes_are_too_large<T: Float>(
+    big: usize,
+    other: usize,
+    n: usize,
+    seed: u32,
+) -> std::result::Result<(), TestCaseError> {
+    // The builder: a huge input width, a huge layer, a huge layer after a normal one or after
+    // dropout; `build` names the layer.
+    for (inputs, units) in [(big, n), (n, big), (big, other)] {
+        let model = Sequential::<T>::builder(inputs)
+            .seed(seed)
+            .dense(units, Relu)
+            .dense(1, Identity)
+            .build();
+        prop_assert!(
+            matches!(&model, Err(Error::TooLarge { what, rows, cols })
+                if what == "weights of layer 0" && (*rows, *cols) == (inputs, units)),
+            "{} x {}: {:?}",
+            inputs,
+            units,
+            model
+        );
+    }
+    let deeper = Sequential::<T>::builder(n)
+        .dense(3, Tanh)
+        .dense(big, Relu)
+        .dense(2, Identity)
+        .build();
+    prop_assert!(is_too_large(&deeper), "{:?}", deeper);
+    let after_dropout = Sequential::<T>::builder(big)
+        .dropout(0.5)
+        .dense(n, Relu)
+        .build();
+    prop_assert!(is_too_large(&after_dropout), "{:?}", after_dropout);
+    // Every initialiser, weights and bias.
+    let mut rng = NumpyRng::new(seed);
+    for init in initialisers::<T>() {
+        for (rows, cols) in [(big, n), (n, big), (big, other)] {
+            let w = init.weights(rows, cols, &mut rng);
+            prop_assert!(is_too_large(&w), "{:?} {} x {}", init, rows, cols);
+        }
+        let b = init.bias(big, &mut rng);
+        prop_assert!(is_too_large(&b), "{:?} bias {}", init, big);
+    }
+    // Layers, the generator, one-hot targets.
+    prop_assert!(is_too_large(&Dense::<T>::zeros(big, n)));
+    prop_assert!(is_too_large(&Dense::<T>::zeros(n, big)));
+    prop_assert!(is_too_large(&NumpyRng::new(seed).random_matrix(big, n)));
+    prop_assert!(is_too_large(&NumpyRng::new(seed).random_matrix(n, big)));
+    prop_assert!(is_too_large(&backprop::data::one_hot::<T>(&[0, 1], big)));
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn huge_sizes_are_typed_errors(
+        big in huge(), other in huge(), n in 1usize..5, seed in any::<u32>(),
+    ) {
+        huge_sizes_are_too_large::<f64>(big, other, n, seed)?;
+        huge_sizes_are_too_large::<f32>(big, other, n, seed)?;
+    }
+}
+
+#[test]
+fn the_sizes_that_used_to_overflow_are_typed_errors() {
+    let err = Sequential::<f64>::builder(usize::MAX)
+        .dense(2, Relu)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::TooLarge {
+            what: "weights of layer 0".into(),
+            rows: usize::MAX,
+            cols: 2
+        }
+    );
+    assert!(err.to_string().contains("too large"), "{err}");
+    let err = Sequential::<f64>::builder(3)
+        .dense(usize::MAX, Relu)
+        .build()
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::TooLarge {
+            rows: 3,
+            cols: usize::MAX,
+            ..
+        }
+    ));
+    // One input: the weights' count fits, their bytes do not.
+    let err = Sequential::<f32>::builder(1)
+        .dense(usize::MAX, Relu)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { rows: 1, .. }));
+    // Bytes that fit in `isize` but in no address space: refused by the allocator, not filled.
+    let err = Sequential::<f32>::builder(1)
+        .bias(false)
+        .dense(usize::MAX / 8, Relu)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    assert!(matches!(
+        Dense::<f64>::zeros(usize::MAX, 2),
+        Err(Error::TooLarge { .. })
+    ));
+    assert!(matches!(
+        Dense::<f64>::zeros(usize::MAX / 2, 3),
+        Err(Error::TooLarge { .. })
+    ));
+    // Glorot's fan_in + fan_out overflowed before anything was allocated.
+    let mut rng = NumpyRng::new(1);
+    for (fan_in, fan_out) in [(usize::MAX, 1), (usize::MAX, usize::MAX), (1, usize::MAX)] {
+        let w: Result<DMatrix<f64>> = GlorotUniform.weights(fan_in, fan_out, &mut rng);
+        assert!(
+            matches!(w, Err(Error::TooLarge { .. })),
+            "{fan_in} x {fan_out}"
+        );
+        let w: Result<DMatrix<f64>> = GlorotNormal.weights(fan_in, fan_out, &mut rng);
+        assert!(
+            matches!(w, Err(Error::TooLarge { .. })),
+            "{fan_in} x {fan_out}"
+        );
+    }
+    assert!(matches!(
+        NumpyRng::new(1).random_matrix(usize::MAX, 2),
+        Err(Error::TooLarge { .. })
+    ));
+    // Nothing was drawn for the refused matrix: the generator continues as a fresh one.
+    let mut rng = NumpyRng::new(1);
+    assert!(rng.random_matrix(usize::MAX / 2, 3).is_err());
+    assert_eq!(rng.random(), NumpyRng::new(1).random());
 }

@@ -384,7 +384,8 @@ impl<T: Float> Dataset<T> {
 /// # Errors
 ///
 /// - [`Error::InvalidLabel`] naming the row if a label is not below `classes`;
-/// - [`Error::InvalidParameter`] if `classes` is 0, or `labels.len() * classes` overflows `usize`.
+/// - [`Error::InvalidParameter`] if `classes` is 0;
+/// - [`Error::TooLarge`] if a `labels.len() x classes` matrix cannot be allocated.
 ///
 /// ```
 /// use backprop::{Error, data::one_hot};
@@ -405,14 +406,7 @@ pub fn one_hot<T: Float>(labels: &[usize], classes: usize) -> Result<DMatrix<T>>
             classes,
         });
     }
-    if labels.len().checked_mul(classes).is_none() {
-        return Err(Error::param(
-            "classes",
-            classes as f64,
-            "times the number of labels overflows usize",
-        ));
-    }
-    let mut goal = DMatrix::zeros(labels.len(), classes);
+    let mut goal = crate::size::zeros("one-hot matrix", labels.len(), classes)?;
     for (row, &label) in labels.iter().enumerate() {
         goal[(row, label)] = T::one();
     }

@@ -1,10 +1,13 @@
 //! The fully connected layer of the chapter.
 
-use nalgebra::DMatrix;
-
 use super::{Layer, Param, ParamMut};
 use crate::linalg::{Op, add_row, column_sums, gemm};
+use crate::size;
 use crate::{Activation, Error, Float, Identity, Matrix, MatrixView, MatrixViewMut, Result};
+
+/// What errors call a dense layer's matrices.
+const WEIGHTS: &str = "dense layer weights";
+const BIAS: &str = "dense layer bias";
 
 /// A fully connected layer: `layer_1 = f(layer_0 . weights_0_1 + bias)`.
 ///
@@ -32,14 +35,27 @@ pub struct Dense<T: Float> {
 
 impl<T: Float> Dense<T> {
     /// A layer with all weights (and the bias) zero and no activation.
-    pub fn zeros(inputs: usize, outputs: usize) -> Self {
-        Dense {
-            weights: DMatrix::zeros(inputs, outputs),
-            bias: Some(DMatrix::zeros(1, outputs)),
-            weight_delta: DMatrix::zeros(inputs, outputs),
-            bias_delta: Some(DMatrix::zeros(1, outputs)),
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    ///
+    /// let layer = Dense::<f32>::zeros(3, 2)?;
+    /// assert_eq!((layer.input_size(), layer.output_size()), (3, 2));
+    /// assert!(matches!(Dense::<f32>::zeros(usize::MAX, 2), Err(Error::TooLarge { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] if `inputs x outputs` weights cannot be allocated.
+    pub fn zeros(inputs: usize, outputs: usize) -> Result<Self> {
+        Ok(Dense {
+            weights: size::zeros(WEIGHTS, inputs, outputs)?,
+            bias: Some(size::zeros(BIAS, 1, outputs)?),
+            weight_delta: size::zeros(WEIGHTS, inputs, outputs)?,
+            bias_delta: Some(size::zeros(BIAS, 1, outputs)?),
             activation: Box::new(Identity),
-        }
+        })
     }
 
     /// A layer with the given `inputs x outputs` weights and optional `1 x outputs` bias, no
@@ -48,7 +64,8 @@ impl<T: Float> Dense<T> {
     /// # Errors
     ///
     /// [`Error::Shape`] if the bias is not `1 x outputs`, [`Error::NonFinite`] for NaN or infinity,
-    /// [`Error::Empty`] for a matrix without entries.
+    /// [`Error::Empty`] for a matrix without entries, [`Error::TooLarge`] if there is no memory
+    /// left for the gradients (matrices of the same shapes).
     pub fn from_weights(weights: Matrix<T>, bias: Option<Matrix<T>>) -> Result<Self> {
         if weights.is_empty() {
             return Err(Error::Empty { what: "weights" });
@@ -65,9 +82,13 @@ impl<T: Float> Dense<T> {
             }
             crate::validate::check_finite("bias", b.as_view())?;
         }
+        let bias_delta = match bias {
+            Some(_) => Some(size::zeros(BIAS, 1, outputs)?),
+            None => None,
+        };
         Ok(Dense {
-            weight_delta: DMatrix::zeros(weights.nrows(), outputs),
-            bias_delta: bias.as_ref().map(|_| DMatrix::zeros(1, outputs)),
+            weight_delta: size::zeros(WEIGHTS, weights.nrows(), outputs)?,
+            bias_delta,
             weights,
             bias,
             activation: Box::new(Identity),
