@@ -9,10 +9,13 @@
 
 mod blocked;
 mod kernel;
+mod parts;
 #[cfg(feature = "threading")]
 mod pool;
 
 use nalgebra::{DMatrixView, DMatrixViewMut};
+
+pub(crate) use parts::{all_parts, for_parts};
 
 use crate::Float;
 

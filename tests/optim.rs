@@ -981,3 +981,41 @@ mod stays_finite {
         }
     }
 }
+
+#[test]
+fn long_parameters_shared_between_threads_get_the_same_update_as_short_ones() {
+    use backprop::AdamW;
+    // 100 003 entries: long enough to be split between the product threads; the same values as
+    // 101 short parameters, each updated on the calling thread, must give the same bits.
+    let n = 100_003;
+    let mut rng = NumpyRng::new(5);
+    let w0: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+    let grads: Vec<Vec<f32>> = (0..3)
+        .map(|_| (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect())
+        .collect();
+    let mut long = AdamW::<f32>::new(0.01).unwrap();
+    let mut short = AdamW::<f32>::new(0.01).unwrap();
+    let mut w_long = DMatrix::from_row_slice(1, n, &w0);
+    let mut w_short: Vec<DMatrix<f32>> = w0
+        .chunks(1000)
+        .map(|c| DMatrix::from_row_slice(1, c.len(), c))
+        .collect();
+    for g in &grads {
+        long.begin_step();
+        short.begin_step();
+        long.update(0, &mut w_long, &DMatrix::from_row_slice(1, n, g));
+        for (k, (w, g)) in w_short.iter_mut().zip(g.chunks(1000)).enumerate() {
+            short.update(k, w, &DMatrix::from_row_slice(1, g.len(), g));
+        }
+    }
+    let joined: Vec<u32> = w_short
+        .iter()
+        .flat_map(|w| w.iter().map(|v| v.to_bits()))
+        .collect();
+    let whole: Vec<u32> = w_long.iter().map(|v| v.to_bits()).collect();
+    assert_eq!(whole, joined);
+    assert!(
+        w_long.iter().zip(&w0).all(|(a, b)| a != b),
+        "every weight moved"
+    );
+}

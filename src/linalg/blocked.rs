@@ -134,6 +134,11 @@ fn run(threads: usize, chunks: usize, task: &(dyn Fn(usize) + Sync)) {
     (0..chunks).for_each(task);
 }
 
+/// Runs `task(i)` for `i` in `0..chunks` on the product threads (with the `threading` feature).
+pub(super) fn run_tasks(chunks: usize, task: &(dyn Fn(usize) + Sync)) {
+    run(chunks, chunks, task);
+}
+
 /// Threads for an `m x k x n` product.
 fn threads_for(m: usize, k: usize, n: usize) -> usize {
     #[cfg(feature = "threading")]

@@ -1,6 +1,7 @@
 //! Adam and AdamW: steps scaled by bias-corrected running moments of the gradient.
 
 use super::state::{Core, check_non_negative, check_positive, check_unit, core_methods};
+use crate::linalg::{all_parts, for_parts};
 use crate::validate::all_finite_zip;
 use crate::{Float, Matrix, Optimizer, OptimizerState, Result};
 
@@ -130,23 +131,32 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         let inv_sqrt_bc2 = T::of(1.0 / (1.0 - beta2.powi(t)).sqrt());
         let (b1, b2, eps, lambda) = (self.beta1, self.beta2, self.eps, self.weight_decay);
         let one = T::one();
-        if self.decoupled {
-            // AdamW: w *= 1 - lr * lambda, before the Adam step.
-            let keep = T::of(1.0 - lr * lambda.as_f64());
-            value.iter_mut().for_each(|w| *w *= keep);
-        }
-        let coupled = if self.decoupled { T::zero() } else { lambda };
+        let decoupled = self.decoupled;
+        // AdamW: w *= 1 - lr * lambda, before the Adam step.
+        let keep = T::of(1.0 - lr * lambda.as_f64());
+        let coupled = if decoupled { T::zero() } else { lambda };
         let [m, v] = self.core.slots.get(index, grad, &[T::zero(), T::zero()]) else {
             unreachable!("two buffers")
         };
-        let pairs = value.as_mut_slice().iter_mut().zip(grad.as_slice());
-        for ((w, &g), (m, v)) in pairs.zip(m.as_mut_slice().iter_mut().zip(v.as_mut_slice())) {
-            let g = g + coupled * *w;
-            *m = b1 * *m + (one - b1) * g;
-            *v = b2 * *v + (one - b2) * g * g;
-            // w -= lr * m^ / (sqrt(v^) + eps), with the corrections folded into the scalars
-            *w -= step_size * *m / (v.sqrt() * inv_sqrt_bc2 + eps);
-        }
+        let data = (
+            value.as_mut_slice(),
+            grad.as_slice(),
+            m.as_mut_slice(),
+            v.as_mut_slice(),
+        );
+        // Long parameters are shared between the product threads, part by part.
+        for_parts(data, &|(w, g, m, v)| {
+            if decoupled {
+                w.iter_mut().for_each(|w| *w *= keep);
+            }
+            for ((w, &g), (m, v)) in w.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut())) {
+                let g = g + coupled * *w;
+                *m = b1 * *m + (one - b1) * g;
+                *v = b2 * *v + (one - b2) * g * g;
+                // w -= lr * m^ / (sqrt(v^) + eps), with the corrections folded into the scalars
+                *w -= step_size * *m / (v.sqrt() * inv_sqrt_bc2 + eps);
+            }
+        });
     }
 
     /// Judged from a bound rather than the update itself, which saves the square roots and
@@ -172,13 +182,15 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             self.weight_decay
         };
         let (b1, b2, one, two) = (self.beta1, self.beta2, T::one(), T::of(2.0));
-        all_finite_zip([w, g, m, v], |[w, g, m, v]| {
-            let g = g + coupled * w;
-            let m = b1 * m + (one - b1) * g;
-            let v = b2 * v + (one - b2) * g * g;
-            // Infinite (so not finite) when the bound reaches half the largest float.
-            let bound = ((w * keep).abs() + reach * m.abs()) * two;
-            v + bound
+        all_parts((w, g, m, v), &|(w, g, m, v)| {
+            all_finite_zip([w, g, m, v], |[w, g, m, v]| {
+                let g = g + coupled * w;
+                let m = b1 * m + (one - b1) * g;
+                let v = b2 * v + (one - b2) * g * g;
+                // Infinite (so not finite) when the bound reaches half the largest float.
+                let bound = ((w * keep).abs() + reach * m.abs()) * two;
+                v + bound
+            })
         })
     }
 }
