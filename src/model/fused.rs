@@ -13,7 +13,7 @@ use std::any::Any;
 use super::{Divergence, Sequential};
 use crate::activation::Elementwise;
 use crate::layer::DenseParts;
-use crate::optim::plain_update;
+use crate::optim::plain_value;
 use crate::validate::all_finite;
 use crate::{Dense, Float, MatrixView, Optimizer, Sgd};
 
@@ -94,6 +94,10 @@ impl<T: Float> Sequential<T> {
             *slot = &mut buf[..w];
         }
         let (outs, dels) = (&mut outs[..=n], &mut dels[..n]);
+        let mut shapes = [16; MAX_LAYERS];
+        for (code, l) in shapes.iter_mut().zip(0..n) {
+            *code = shape_code(widths[l], widths[l + 1]);
+        }
         let total_params: usize = parts.iter().flatten().map(DenseParts::len).sum();
         if snapshot.len() < total_params {
             // Only on the first fused epoch of a model.
@@ -111,7 +115,7 @@ impl<T: Float> Sequential<T> {
                 let (before, after) = outs.split_at_mut(l + 1);
                 let Some(part) = &parts[l] else { return None };
                 let (input, output) = (&*before[l], &mut *after[0]);
-                with_inputs!(part.inputs, K => forward::<T, K>(part, acts[l], input, output));
+                with_shape(shapes[l], Forward(part, acts[l], input, output));
             }
             // loss = 0.5 * sum((layer_2 - goal) ** 2); layer_2_delta = layer_2 - goal
             let pred = &*outs[n];
@@ -133,8 +137,7 @@ impl<T: Float> Sequential<T> {
                     0 => None,
                     _ => Some((&mut *lower[l - 1], acts[l - 1])),
                 };
-                let input = &*outs[l];
-                with_inputs!(part.inputs, K => backward::<T, K>(part, input, delta, grad_in));
+                with_shape(shapes[l], Backward(part, &*outs[l], delta, grad_in));
             }
             *has_gradients = true;
             // The divergence guard: nothing is changed unless the loss, every gradient and every
@@ -151,7 +154,14 @@ impl<T: Float> Sequential<T> {
             let mut overflow = None;
             for (l, part) in parts.iter_mut().flatten().enumerate() {
                 let len = part.len();
-                if !update(part, alpha, lambda, &mut snapshot[at..at + len]) {
+                let update = Update(
+                    part,
+                    alpha,
+                    lambda,
+                    &mut snapshot[at..at + len],
+                    widths[l + 1],
+                );
+                if !with_shape(shapes[l], update) {
                     overflow = Some(l);
                     at += len;
                     break;
@@ -186,54 +196,113 @@ impl<T: Float> Sequential<T> {
     }
 }
 
-/// Calls `$call` with the const `$k` set to `$inputs` when it is 1 to 4, else to 0 (unknown).
-macro_rules! with_inputs {
-    ($inputs:expr, $k:ident => $call:expr) => {
-        match $inputs {
-            1 => {
-                const $k: usize = 1;
-                $call
-            }
-            2 => {
-                const $k: usize = 2;
-                $call
-            }
-            3 => {
-                const $k: usize = 3;
-                $call
-            }
-            4 => {
-                const $k: usize = 4;
-                $call
-            }
-            _ => {
-                const $k: usize = 0;
-                $call
-            }
-        }
-    };
+/// Work on one layer whose inputs `K` and outputs `J` are known when compiling (both 0 when they
+/// are not), so that the loops over the book's small layers unroll completely.
+trait LayerWork {
+    type Output;
+    fn run<const K: usize, const J: usize>(self) -> Self::Output;
 }
-use with_inputs;
+
+/// The shape code of a layer for [`with_shape`]: `4 (k - 1) + (j - 1)` for `k` inputs and `j`
+/// outputs when both are 1 to 4, else 16.
+fn shape_code(k: usize, j: usize) -> usize {
+    if (1..=4).contains(&k) && (1..=4).contains(&j) {
+        4 * (k - 1) + (j - 1)
+    } else {
+        16
+    }
+}
+
+/// Runs `work` with `K` and `J` set to the shape of [`shape_code`] `code` (0 and 0 for 16).
+#[inline(always)]
+fn with_shape<W: LayerWork>(code: usize, work: W) -> W::Output {
+    match code {
+        0 => work.run::<1, 1>(),
+        1 => work.run::<1, 2>(),
+        2 => work.run::<1, 3>(),
+        3 => work.run::<1, 4>(),
+        4 => work.run::<2, 1>(),
+        5 => work.run::<2, 2>(),
+        6 => work.run::<2, 3>(),
+        7 => work.run::<2, 4>(),
+        8 => work.run::<3, 1>(),
+        9 => work.run::<3, 2>(),
+        10 => work.run::<3, 3>(),
+        11 => work.run::<3, 4>(),
+        12 => work.run::<4, 1>(),
+        13 => work.run::<4, 2>(),
+        14 => work.run::<4, 3>(),
+        15 => work.run::<4, 4>(),
+        _ => work.run::<0, 0>(),
+    }
+}
+
+/// `(k, j)`: the constants, or the sizes when they are not known when compiling.
+#[inline(always)]
+fn sizes<const K: usize, const J: usize>(inputs: usize, outputs: usize) -> (usize, usize) {
+    if K == 0 { (inputs, outputs) } else { (K, J) }
+}
+
+struct Forward<'p, 'a, T: Float>(&'p DenseParts<'a, T>, Elementwise, &'p [T], &'p mut [T]);
+
+impl<T: Float> LayerWork for Forward<'_, '_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run<const K: usize, const J: usize>(self) {
+        let Forward(part, f, input, output) = self;
+        let (k, j) = sizes::<K, J>(part.inputs, output.len());
+        forward(part, f, &input[..k], &mut output[..j], k);
+    }
+}
+
+struct Backward<'p, 'a, T: Float>(
+    &'p mut DenseParts<'a, T>,
+    &'p [T],
+    &'p [T],
+    Option<(&'p mut [T], Elementwise)>,
+);
+
+impl<T: Float> LayerWork for Backward<'_, '_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run<const K: usize, const J: usize>(self) {
+        let Backward(part, input, delta, grad_in) = self;
+        let (k, j) = sizes::<K, J>(part.inputs, delta.len());
+        let grad_in = grad_in.map(|(g, f)| (&mut g[..k], f));
+        backward(part, &input[..k], &delta[..j], grad_in, k);
+    }
+}
+
+struct Update<'p, 'a, T: Float>(&'p mut DenseParts<'a, T>, T, T, &'p mut [T], usize);
+
+impl<T: Float> LayerWork for Update<'_, '_, T> {
+    type Output = bool;
+    #[inline(always)]
+    fn run<const K: usize, const J: usize>(self) -> bool {
+        let Update(part, alpha, lambda, saved, outputs) = self;
+        let (k, j) = sizes::<K, J>(part.inputs, outputs);
+        update(part, alpha, lambda, saved, k * j, j)
+    }
+}
 
 /// `output = f(input . weights + bias)` for one row, each sum from zero in order of the inputs
 /// (four outputs at a time, as the general path).
 ///
-/// `K` is the number of inputs when it is known when compiling (`0` when it is not), so that the
-/// loops over the inputs of the book's small layers unroll.
+/// `k` inputs.
 #[inline(always)]
-fn forward<T: Float, const K: usize>(
+fn forward<T: Float>(
     part: &DenseParts<'_, T>,
     f: Elementwise,
     input: &[T],
     output: &mut [T],
+    k: usize,
 ) {
-    let k = if K == 0 { part.inputs } else { K };
-    let input = &input[..k];
     let zero = T::zero();
+    // Four columns of weights at a time, then one at a time.
+    let j = output.len();
     let mut blocks = output.chunks_exact_mut(4);
-    let mut j = 0;
-    for block in &mut blocks {
-        let w = &part.weights[j * k..(j + 4) * k];
+    let mut columns = part.weights[..k * j].chunks_exact(4 * k);
+    for (block, w) in (&mut blocks).zip(&mut columns) {
         let mut s = [zero; 4];
         for (p, &a) in input.iter().enumerate() {
             for (q, s) in s.iter_mut().enumerate() {
@@ -241,19 +310,17 @@ fn forward<T: Float, const K: usize>(
             }
         }
         block.copy_from_slice(&s);
-        j += 4;
     }
-    for out in blocks.into_remainder() {
-        let column = &part.weights[j * k..(j + 1) * k];
+    let rest = blocks.into_remainder();
+    for (out, column) in rest.iter_mut().zip(columns.remainder().chunks_exact(k)) {
         let mut s = zero;
         for (&a, &w) in input.iter().zip(column) {
             s += a * w;
         }
         *out = s;
-        j += 1;
     }
     if let Some((bias, _)) = &part.bias {
-        for (out, &b) in output.iter_mut().zip(bias.iter()) {
+        for (out, &b) in output.iter_mut().zip(&bias[..j]) {
             *out += b;
         }
     }
@@ -269,32 +336,31 @@ fn forward<T: Float, const K: usize>(
 /// The book's three lines for one row: `weight_delta = input.T . delta`, the bias delta, and
 /// `grad_in = (delta . weights.T) * f'(input)` when the layer below needs it.
 #[inline(always)]
-fn backward<T: Float, const K: usize>(
+fn backward<T: Float>(
     part: &mut DenseParts<'_, T>,
     input: &[T],
     delta: &[T],
     grad_in: Option<(&mut [T], Elementwise)>,
+    k: usize,
 ) {
-    let k = if K == 0 { part.inputs } else { K };
-    let input = &input[..k];
+    let j = delta.len();
     let zero = T::zero();
-    for (j, &d) in delta.iter().enumerate() {
-        for (g, &a) in part.weight_delta[j * k..(j + 1) * k].iter_mut().zip(input) {
+    for (column, &d) in part.weight_delta[..k * j].chunks_exact_mut(k).zip(delta) {
+        for (g, &a) in column.iter_mut().zip(input) {
             *g = zero + a * d;
         }
     }
     if let Some((_, bias_delta)) = &mut part.bias {
-        for (g, &d) in bias_delta.iter_mut().zip(delta) {
+        for (g, &d) in bias_delta[..j].iter_mut().zip(delta) {
             *g = zero + d;
         }
     }
     if let Some((grad_in, f)) = grad_in {
         // grad_in[q] = sum_j delta[j] * weights[q, j], summed in order of j; the rows of the
         // transposed weights are the contiguous columns.
-        let grad_in = &mut grad_in[..k];
         grad_in.iter_mut().for_each(|g| *g = zero);
-        for (j, &d) in delta.iter().enumerate() {
-            for (g, &w) in grad_in.iter_mut().zip(&part.weights[j * k..(j + 1) * k]) {
+        for (column, &d) in part.weights[..k * j].chunks_exact(k).zip(delta) {
+            for (g, &w) in grad_in.iter_mut().zip(column) {
                 *g += d * w;
             }
         }
@@ -326,18 +392,42 @@ impl<T: Float> DenseParts<'_, T> {
 
 /// `weights -= alpha * (weight_delta + lambda * weights)`, and the same for the bias, after
 /// copying them to `saved`. Returns whether every updated value is finite.
+/// `n` weights and `j` bias entries.
 #[inline(always)]
-fn update<T: Float>(part: &mut DenseParts<'_, T>, alpha: T, lambda: T, saved: &mut [T]) -> bool {
-    let (saved_w, saved_b) = saved.split_at_mut(part.weights.len());
-    saved_w.copy_from_slice(part.weights);
-    plain_update(part.weights, part.weight_delta, alpha, lambda);
-    let mut finite = all_finite(part.weights);
+fn update<T: Float>(
+    part: &mut DenseParts<'_, T>,
+    alpha: T,
+    lambda: T,
+    saved: &mut [T],
+    n: usize,
+    j: usize,
+) -> bool {
+    let (saved_w, saved_b) = saved.split_at_mut(n);
+    let (w, g) = (&mut part.weights[..n], &part.weight_delta[..n]);
+    let mut finite = step_saving(w, g, &mut saved_w[..n], alpha, lambda);
     if let Some((b, g)) = &mut part.bias {
-        saved_b.copy_from_slice(b);
-        plain_update(b, g, alpha, lambda);
-        finite &= all_finite(b);
+        finite &= step_saving(&mut b[..j], &g[..j], &mut saved_b[..j], alpha, lambda);
     }
     finite
+}
+
+/// [`plain_value`] for each weight, after copying it to `saved`; whether all stay finite.
+#[inline(always)]
+fn step_saving<T: Float>(w: &mut [T], g: &[T], saved: &mut [T], alpha: T, lambda: T) -> bool {
+    let zero = T::zero();
+    if lambda == zero {
+        // The same function with a constant zero, so that the test leaves the loop.
+        for ((w, &g), s) in w.iter_mut().zip(g).zip(saved.iter_mut()) {
+            *s = *w;
+            *w = plain_value(*w, g, alpha, zero);
+        }
+    } else {
+        for ((w, &g), s) in w.iter_mut().zip(g).zip(saved.iter_mut()) {
+            *s = *w;
+            *w = plain_value(*w, g, alpha, lambda);
+        }
+    }
+    all_finite(w)
 }
 
 #[cfg(test)]

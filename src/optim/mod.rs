@@ -37,7 +37,7 @@ pub use clip::{ClipGradNorm, Clipped, global_norm};
 pub use rmsprop::RmsProp;
 pub use schedule::{CosineAnnealingLr, ExponentialLr, LrScheduler, Schedule, StepLr};
 pub use sgd::Sgd;
-pub(crate) use sgd::plain_update;
+pub(crate) use sgd::plain_value;
 pub use state::{OptimizerState, StateTensor};
 
 use crate::{Float, Matrix, Result};

@@ -198,7 +198,7 @@ pub(crate) fn plain_update<T: Float>(w: &mut [T], g: &[T], alpha: T, lambda: T) 
 
 /// One weight after a step without momentum.
 #[inline(always)]
-fn plain_value<T: Float>(w: T, g: T, alpha: T, lambda: T) -> T {
+pub(crate) fn plain_value<T: Float>(w: T, g: T, alpha: T, lambda: T) -> T {
     if lambda == T::zero() {
         w - alpha * g
     } else {
