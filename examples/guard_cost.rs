@@ -1,8 +1,8 @@
 //! Times `fit` on a small and a large model, to measure what the divergence guard costs per step.
 //!
-//! Every training step checks the loss, every gradient and every updated parameter for NaN and
-//! infinity, and copies the parameters aside before the update so that a diverging step can be
-//! undone exactly. This prints the time per step of
+//! Every training step checks the loss and every gradient for NaN and infinity, and asks the
+//! optimizer whether its update stays finite (copying the parameters and its state first only when
+//! it cannot say), so that a diverging step can be undone exactly. This prints the time per step of
 //!
 //! - the chapter's network (3-4-1, ReLU, f64, one row per step: overhead-bound), and
 //! - a 784-256-128-10 softmax network (f32, batches of 128: compute-bound);

@@ -462,18 +462,18 @@ impl<T: Float> Sequential<T> {
         self.set_mode(true);
         self.forward_unchecked(x);
         let loss = self.backward_unchecked(y);
-        // Checked before the optimizer sees anything, so that its state stays clean too.
+        // Checked before the optimizer changes anything, so that its state stays clean too.
         if !loss.finite() {
             return Err(self.diverged("loss", None));
         }
-        if let Some(layer) = self.first_nonfinite_gradient() {
-            return Err(self.diverged("gradient", Some(layer)));
-        }
-        if let Some(clip) = clip
-            && self.clip_unchecked(clip).is_err()
-        {
-            // Finite gradients whose squares overflow even in f64.
-            return Err(self.diverged("gradient", None));
+        if let Some(clip) = clip {
+            if let Some(layer) = self.first_nonfinite_gradient() {
+                return Err(self.diverged("gradient", Some(layer)));
+            }
+            if self.clip_unchecked(clip).is_err() {
+                // Finite gradients whose squares overflow even in f64.
+                return Err(self.diverged("gradient", None));
+            }
         }
         self.update_guarded(opt)?;
         Ok(loss)
@@ -486,30 +486,20 @@ impl<T: Float> Sequential<T> {
         Divergence { what, layer }
     }
 
-    /// The first layer with a NaN or infinite gradient, if any; sizes the snapshot on the way.
-    fn first_nonfinite_gradient(&mut self) -> Option<usize> {
-        let mut total = 0;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let mut k = 0;
-            while let Some(p) = layer.param(k) {
-                if !all_finite(p.grad.as_slice()) {
-                    return Some(i);
-                }
-                total += p.value.len();
-                k += 1;
-            }
-        }
-        if self.snapshot.len() != total {
-            // Only on the first step (or after a layer changed size).
-            self.snapshot.resize(total, T::zero());
-        }
-        None
+    /// The first layer with a NaN or infinite gradient, if any.
+    fn first_nonfinite_gradient(&self) -> Option<usize> {
+        self.layers.iter().position(|layer| {
+            (0..)
+                .map_while(|k| layer.param(k))
+                .any(|p| !all_finite(p.grad.as_slice()))
+        })
     }
 
     /// [`update_unchecked`](Self::update_unchecked), guarded: if the optimizer cannot vouch that
-    /// every parameter and its state stay finite ([`Optimizer::update_stays_finite`]), the
-    /// parameters and the optimizer's state are copied first, and put back if the update leaves
-    /// anything NaN or infinite; the step is then reported as diverged.
+    /// every parameter and its state stay finite ([`Optimizer::update_stays_finite`]), a NaN or
+    /// infinite gradient is reported before anything changes; otherwise the parameters and the
+    /// optimizer's state are copied first, and put back if the update leaves anything NaN or
+    /// infinite, and the step is reported as diverged.
     fn update_guarded(
         &mut self,
         opt: &mut dyn Optimizer<T>,
@@ -528,8 +518,13 @@ impl<T: Float> Sequential<T> {
             }
         }
         if vouched {
+            // A `true` also means that every gradient is finite (the contract), so the gradients
+            // need no scan of their own.
             self.update_unchecked(opt);
             return Ok(());
+        }
+        if let Some(layer) = self.first_nonfinite_gradient() {
+            return Err(self.diverged("gradient", Some(layer)));
         }
         // Copies taken only here (for the crate's optimizers: a first step, or a step near
         // overflow); a stateless optimizer's state is empty and costs nothing.
@@ -563,6 +558,11 @@ impl<T: Float> Sequential<T> {
 
     /// Copies every parameter, in update order, into the snapshot.
     fn copy_params_to_snapshot(&mut self) {
+        let total = self.num_parameters();
+        if self.snapshot.len() != total {
+            // Only on the first copy (or after a parameter changed size).
+            self.snapshot.resize(total, T::zero());
+        }
         let mut at = 0;
         for layer in &self.layers {
             let mut k = 0;

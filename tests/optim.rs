@@ -924,9 +924,10 @@ mod stays_finite {
                 .all(|t| t.value.iter().all(|v| v.is_finite()))
     }
 
-    /// After `warm` ordinary updates (so that the state exists), asks the question for gradient
-    /// `g`, then takes the step on a copy: a `true` must never be followed by a non-finite value,
-    /// and for moderate values the answer must be `true` (or the guard would copy everything).
+    /// After two ordinary updates (so that the state exists), asks the question for gradient `g`,
+    /// then takes the step on a copy: a `true` must never come with a non-finite gradient or be
+    /// followed by a non-finite value, and for moderate values the answer must be `true` (or the
+    /// guard would copy everything).
     fn check<O: Optimizer<f64> + Clone>(opt: O, w: &[f64], g: &[f64], lr: f64) {
         let mut opt = opt;
         let mut w = DMatrix::from_row_slice(1, w.len(), w);
@@ -948,6 +949,8 @@ mod stays_finite {
         taken.update(0, &mut after, &g);
         if claim {
             assert!(all_finite(&after, &taken), "{opt:?} vouched for {w} - {g}");
+            // The guard does not scan the gradients of a vouched step.
+            assert!(g.iter().all(|v| v.is_finite()), "{opt:?} vouched for {g}");
         }
         if moderate {
             assert!(claim, "{opt:?} refused moderate values {w} - {g}");
@@ -958,6 +961,7 @@ mod stays_finite {
         prop_oneof![
             -10.0..10.0f64,
             prop::sample::select(vec![1e150, -1e160, 1e300, -1e307, f64::MAX, 0.0]),
+            prop::sample::select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY]),
         ]
     }
 

@@ -105,8 +105,10 @@ pub trait Optimizer<T: Float>: Any + Debug + Send {
     /// the guard first copies the parameters and [`state`](Optimizer::state), and puts both back
     /// if the step leaves a parameter or a state buffer NaN or infinite. So `false`, the default,
     /// is always correct and only costs those copies; a wrong `true` lets a non-finite value
-    /// through. The crate's optimizers answer from the same arithmetic as their update (Adam from
-    /// a bound on it), and `false` before a parameter's first update.
+    /// through. A NaN or infinite entry of `grad` must give `false`: the guard then finds it and
+    /// reports a diverging gradient (for a vouched step it does not scan the gradients itself).
+    /// The crate's optimizers answer from the same arithmetic as their update (Adam from a bound
+    /// on it), and `false` before a parameter's first update.
     fn update_stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
         let _ = (index, value, grad);
         false
