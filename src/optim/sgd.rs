@@ -148,8 +148,15 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         let (alpha, mu, lambda) = (self.core.lr, self.momentum, self.weight_decay);
         if mu == T::zero() {
             let (w, g) = (value.as_slice(), grad.as_slice());
-            return value.shape() == grad.shape()
-                && all_finite_zip([w, g], |[w, g]| plain_value(w, g, alpha, lambda));
+            if value.shape() != grad.shape() {
+                return false;
+            }
+            // The test of lambda outside the loop, as in `plain_update`.
+            return if lambda == T::zero() {
+                all_finite_zip([w, g], |[w, g]| plain_value(w, g, alpha, T::zero()))
+            } else {
+                all_finite_zip([w, g], |[w, g]| plain_value(w, g, alpha, lambda))
+            };
         }
         let Some((w, g, buffers)) = self.core.slots.with_buffers(index, value, grad) else {
             return false;
