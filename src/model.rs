@@ -71,6 +71,8 @@ pub struct Sequential<T: Float> {
     has_gradients: bool,
     /// Whether the layers are in training mode (dropout active) or inference mode.
     training: bool,
+    /// Whether the first layer is a [`Dense`], which reads a training batch where it lies.
+    dense_first: bool,
     /// Every parameter as it was before the update in progress, so that the divergence guard can
     /// put them back (reused from step to step).
     snapshot: Vec<T>,
@@ -249,8 +251,11 @@ impl<T: Float> SequentialBuilder<T> {
             .chain(self.layers.iter().map(|l| l.output_size()))
             .collect();
         let fused = Sequential::fusable(&self.layers, self.loss.as_ref());
+        let first: &dyn Any = self.layers[0].as_ref();
+        let dense_first = first.is::<Dense<T>>();
         Ok(Sequential {
             fused,
+            dense_first,
             widths,
             inputs: self.inputs,
             layers: self.layers,
@@ -377,22 +382,34 @@ impl<T: Float> Sequential<T> {
 
     /// Forward pass of validated rows: `layer_{i+1} = layer_i(layer_i)`.
     pub(crate) fn forward_unchecked(&mut self, x: MatrixView<'_, T>) {
+        self.forward_rows(x, false);
+    }
+
+    /// [`forward_unchecked`](Self::forward_unchecked); with `in_place` the first layer reads `x`
+    /// where it lies instead of a copy in the buffers, and the backward pass must be given `x`.
+    fn forward_rows(&mut self, x: MatrixView<'_, T>, in_place: bool) {
         let rows = x.nrows();
         self.reserve(rows);
         self.has_gradients = false;
         let widths = &self.widths;
-        // layer_0 = x, kept so that it can be read back and used by the backward pass.
-        copy(&mut view_mut(&mut self.outputs[0], rows, widths[0]), &x);
+        if !in_place {
+            // layer_0 = x, kept so that it can be read back and used by the backward pass.
+            copy(&mut view_mut(&mut self.outputs[0], rows, widths[0]), &x);
+        }
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let (before, after) = self.outputs.split_at_mut(i + 1);
-            let input = view(&before[i], rows, widths[i]);
+            let input = match i {
+                0 if in_place => x,
+                _ => view(&before[i], rows, widths[i]),
+            };
             // layer_1 = relu(layer_0.dot(weights_0_1))
             layer.forward(input, view_mut(&mut after[0], rows, widths[i + 1]));
         }
     }
 
     /// Backward pass for validated targets of the batch in the buffers; returns the batch loss.
-    fn backward_unchecked(&mut self, y: MatrixView<'_, T>) -> T {
+    /// `x` is the batch when the forward pass read it in place.
+    fn backward_unchecked(&mut self, y: MatrixView<'_, T>, x: Option<MatrixView<'_, T>>) -> T {
         let rows = self.rows;
         let widths = &self.widths;
         let last = self.layers.len() - 1;
@@ -405,7 +422,10 @@ impl<T: Float> Sequential<T> {
         for i in (0..=last).rev() {
             let (lower, upper) = self.deltas.split_at_mut(i);
             let delta = view(&upper[0], rows, widths[i + 1]);
-            let input = view(&self.outputs[i], rows, widths[i]);
+            let input = match (i, x) {
+                (0, Some(x)) => x,
+                _ => view(&self.outputs[i], rows, widths[i]),
+            };
             if i == 0 {
                 // weight_delta_0_1 = layer_0.T.dot(layer_1_delta); layer_0 needs no delta.
                 self.layers[i].backward(input, delta, None);
@@ -452,16 +472,40 @@ impl<T: Float> Sequential<T> {
     /// One guarded training step on validated rows: forward, backward, and an update that is
     /// applied only if the loss, every gradient and every updated parameter are finite. On
     /// divergence every parameter is exactly as before the step.
+    ///
+    /// Unless `keep_input` is set, a first [`Dense`] layer reads `x` where it lies (so the batch
+    /// is not copied) and [`layer_output(0)`](Self::layer_output) is left as it was: a training
+    /// loop keeps the input of its last batch only. A diverging step always keeps it.
     pub(crate) fn train_batch(
         &mut self,
         x: MatrixView<'_, T>,
         y: MatrixView<'_, T>,
         opt: &mut dyn Optimizer<T>,
         clip: Option<&ClipGradNorm<T>>,
+        keep_input: bool,
+    ) -> std::result::Result<T, Divergence> {
+        let in_place = !keep_input && self.dense_first;
+        let result = self.guarded_step(x, y, opt, clip, in_place);
+        if in_place && result.is_err() {
+            copy(
+                &mut view_mut(&mut self.outputs[0], x.nrows(), self.widths[0]),
+                &x,
+            );
+        }
+        result
+    }
+
+    fn guarded_step(
+        &mut self,
+        x: MatrixView<'_, T>,
+        y: MatrixView<'_, T>,
+        opt: &mut dyn Optimizer<T>,
+        clip: Option<&ClipGradNorm<T>>,
+        in_place: bool,
     ) -> std::result::Result<T, Divergence> {
         self.set_mode(true);
-        self.forward_unchecked(x);
-        let loss = self.backward_unchecked(y);
+        self.forward_rows(x, in_place);
+        let loss = self.backward_unchecked(y, in_place.then_some(x));
         // Checked before the optimizer changes anything, so that its state stays clean too.
         if !loss.finite() {
             return Err(self.diverged("loss", None));
@@ -648,7 +692,7 @@ impl<T: Float> Sequential<T> {
             });
         }
         self.check_targets(self.rows, y.as_view())?;
-        Ok(self.backward_unchecked(y.as_view()))
+        Ok(self.backward_unchecked(y.as_view(), None))
     }
 
     /// Applies the optimizer to the gradients of the last [`backward`](Self::backward).
@@ -733,7 +777,7 @@ impl<T: Float> Sequential<T> {
     pub fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>, opt: &mut dyn Optimizer<T>) -> Result<T> {
         self.check_inputs(x.as_view())?;
         self.check_targets(x.nrows(), y.as_view())?;
-        self.train_batch(x.as_view(), y.as_view(), opt, None)
+        self.train_batch(x.as_view(), y.as_view(), opt, None, true)
             .map_err(|d| d.at(0, 0))
     }
 
@@ -988,7 +1032,7 @@ impl<T: Float> Sequential<T> {
         self.check_targets(x.nrows(), y.as_view())?;
         self.set_mode(false);
         self.forward_unchecked(x.as_view());
-        Ok(self.backward_unchecked(y.as_view()))
+        Ok(self.backward_unchecked(y.as_view(), None))
     }
 }
 

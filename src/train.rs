@@ -498,8 +498,10 @@ impl<T: Float> Sequential<T> {
         while start < n {
             let rows = batch.min(n - start);
             let yb = y.rows(start, rows);
+            // Only the last batch is copied into the model (as `layer_output(0)`).
+            let last = start + rows == n;
             let loss = self
-                .train_batch(x.rows(start, rows), yb, opt, clip)
+                .train_batch(x.rows(start, rows), yb, opt, clip, last)
                 .map_err(|d| (start / batch, d))?;
             if accuracy {
                 correct += count_correct(self.output(), yb);
@@ -575,7 +577,7 @@ impl<T: Float> Shuffled<T> {
             let rows = chunk.len();
             let yb = self.yb.rows(0, rows);
             let loss = model
-                .train_batch(self.xb.rows(0, rows), yb, opt, clip)
+                .train_batch(self.xb.rows(0, rows), yb, opt, clip, true)
                 .map_err(|d| (step, d))?;
             if accuracy {
                 correct += count_correct(model.output(), yb);

@@ -379,3 +379,40 @@ fn gradient_clipping_in_fit_matches_clipping_by_hand() {
     );
     assert_eq!(weights(&c), before);
 }
+
+#[test]
+fn mini_batch_fit_equals_stepping_through_the_same_batches() {
+    // `fit` lets the first layer read each batch where it lies in `x`; `step` copies it. Both
+    // must give the same bits, and the input of the last batch is what `layer_output(0)` shows.
+    let (x, y) = data();
+    let mut fitted = model(3);
+    let mut sgd = Sgd::new(0.3).unwrap();
+    fitted
+        .fit(&x, &y, &mut sgd, &Fit::new(3).mini_batch(7))
+        .unwrap();
+    let mut stepped = model(3);
+    let mut sgd = Sgd::new(0.3).unwrap();
+    for _ in 0..3 {
+        let mut start = 0;
+        while start < x.nrows() {
+            let rows = 7.min(x.nrows() - start);
+            let xb = x.rows(start, rows).into_owned();
+            let yb = y.rows(start, rows).into_owned();
+            stepped.step(&xb, &yb, &mut sgd).unwrap();
+            start += rows;
+        }
+    }
+    let bits = |m: &Sequential<f64>| -> Vec<u64> {
+        weights(m)
+            .iter()
+            .flat_map(|w| w.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+            .collect()
+    };
+    assert_eq!(bits(&fitted), bits(&stepped));
+    // 40 rows in batches of 7: the last batch is rows 35..40.
+    assert_eq!(fitted.layer_output(0).unwrap(), x.rows(35, 5));
+    assert_eq!(
+        fitted.layer_output(0).unwrap(),
+        stepped.layer_output(0).unwrap()
+    );
+}

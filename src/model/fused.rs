@@ -491,7 +491,13 @@ mod tests {
         'epochs: for epoch in 0..epochs {
             let mut total = T::zero();
             for row in 0..rows {
-                match general.train_batch(x.rows(row, 1), y.rows(row, 1), &mut opt_general, None) {
+                match general.train_batch(
+                    x.rows(row, 1),
+                    y.rows(row, 1),
+                    &mut opt_general,
+                    None,
+                    true,
+                ) {
                     Ok(loss) => total += loss * T::of_usize(1),
                     Err(d) => {
                         diverged = Some((epoch, row, d.what, d.layer));
