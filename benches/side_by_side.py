@@ -3,8 +3,9 @@
 
 Runs every program of every workload in interleaved rounds (so that a slow spell of the machine
 hits all of them alike), then prints a Markdown table of medians (min-max) and the ratios the
-performance targets are stated in. See the README's performance section for the commands that build what this
-runs; every path can be given on the command line.
+performance targets are stated in, of the medians and of the fastest runs. See the README's
+performance section for the commands that build what this runs; every path can be given on the
+command line.
 
     python3 benches/side_by_side.py --rounds 5 \
         --limit /path/to/limit-copy --peers /path/to/peers-copy --data /path/to/data
@@ -153,17 +154,26 @@ def main():
         if w in floors:
             print(f"| {w} | floor (GEMM at measured per-shape rates) | {floors[w]:.4g} s | |")
     print()
-    b = med
-    print("| target | measured |")
-    print("|---|---|")
-    print(f"| W1 within 3x of the floor loop | {b['w1']['backprop'] / b['w1']['floor (w1_loop)']:.2f}x "
-          f"of the floor; {b['w1']['numpy'] / b['w1']['backprop']:.0f}x faster than numpy |")
-    print(f"| W2 at least 2.5x faster than numpy | {b['w2']['numpy'] / b['w2']['backprop']:.2f}x |")
-    print(f"| W2 within 1.3x of the GEMM floor | {b['w2']['backprop'] / floors['w2']:.2f}x |")
-    print(f"| W3 at least 1.4x faster than numpy | {b['w3']['numpy'] / b['w3']['backprop']:.2f}x |")
-    print(f"| W3 within 1.2x of the {t}-thread GEMM floor | {b['w3']['backprop'] / floors['w3']:.2f}x |")
+    lo = {w: {n: min(v) for n, v in d.items()} for w, d in seconds.items()}
+    # Noise on a shared machine only ever adds time, so the fastest runs are shown beside the
+    # medians; the floors are best rates already.
+    print("| target | measured (medians) | measured (fastest runs) |")
+    print("|---|---|---|")
+
+    def row(target, ratio, unit="x"):
+        print(f"| {target} | {ratio(med):.2f}{unit} | {ratio(lo):.2f}{unit} |")
+
+    row("W1 within 3x of the floor loop: times the floor",
+        lambda b: b["w1"]["backprop"] / b["w1"]["floor (w1_loop)"])
+    row("W1: times faster than numpy", lambda b: b["w1"]["numpy"] / b["w1"]["backprop"])
+    row("W2 at least 2.5x faster than numpy", lambda b: b["w2"]["numpy"] / b["w2"]["backprop"])
+    row("W2 within 1.3x of the GEMM floor", lambda b: b["w2"]["backprop"] / floors["w2"])
+    row("W3 at least 1.4x faster than numpy", lambda b: b["w3"]["numpy"] / b["w3"]["backprop"])
+    row(f"W3 within 1.2x of the {t}-thread GEMM floor",
+        lambda b: b["w3"]["backprop"] / floors["w3"])
     print(f"| W3 peak memory at most 1.5x its input | {rss * 1024 / (60000 * 784 * 4):.2f}x "
-          f"({rss / 1024:.0f} MiB for {60000 * 784 * 4 / 2**20:.0f} MiB) |")
+          f"({rss / 1024:.0f} MiB for {60000 * 784 * 4 / 2**20:.0f} MiB) | |")
+    b = med
     if "candle" in b["w1"]:
         for w in ("w1", "w2", "w3"):
             print(f"| {w.upper()} vs candle | {b[w]['candle'] / b[w]['backprop']:.2f}x faster |")
