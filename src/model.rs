@@ -73,6 +73,9 @@ pub struct Sequential<T: Float> {
     training: bool,
     /// Whether the first layer is a [`Dense`], which reads a training batch where it lies.
     dense_first: bool,
+    /// The epochs of the last `fit` that failed during training (see
+    /// [`take_interrupted_history`](Sequential::take_interrupted_history)).
+    pub(crate) interrupted: Option<crate::History<T>>,
     /// Every parameter as it was before the update in progress, so that the divergence guard can
     /// put them back (reused from step to step).
     snapshot: Vec<T>,
@@ -256,6 +259,7 @@ impl<T: Float> SequentialBuilder<T> {
         Ok(Sequential {
             fused,
             dense_first,
+            interrupted: None,
             widths,
             inputs: self.inputs,
             layers: self.layers,

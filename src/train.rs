@@ -299,7 +299,9 @@ impl<T: Float> Sequential<T> {
     /// `(0, 1)`; [`Error::Empty`] if the split leaves no training or no validation rows; the
     /// model is unchanged when one of these is returned. [`Error::Diverged`] with the epoch and
     /// the step within it (both from 0) when a step diverges as described above; the steps
-    /// before it stay applied (early stopping does not restore its best weights then).
+    /// before it stay applied (early stopping does not restore its best weights then), and the
+    /// history of the epochs before it is kept for
+    /// [`take_interrupted_history`](Self::take_interrupted_history).
     pub fn fit(
         &mut self,
         x: &Matrix<T>,
@@ -337,6 +339,7 @@ impl<T: Float> Sequential<T> {
         fit: &Fit,
         on_epoch: &mut dyn FnMut(&Epoch<T>) -> Control,
     ) -> Result<History<T>> {
+        self.interrupted = None;
         self.check_inputs(x.as_view())?;
         self.check_targets(x.nrows(), y.as_view())?;
         // Training rows and validation rows.
@@ -410,10 +413,13 @@ impl<T: Float> Sequential<T> {
         let mut history = History::default();
         let base_lr = opt.learning_rate().as_f64();
         for epoch in 0..fit.epochs {
-            if let Some(schedule) = &fit.schedule {
-                opt.set_learning_rate(T::of(schedule.learning_rate(base_lr, epoch)))?;
+            if let Some(schedule) = &fit.schedule
+                && let Err(e) = opt.set_learning_rate(T::of(schedule.learning_rate(base_lr, epoch)))
+            {
+                self.interrupted = Some(history);
+                return Err(e);
             }
-            let (loss, correct) = match &mut shuffled {
+            let ran = match &mut shuffled {
                 None => self.epoch(
                     x.rows(0, train_rows),
                     y.rows(0, train_rows),
@@ -423,8 +429,15 @@ impl<T: Float> Sequential<T> {
                     clip.as_ref(),
                 ),
                 Some(s) => s.epoch(self, x, y, fit.accuracy, opt, clip.as_ref()),
-            }
-            .map_err(|(step, d)| d.at(epoch, step))?;
+            };
+            let (loss, correct) = match ran {
+                Ok(ran) => ran,
+                Err((step, d)) => {
+                    // The epochs before stay readable through `take_interrupted_history`.
+                    self.interrupted = Some(history);
+                    return Err(d.at(epoch, step));
+                }
+            };
             let mut log = Epoch {
                 epoch,
                 loss,
@@ -474,6 +487,31 @@ impl<T: Float> Sequential<T> {
             history.best_epoch = Some(w.best_epoch);
         }
         Ok(history)
+    }
+
+    /// The epochs that the last [`fit`](Self::fit) or [`fit_with`](Self::fit_with) completed
+    /// before it returned an error during training (a [`Error::Diverged`] step, or a schedule's
+    /// rate refused by the optimizer), taken out of the model; `None` after a call that
+    /// succeeded or failed before its first epoch.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    ///
+    /// // Inputs of about 20 with alpha 0.1: each update overshoots more than the last.
+    /// let x = DMatrix::from_row_slice(2, 2, &[18.0, 20.0, 2.0, 20.0]);
+    /// let y = DMatrix::from_row_slice(2, 1, &[0.0, 1.0]);
+    /// let mut model = Sequential::<f64>::builder(2).bias(false).dense(1, Identity).build()?;
+    /// let err = model.fit(&x, &y, &mut Sgd::new(0.1)?, &Fit::new(1000)).unwrap_err();
+    /// let Error::Diverged { epoch, .. } = err else { panic!("{err}") };
+    /// let history = model.take_interrupted_history().unwrap();
+    /// assert_eq!(history.loss.len(), epoch); // every epoch before the diverging one
+    /// assert!(history.loss.windows(2).all(|w| w[1] > w[0])); // the loss grew all along
+    /// assert!(model.take_interrupted_history().is_none());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn take_interrupted_history(&mut self) -> Option<History<T>> {
+        self.interrupted.take()
     }
 
     /// One epoch over validated rows in order; returns the mean loss and the rows classified right,
