@@ -509,51 +509,29 @@ fn the_epochs_before_a_divergence_keep_their_history() {
     // The chapter's network on streetlights * 20 diverges after some epochs; the losses of the
     // epochs before it are those of a run of exactly that many epochs.
     let (x, y) = streetlights_times_20();
+    let train = |model: &mut Sequential<f64>, alpha: f64, epochs: usize| {
+        let mut sgd = Sgd::new(alpha).unwrap();
+        model.fit(&x, &y, &mut sgd, &Fit::new(epochs).stochastic())
+    };
     let mut model = book_network::<f64>();
-    let err = model
-        .fit(
-            &x,
-            &y,
-            &mut Sgd::new(0.1).unwrap(),
-            &Fit::new(100).stochastic(),
-        )
-        .unwrap_err();
+    let err = train(&mut model, 0.1, 100).unwrap_err();
     let Error::Diverged { epoch, .. } = err else {
         panic!("{err:?}")
     };
     assert!(epoch > 0);
     let history = model.take_interrupted_history().unwrap();
     let mut fresh = book_network::<f64>();
-    let full = fresh
-        .fit(
-            &x,
-            &y,
-            &mut Sgd::new(0.1).unwrap(),
-            &Fit::new(epoch).stochastic(),
-        )
-        .unwrap();
+    let full = train(&mut fresh, 0.1, epoch).unwrap();
     assert_eq!(history.loss, full.loss);
     assert!(fresh.take_interrupted_history().is_none());
     // A later call that succeeds drops an interrupted history that was not taken.
-    let again = model
-        .fit(
-            &x,
-            &y,
-            &mut Sgd::new(0.1).unwrap(),
-            &Fit::new(100).stochastic(),
-        )
-        .unwrap_err();
-    assert!(matches!(again, Error::Diverged { .. }));
+    assert!(matches!(
+        train(&mut model, 0.1, 100),
+        Err(Error::Diverged { .. })
+    ));
     model
         .set_weights(0, book_network::<f64>().weights(0).unwrap().clone())
         .unwrap();
-    model
-        .fit(
-            &x,
-            &y,
-            &mut Sgd::new(1e-4).unwrap(),
-            &Fit::new(1).stochastic(),
-        )
-        .unwrap();
+    train(&mut model, 1e-4, 1).unwrap();
     assert!(model.take_interrupted_history().is_none());
 }
