@@ -415,19 +415,23 @@ fn update<T: Float>(
 #[inline(always)]
 fn step_saving<T: Float>(w: &mut [T], g: &[T], saved: &mut [T], alpha: T, lambda: T) -> bool {
     let zero = T::zero();
+    // `w * 0` is ±0 for a finite weight and NaN otherwise, and NaN survives the sum.
+    let mut poison = zero;
     if lambda == zero {
         // The same function with a constant zero, so that the test leaves the loop.
         for ((w, &g), s) in w.iter_mut().zip(g).zip(saved.iter_mut()) {
             *s = *w;
             *w = plain_value(*w, g, alpha, zero);
+            poison += *w * zero;
         }
     } else {
         for ((w, &g), s) in w.iter_mut().zip(g).zip(saved.iter_mut()) {
             *s = *w;
             *w = plain_value(*w, g, alpha, lambda);
+            poison += *w * zero;
         }
     }
-    all_finite(w)
+    poison == zero
 }
 
 #[cfg(test)]
