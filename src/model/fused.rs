@@ -98,7 +98,12 @@ impl<T: Float> Sequential<T> {
         for (code, l) in shapes.iter_mut().zip(0..n) {
             *code = shape_code(widths[l], widths[l + 1]);
         }
-        let total_params: usize = parts.iter().flatten().map(DenseParts::len).sum();
+        // Where each layer's weights and bias start in the snapshot, and where the last ends.
+        let mut starts = [0; MAX_LAYERS + 1];
+        for (l, part) in parts.iter().flatten().enumerate() {
+            starts[l + 1] = starts[l] + part.len();
+        }
+        let total_params = starts[n];
         if snapshot.len() < total_params {
             // Only on the first fused epoch of a model.
             snapshot.resize(total_params, T::zero());
@@ -150,31 +155,19 @@ impl<T: Float> Sequential<T> {
                 return diverged(has_gradients, "loss", None);
             }
             // Updated in place after a copy of the (few) weights, put back if one overflows.
-            let mut at = 0;
             let mut overflow = None;
             for (l, part) in parts.iter_mut().flatten().enumerate() {
-                let len = part.len();
-                let update = Update(
-                    part,
-                    alpha,
-                    lambda,
-                    &mut snapshot[at..at + len],
-                    widths[l + 1],
-                );
+                let saved = &mut snapshot[starts[l]..starts[l + 1]];
+                let update = Update(part, alpha, lambda, saved, widths[l + 1]);
                 if !with_shape(shapes[l], update) {
                     overflow = Some(l);
-                    at += len;
                     break;
                 }
-                at += len;
             }
             if let Some(l) = overflow {
-                let mut from = 0;
-                for part in parts.iter_mut().flatten() {
-                    if from < at {
-                        part.restore(&snapshot[from..from + part.len()]);
-                    }
-                    from += part.len();
+                // Layers up to and including `l` were updated.
+                for (k, part) in parts.iter_mut().flatten().enumerate().take(l + 1) {
+                    part.restore(&snapshot[starts[k]..starts[k + 1]]);
                 }
                 // A NaN or infinite gradient also gives a non-finite weight; named first, as the
                 // general path checks every gradient before it updates anything.
@@ -476,8 +469,14 @@ mod tests {
             T::of(values[(r * 3 + c + 1) % values.len()])
         });
         let epochs = 3;
+        // "Huge": a rate whose first update overflows the weights, in either float type.
+        let alpha = match alpha {
+            a if a < 1e10 => T::of(a),
+            _ if T::of(1e306).finite() => T::of(1e306),
+            _ => T::of(1e36),
+        };
         let sgd = || {
-            Sgd::new(T::of(alpha))
+            Sgd::new(alpha)
                 .unwrap()
                 .weight_decay(T::of(lambda))
                 .unwrap()
@@ -541,7 +540,7 @@ mod tests {
             layers in prop::collection::vec((1usize..7, 0u8..4), 1..4),
             bias in any::<bool>(),
             rows in 1usize..5,
-            alpha in prop::sample::select(vec![0.05, 0.5, 1e3]),
+            alpha in prop::sample::select(vec![0.05, 0.5, 1e3, 1e300]),
             lambda in prop::sample::select(vec![0.0, 0.01]),
             values in prop::collection::vec(-2.0f64..2.0, 1..16),
             f32s in any::<bool>(),
