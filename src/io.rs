@@ -147,6 +147,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
+use crate::activation::Elementwise;
 use crate::validate::check_finite;
 
 use crate::layer::Dropout;
@@ -540,21 +541,10 @@ fn is_buffer_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// The name of one of the crate's own activations (its `Activation::name`), `None` for others.
 fn activation_name<T: Float>(f: &dyn Activation<T>) -> Option<&'static str> {
-    let f = f as &dyn Any;
-    if f.is::<Identity>() {
-        Some("Identity")
-    } else if f.is::<Relu>() {
-        Some("Relu")
-    } else if f.is::<Sigmoid>() {
-        Some("Sigmoid")
-    } else if f.is::<Tanh>() {
-        Some("Tanh")
-    } else if f.is::<Softmax>() {
-        Some("Softmax")
-    } else {
-        None
-    }
+    let builtin = Elementwise::of(f).is_some() || (f as &dyn Any).is::<Softmax>();
+    builtin.then(|| f.name())
 }
 
 fn with_activation<T: Float>(layer: Dense<T>, name: &str) -> Option<Dense<T>> {

@@ -395,11 +395,11 @@ impl<T: Float> Sequential<T> {
         let rows = x.nrows();
         self.reserve(rows);
         self.has_gradients = false;
-        let widths = &self.widths;
         if !in_place {
             // layer_0 = x, kept so that it can be read back and used by the backward pass.
-            copy(&mut view_mut(&mut self.outputs[0], rows, widths[0]), &x);
+            self.store_input(x);
         }
+        let widths = &self.widths;
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let (before, after) = self.outputs.split_at_mut(i + 1);
             let input = match i {
@@ -409,6 +409,14 @@ impl<T: Float> Sequential<T> {
             // layer_1 = relu(layer_0.dot(weights_0_1))
             layer.forward(input, view_mut(&mut after[0], rows, widths[i + 1]));
         }
+    }
+
+    /// Copies a batch (of rows the buffers are sized for) into `layer_output(0)`.
+    fn store_input(&mut self, x: MatrixView<'_, T>) {
+        copy(
+            &mut view_mut(&mut self.outputs[0], x.nrows(), self.widths[0]),
+            &x,
+        );
     }
 
     /// Backward pass for validated targets of the batch in the buffers; returns the batch loss.
@@ -491,10 +499,7 @@ impl<T: Float> Sequential<T> {
         let in_place = !keep_input && self.dense_first;
         let result = self.guarded_step(x, y, opt, clip, in_place);
         if in_place && result.is_err() {
-            copy(
-                &mut view_mut(&mut self.outputs[0], x.nrows(), self.widths[0]),
-                &x,
-            );
+            self.store_input(x);
         }
         result
     }
