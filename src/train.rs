@@ -240,6 +240,17 @@ pub struct History<T: Float> {
     pub stopped_early: bool,
 }
 
+impl<T: Float> History<T> {
+    /// Appends an epoch's figures.
+    fn record(&mut self, log: &Epoch<T>) {
+        self.loss.push(log.loss);
+        self.learning_rate.push(log.learning_rate);
+        self.accuracy.extend(log.accuracy);
+        self.val_loss.extend(log.val_loss);
+        self.val_accuracy.extend(log.val_accuracy);
+    }
+}
+
 /// Bookkeeping of early stopping.
 struct Watch<T: Float> {
     rule: EarlyStopping,
@@ -412,6 +423,44 @@ impl<T: Float> Sequential<T> {
             .transpose()?;
         let mut history = History::default();
         let base_lr = opt.learning_rate().as_f64();
+        // With nothing to do between epochs that needs the model, the fused loop of small
+        // networks runs them all in one call (its setup is then paid once).
+        if batch == 1
+            && clip.is_none()
+            && shuffled.is_none()
+            && val.is_none()
+            && watch.is_none()
+            && fit.schedule.is_none()
+        {
+            let learning_rate = opt.learning_rate();
+            let mut record = |epoch, total: T, correct| {
+                let log = Epoch {
+                    epoch,
+                    loss: total / T::of_usize(train_rows),
+                    learning_rate,
+                    accuracy: fit.accuracy.then(|| correct as f64 / train_rows as f64),
+                    val_loss: None,
+                    val_accuracy: None,
+                };
+                history.record(&log);
+                progress.epoch(&log);
+                let stop = on_epoch(&log) == Control::Stop && epoch + 1 < fit.epochs;
+                history.stopped_early |= stop;
+                stop
+            };
+            let (x, y) = (x.rows(0, train_rows), y.rows(0, train_rows));
+            match self.fused_epochs(x, y, opt, fit.accuracy, fit.epochs, &mut record) {
+                Some(Ok(())) => {
+                    progress.finish();
+                    return Ok(history);
+                }
+                Some(Err((epoch, step, d))) => {
+                    self.interrupted = Some(history);
+                    return Err(d.at(epoch, step));
+                }
+                None => {}
+            }
+        }
         for epoch in 0..fit.epochs {
             if let Some(schedule) = &fit.schedule
                 && let Err(e) = opt.set_learning_rate(T::of(schedule.learning_rate(base_lr, epoch)))
@@ -451,11 +500,7 @@ impl<T: Float> Sequential<T> {
                 log.val_loss = Some(val_loss);
                 log.val_accuracy = fit.accuracy.then(|| val_correct as f64 / xv.nrows() as f64);
             }
-            history.loss.push(log.loss);
-            history.learning_rate.push(log.learning_rate);
-            history.accuracy.extend(log.accuracy);
-            history.val_loss.extend(log.val_loss);
-            history.val_accuracy.extend(log.val_accuracy);
+            history.record(&log);
             progress.epoch(&log);
 
             let mut stop = on_epoch(&log) == Control::Stop;
@@ -526,11 +571,18 @@ impl<T: Float> Sequential<T> {
         clip: Option<&ClipGradNorm<T>>,
     ) -> std::result::Result<(T, usize), (usize, Divergence)> {
         let n = x.nrows();
-        if batch == 1
-            && clip.is_none()
-            && let Some(epoch) = self.fused_epoch(x, y, opt, accuracy)
-        {
-            return epoch.map(|(total, correct)| (total / T::of_usize(n), correct));
+        if batch == 1 && clip.is_none() {
+            let mut ran = (T::zero(), 0);
+            let mut keep = |_, total, correct| {
+                ran = (total, correct);
+                false
+            };
+            if let Some(epoch) = self.fused_epochs(x, y, opt, accuracy, 1, &mut keep) {
+                return match epoch {
+                    Ok(()) => Ok((ran.0 / T::of_usize(n), ran.1)),
+                    Err((_, step, d)) => Err((step, d)),
+                };
+            }
         }
         let (mut total, mut correct, mut start) = (T::zero(), 0, 0);
         while start < n {

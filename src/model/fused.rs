@@ -4,11 +4,16 @@
 //! makes some twenty calls through trait objects and builds as many matrix views, which cost more
 //! than the arithmetic. When every layer is a [`Dense`] with an element-wise built-in activation,
 //! the loss is [`SquaredError`](crate::SquaredError) and the optimizer is [`Sgd`] without
-//! momentum, an epoch of one-row steps runs here instead: the same delta rule on plain slices,
-//! computing every value with the same operations in the same order as the general path, so the
-//! two give bit-identical weights (a test checks it on random networks).
+//! momentum, one-row epochs run here instead: the same delta rule on plain slices, computing every
+//! value with the same operations in the same order as the general path, so the two give
+//! bit-identical weights (a test checks it on random networks). `fit` hands over all its epochs
+//! at once when it has nothing to do between them that needs the model (validation, early
+//! stopping, a schedule, shuffling), so the setup below is paid once per `fit`. The book's own
+//! networks (two layers, one output) take the kernel of `two_layers.rs`.
 
 use std::any::Any;
+
+mod two_layers;
 
 use super::{Divergence, Sequential};
 use crate::activation::Elementwise;
@@ -20,9 +25,13 @@ use crate::{Dense, Float, MatrixView, Optimizer, Sgd};
 /// Layers a fused model may have (the parts of each are held in an array on the stack).
 pub(super) const MAX_LAYERS: usize = 8;
 
-/// The result of one epoch: the summed loss and the rows classified right, or the step that
-/// diverged and why.
-pub(crate) type EpochResult<T> = std::result::Result<(T, usize), (usize, Divergence)>;
+/// What a run of fused epochs ended with: `Ok` when every epoch ran or the caller stopped it, or
+/// the epoch and the step in it that diverged, and why.
+pub(crate) type Epochs = std::result::Result<(), (usize, usize, Divergence)>;
+
+/// Called after every fused epoch with its number, the sum of its rows' losses and the rows
+/// classified right; returns whether to stop.
+pub(crate) type AfterEpoch<'f, T> = dyn FnMut(usize, T, usize) -> bool + 'f;
 
 impl<T: Float> Sequential<T> {
     /// The activations of a model the fused loop can train: every layer a [`Dense`] with an
@@ -45,19 +54,22 @@ impl<T: Float> Sequential<T> {
             .collect()
     }
 
-    /// One epoch of one-row steps over validated rows, in order, through the fused loop; `None`
-    /// (nothing done) if the model or the optimizer is not one it handles.
+    /// Up to `epochs` epochs of one-row steps over validated rows, in order, through the fused
+    /// loop, calling `after` at the end of each; `None` (nothing done) if the model or the
+    /// optimizer is not one it handles.
     ///
-    /// Returns the sum of the rows' losses, as the general path's epoch does, and the rows
-    /// classified right when `accuracy` is set.
+    /// `after` is given the sum of the epoch's row losses, as the general path's epoch computes
+    /// it, and the rows classified right when `accuracy` is set.
     #[inline(never)]
-    pub(crate) fn fused_epoch(
+    pub(crate) fn fused_epochs(
         &mut self,
         x: MatrixView<'_, T>,
         y: MatrixView<'_, T>,
         opt: &mut dyn Optimizer<T>,
         accuracy: bool,
-    ) -> Option<EpochResult<T>> {
+        epochs: usize,
+        after: &mut AfterEpoch<'_, T>,
+    ) -> Option<Epochs> {
         self.fused.as_ref()?;
         let opt: &mut dyn Any = opt;
         let sgd = opt.downcast_mut::<Sgd<T>>()?;
@@ -84,7 +96,7 @@ impl<T: Float> Sequential<T> {
             *slot = Some(any.downcast_mut::<Dense<T>>()?.parts_mut());
         }
         let parts = &mut parts[..n];
-        // Each layer's output and delta for one row, sliced once per epoch.
+        // Each layer's output and delta for one row, sliced once.
         let mut outs: [&mut [T]; MAX_LAYERS + 1] = Default::default();
         for ((slot, buf), &w) in outs.iter_mut().zip(outputs.iter_mut()).zip(widths.iter()) {
             *slot = &mut buf[..w];
@@ -98,6 +110,29 @@ impl<T: Float> Sequential<T> {
         for (code, l) in shapes.iter_mut().zip(0..n) {
             *code = shape_code(widths[l], widths[l + 1]);
         }
+        if let [Some(first), Some(second)] = parts
+            && shapes[0] < 16
+            && shapes[1] < 16
+        {
+            let net = two_layers::TwoLayers {
+                first,
+                second,
+                acts: [acts[0], acts[1]],
+                outputs: widths[2],
+                x,
+                y,
+                alpha,
+                lambda,
+                sgd,
+                accuracy,
+                epochs,
+                after,
+                outs,
+                dels,
+                has_gradients,
+            };
+            return with_shape(shapes[0], net);
+        }
         // Where each layer's weights and bias start in the snapshot, and where the last ends.
         let mut starts = [0; MAX_LAYERS + 1];
         for (l, part) in parts.iter().flatten().enumerate() {
@@ -105,88 +140,100 @@ impl<T: Float> Sequential<T> {
         }
         let total_params = starts[n];
         if snapshot.len() < total_params {
-            // Only on the first fused epoch of a model.
+            // Only on the first fused run of a model.
             snapshot.resize(total_params, T::zero());
         }
         let last = n - 1;
         let zero = T::zero();
-        let (mut total, mut correct) = (zero, 0);
-        for row in 0..x.nrows() {
-            // layer_0 = x[row]
-            for (c, v) in outs[0].iter_mut().enumerate() {
-                *v = x[(row, c)];
-            }
-            for l in 0..n {
-                let (before, after) = outs.split_at_mut(l + 1);
-                let Some(part) = &parts[l] else { return None };
-                let (input, output) = (&*before[l], &mut *after[0]);
-                with_shape(shapes[l], Forward(part, acts[l], input, output));
-            }
-            // loss = 0.5 * sum((layer_2 - goal) ** 2); layer_2_delta = layer_2 - goal
-            let pred = &*outs[n];
-            let delta = &mut *dels[last];
-            let mut sum = zero;
-            for (j, (d, &p)) in delta.iter_mut().zip(pred).enumerate() {
-                let e = p - y[(row, j)];
-                sum += e * e;
-                *d = acts[last].backward(e, p);
-            }
-            let loss = sum * T::of(0.5);
-            for l in (0..n).rev() {
-                let (lower, upper) = dels.split_at_mut(l);
-                let delta = &*upper[0];
-                let Some(part) = &mut parts[l] else {
-                    return None;
-                };
-                let grad_in = match l {
-                    0 => None,
-                    _ => Some((&mut *lower[l - 1], acts[l - 1])),
-                };
-                with_shape(shapes[l], Backward(part, &*outs[l], delta, grad_in));
-            }
-            *has_gradients = true;
-            // The divergence guard: nothing is changed unless the loss, every gradient and every
-            // updated weight are finite.
-            let diverged = |has_gradients: &mut bool, what, layer| {
-                *has_gradients = false;
-                Some(Err((row, Divergence { what, layer })))
-            };
-            if !loss.finite() {
-                return diverged(has_gradients, "loss", None);
-            }
-            // Updated in place after a copy of the (few) weights, put back if one overflows.
-            let mut overflow = None;
-            for (l, part) in parts.iter_mut().flatten().enumerate() {
-                let saved = &mut snapshot[starts[l]..starts[l + 1]];
-                let update = Update(part, alpha, lambda, saved, widths[l + 1]);
-                if !with_shape(shapes[l], update) {
-                    overflow = Some(l);
-                    break;
+        for epoch in 0..epochs {
+            let (mut total, mut correct) = (zero, 0);
+            for row in 0..x.nrows() {
+                // layer_0 = x[row]
+                for (c, v) in outs[0].iter_mut().enumerate() {
+                    *v = x[(row, c)];
                 }
-            }
-            if let Some(l) = overflow {
-                // Layers up to and including `l` were updated.
-                for (k, part) in parts.iter_mut().flatten().enumerate().take(l + 1) {
-                    part.restore(&snapshot[starts[k]..starts[k + 1]]);
+                for l in 0..n {
+                    let (before, after) = outs.split_at_mut(l + 1);
+                    let Some(part) = &parts[l] else { return None };
+                    let (input, output) = (&*before[l], &mut *after[0]);
+                    with_shape(shapes[l], Forward(part, acts[l], input, output));
                 }
-                // A NaN or infinite gradient also gives a non-finite weight; named first, as the
-                // general path checks every gradient before it updates anything.
-                return match parts.iter().flatten().position(|p| !p.gradients_finite()) {
-                    Some(g) => diverged(has_gradients, "gradient", Some(g)),
-                    None => diverged(has_gradients, "parameter", Some(l)),
+                // loss = 0.5 * sum((layer_2 - goal) ** 2); layer_2_delta = layer_2 - goal
+                let pred = &*outs[n];
+                let delta = &mut *dels[last];
+                let mut sum = zero;
+                for (j, (d, &p)) in delta.iter_mut().zip(pred).enumerate() {
+                    let e = p - y[(row, j)];
+                    sum += e * e;
+                    *d = acts[last].backward(e, p);
+                }
+                let loss = sum * T::of(0.5);
+                for l in (0..n).rev() {
+                    let (lower, upper) = dels.split_at_mut(l);
+                    let delta = &*upper[0];
+                    let Some(part) = &mut parts[l] else {
+                        return None;
+                    };
+                    let grad_in = match l {
+                        0 => None,
+                        _ => Some((&mut *lower[l - 1], acts[l - 1])),
+                    };
+                    with_shape(shapes[l], Backward(part, &*outs[l], delta, grad_in));
+                }
+                *has_gradients = true;
+                // The divergence guard: nothing is changed unless the loss, every gradient and
+                // every updated weight are finite.
+                let diverged = |has_gradients: &mut bool, what, layer| {
+                    *has_gradients = false;
+                    Some(Err((epoch, row, Divergence { what, layer })))
                 };
+                if !loss.finite() {
+                    return diverged(has_gradients, "loss", None);
+                }
+                // Updated in place after a copy of the (few) weights, put back if one overflows.
+                let mut overflow = None;
+                for (l, part) in parts.iter_mut().flatten().enumerate() {
+                    let saved = &mut snapshot[starts[l]..starts[l + 1]];
+                    let update = Update(part, alpha, lambda, saved, widths[l + 1]);
+                    if !with_shape(shapes[l], update) {
+                        overflow = Some(l);
+                        break;
+                    }
+                }
+                if let Some(l) = overflow {
+                    // Layers up to and including `l` were updated.
+                    for (k, part) in parts.iter_mut().flatten().enumerate().take(l + 1) {
+                        part.restore(&snapshot[starts[k]..starts[k + 1]]);
+                    }
+                    return match first_bad_gradient(parts.iter().flatten()) {
+                        Some(g) => diverged(has_gradients, "gradient", Some(g)),
+                        None => diverged(has_gradients, "parameter", Some(l)),
+                    };
+                }
+                sgd.begin_step();
+                if accuracy {
+                    correct += crate::metrics::count_correct(
+                        crate::linalg::view(outs[n], 1, widths[n]),
+                        y.rows(row, 1),
+                    );
+                }
+                total += loss;
             }
-            sgd.begin_step();
-            if accuracy {
-                correct += crate::metrics::count_correct(
-                    crate::linalg::view(outs[n], 1, widths[n]),
-                    y.rows(row, 1),
-                );
+            if after(epoch, total, correct) {
+                break;
             }
-            total += loss;
         }
-        Some(Ok((total, correct)))
+        Some(Ok(()))
     }
+}
+
+/// The first layer whose gradients are not all finite. A NaN or infinite gradient also gives a
+/// non-finite weight, and it is named first, as the general path checks every gradient before
+/// it updates anything.
+fn first_bad_gradient<'p, 'a: 'p, T: Float>(
+    parts: impl Iterator<Item = &'p DenseParts<'a, T>>,
+) -> Option<usize> {
+    parts.into_iter().position(|p| !p.gradients_finite())
 }
 
 /// Work on one layer whose inputs `K` and outputs `J` are known when compiling (both 0 when they
@@ -317,13 +364,7 @@ fn forward<T: Float>(
             *out += b;
         }
     }
-    match f {
-        Elementwise::Identity => {}
-        Elementwise::Relu => output
-            .iter_mut()
-            .for_each(|o| *o = Elementwise::Relu.forward(*o)),
-        _ => output.iter_mut().for_each(|o| *o = f.forward(*o)),
-    }
+    f.forward_all(output);
 }
 
 /// The book's three lines for one row: `weight_delta = input.T . delta`, the bias delta, and
@@ -357,9 +398,7 @@ fn backward<T: Float>(
                 *g += d * w;
             }
         }
-        for (g, &a) in grad_in.iter_mut().zip(input) {
-            *g = f.backward(*g, a);
-        }
+        f.backward_all(grad_in, input);
     }
 }
 
@@ -450,17 +489,25 @@ mod tests {
         b.loss(SquaredError).build().unwrap()
     }
 
-    /// Trains one copy with `fit` (the fused loop) and one through the general step, row by row,
-    /// and asserts the same weights, bit for bit, and the same loss or the same divergence.
-    fn same_as_general_path<T: Float>(
+    /// A model's inputs and bias, and a run of three epochs on `rows` rows.
+    struct Case {
         inputs: usize,
-        layers: &[(usize, u8)],
         bias: bool,
         rows: usize,
         alpha: f64,
         lambda: f64,
-        values: &[f64],
-    ) {
+    }
+
+    /// Trains one copy with `fit` (the fused loop) and one through the general step, row by row,
+    /// and asserts the same weights, bit for bit, and the same loss or the same divergence.
+    fn same_as_general_path<T: Float>(case: &Case, layers: &[(usize, u8)], values: &[f64]) {
+        let Case {
+            inputs,
+            bias,
+            rows,
+            alpha,
+            lambda,
+        } = *case;
         let x = DMatrix::from_fn(rows, inputs, |r, c| {
             T::of(values[(r * 7 + c) % values.len()])
         });
@@ -525,11 +572,62 @@ mod tests {
             }
             (got, expected) => panic!("fused {got:?}, general {expected:?}"),
         }
-        for (a, b) in fused.params().iter().zip(general.params()) {
-            let bits = |m: &DMatrix<T>| m.iter().map(|v| v.as_f64().to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(a.2), bits(b.2), "layer {} {}", a.0, a.1);
-        }
+        assert_eq!(observed(&fused), observed(&general));
         assert_eq!(opt.state().step, opt_general.state().step);
+    }
+
+    /// The bits of everything a user can read after training: each parameter and its gradient,
+    /// each layer's output and each delta (or that there is none).
+    fn observed<T: Float>(m: &Sequential<T>) -> Vec<(String, Vec<u64>)> {
+        let bits =
+            |m: nalgebra::DMatrixView<'_, T>| m.iter().map(|v| v.as_f64().to_bits()).collect();
+        let mut seen = Vec::new();
+        for (layer, name, value) in m.params() {
+            seen.push((format!("{layer} {name}"), bits(value.as_view())));
+            let grad = m.grad(layer, name).unwrap();
+            seen.push((format!("{layer} {name} gradient"), bits(grad.as_view())));
+        }
+        for l in 0..=m.len() {
+            seen.push((format!("output {l}"), bits(m.layer_output(l).unwrap())));
+        }
+        for l in 0..m.len() {
+            let delta = m.delta(l).map_or_else(|_| vec![], bits);
+            seen.push((format!("delta {l}"), delta));
+        }
+        seen
+    }
+
+    /// A run (bias, rows, rates), the values of its data, and whether it is in f32.
+    fn runs() -> impl Strategy<Value = ((bool, usize, f64, f64), Vec<f64>, bool)> {
+        (
+            (
+                any::<bool>(),
+                1usize..5,
+                prop::sample::select(vec![0.05, 0.5, 1e3, 1e300]),
+                prop::sample::select(vec![0.0, 0.01]),
+            ),
+            prop::collection::vec(-2.0f64..2.0, 1..16),
+            any::<bool>(),
+        )
+    }
+
+    fn check(
+        inputs: usize,
+        layers: &[(usize, u8)],
+        ((bias, rows, alpha, lambda), values, f32s): ((bool, usize, f64, f64), Vec<f64>, bool),
+    ) {
+        let case = Case {
+            inputs,
+            bias,
+            rows,
+            alpha,
+            lambda,
+        };
+        if f32s {
+            same_as_general_path::<f32>(&case, layers, &values);
+        } else {
+            same_as_general_path::<f64>(&case, layers, &values);
+        }
     }
 
     proptest! {
@@ -538,35 +636,71 @@ mod tests {
         fn the_fused_loop_computes_the_general_paths_bits(
             inputs in 1usize..6,
             layers in prop::collection::vec((1usize..7, 0u8..4), 1..4),
-            bias in any::<bool>(),
-            rows in 1usize..5,
-            alpha in prop::sample::select(vec![0.05, 0.5, 1e3, 1e300]),
-            lambda in prop::sample::select(vec![0.0, 0.01]),
-            values in prop::collection::vec(-2.0f64..2.0, 1..16),
-            f32s in any::<bool>(),
+            run in runs(),
         ) {
-            if f32s {
-                same_as_general_path::<f32>(inputs, &layers, bias, rows, alpha, lambda, &values);
-            } else {
-                same_as_general_path::<f64>(inputs, &layers, bias, rows, alpha, lambda, &values);
-            }
+            check(inputs, &layers, run);
         }
+
+        // At most four inputs and hidden units, and often one output: the kernel of
+        // `two_layers.rs`.
+        #[test]
+        fn the_two_layer_kernel_computes_the_general_paths_bits(
+            inputs in 1usize..=5,
+            hidden in (1usize..=4, 0u8..4),
+            output in (1usize..=2, 0u8..4),
+            run in runs(),
+        ) {
+            check(inputs, &[hidden, output], run);
+        }
+    }
+
+    /// One fused epoch, if the fused loop takes the model and the optimizer.
+    fn fused_epoch(m: &mut Sequential<f64>, opt: &mut Sgd<f64>) -> Option<super::Epochs> {
+        let x = DMatrix::from_row_slice(4, 3, &[1., 0., 1., 0., 1., 1., 0., 0., 1., 1., 1., 1.]);
+        let y = DMatrix::from_column_slice(4, 1, &[1., 1., 0., 0.]);
+        m.fused_epochs(x.as_view(), y.as_view(), opt, false, 1, &mut |_, _, _| {
+            false
+        })
     }
 
     #[test]
     fn an_optimizer_with_momentum_takes_the_general_path() {
         let mut m = model::<f64>(3, &[(4, 1), (1, 0)], false);
+        let mut momentum = Sgd::new(0.1).unwrap().momentum(0.9).unwrap();
+        assert!(fused_epoch(&mut m, &mut momentum).is_none());
+        assert!(fused_epoch(&mut m, &mut Sgd::new(0.1).unwrap()).is_some());
+    }
+
+    #[test]
+    fn a_callback_stops_the_fused_epochs() {
         let x = DMatrix::from_row_slice(4, 3, &[1., 0., 1., 0., 1., 1., 0., 0., 1., 1., 1., 1.]);
         let y = DMatrix::from_column_slice(4, 1, &[1., 1., 0., 0.]);
-        let mut momentum = Sgd::new(0.1).unwrap().momentum(0.9).unwrap();
-        assert!(
-            m.fused_epoch(x.as_view(), y.as_view(), &mut momentum, false)
-                .is_none()
-        );
-        let mut plain = Sgd::new(0.1).unwrap();
-        assert!(
-            m.fused_epoch(x.as_view(), y.as_view(), &mut plain, false)
-                .is_some()
-        );
+        // The two-layer kernel (3-4-1) and the per-layer loop (3-4-4-1).
+        for layers in [&[(4, 1), (1, 0)][..], &[(4, 1), (4, 1), (1, 0)]] {
+            let mut m = model::<f64>(3, layers, false);
+            let mut opt = Sgd::new(0.1).unwrap();
+            let mut seen = Vec::new();
+            let mut after = |epoch, total: f64, _| {
+                seen.push((epoch, total));
+                epoch == 2
+            };
+            let ran = m.fused_epochs(x.as_view(), y.as_view(), &mut opt, false, 10, &mut after);
+            assert!(matches!(ran, Some(Ok(()))));
+            assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 1, 2]);
+            assert_eq!(opt.state().step, 12);
+            // The sums are those of three epochs of `fit`.
+            let mut again = model::<f64>(3, layers, false);
+            let history = again
+                .fit(
+                    &x,
+                    &y,
+                    &mut Sgd::new(0.1).unwrap(),
+                    &Fit::new(3).stochastic(),
+                )
+                .unwrap();
+            let means: Vec<f64> = seen.iter().map(|s| s.1 / 4.0).collect();
+            assert_eq!(history.loss, means);
+            assert_eq!(observed(&m), observed(&again));
+        }
     }
 }
