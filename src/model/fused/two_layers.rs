@@ -13,9 +13,8 @@ use crate::model::Divergence;
 use crate::optim::plain_value;
 use crate::{Float, MatrixView, Optimizer, Sgd};
 
-/// A two-layer model's parts and the run to train it for (see [`Sequential::fused_epochs`]).
-///
-/// [`Sequential::fused_epochs`]: crate::Sequential
+/// A two-layer model's parts and the run to train it for (as `Sequential::fused_epochs` was
+/// asked).
 pub(super) struct TwoLayers<'p, 'a, 'f, T: Float> {
     pub(super) first: &'p mut DenseParts<'a, T>,
     pub(super) second: &'p mut DenseParts<'a, T>,
