@@ -431,35 +431,16 @@ impl<T: Float> Sequential<T> {
             && val.is_none()
             && watch.is_none()
             && fit.schedule.is_none()
+            && let Some(done) = self.fit_fused(
+                x.rows(0, train_rows),
+                y.rows(0, train_rows),
+                opt,
+                fit,
+                on_epoch,
+                &mut progress,
+            )
         {
-            let learning_rate = opt.learning_rate();
-            let mut record = |epoch, total: T, correct| {
-                let log = Epoch {
-                    epoch,
-                    loss: total / T::of_usize(train_rows),
-                    learning_rate,
-                    accuracy: fit.accuracy.then(|| correct as f64 / train_rows as f64),
-                    val_loss: None,
-                    val_accuracy: None,
-                };
-                history.record(&log);
-                progress.epoch(&log);
-                let stop = on_epoch(&log) == Control::Stop && epoch + 1 < fit.epochs;
-                history.stopped_early |= stop;
-                stop
-            };
-            let (x, y) = (x.rows(0, train_rows), y.rows(0, train_rows));
-            match self.fused_epochs(x, y, opt, fit.accuracy, fit.epochs, &mut record) {
-                Some(Ok(())) => {
-                    progress.finish();
-                    return Ok(history);
-                }
-                Some(Err((epoch, step, d))) => {
-                    self.interrupted = Some(history);
-                    return Err(d.at(epoch, step));
-                }
-                None => {}
-            }
+            return done;
         }
         for epoch in 0..fit.epochs {
             if let Some(schedule) = &fit.schedule
@@ -532,6 +513,48 @@ impl<T: Float> Sequential<T> {
             history.best_epoch = Some(w.best_epoch);
         }
         Ok(history)
+    }
+
+    /// Every epoch of a [`fit_with`](Self::fit_with) without validation, early stopping, a
+    /// schedule or shuffling in one call of the fused loop; `None` (nothing done) if that loop
+    /// does not take the model.
+    fn fit_fused(
+        &mut self,
+        x: MatrixView<'_, T>,
+        y: MatrixView<'_, T>,
+        opt: &mut dyn Optimizer<T>,
+        fit: &Fit,
+        on_epoch: &mut dyn FnMut(&Epoch<T>) -> Control,
+        progress: &mut Progress,
+    ) -> Option<Result<History<T>>> {
+        let mut history = History::default();
+        let learning_rate = opt.learning_rate();
+        let train_rows = x.nrows();
+        let mut record = |epoch, total: T, correct| {
+            let log = Epoch {
+                epoch,
+                loss: total / T::of_usize(train_rows),
+                learning_rate,
+                accuracy: fit.accuracy.then(|| correct as f64 / train_rows as f64),
+                val_loss: None,
+                val_accuracy: None,
+            };
+            history.record(&log);
+            progress.epoch(&log);
+            let stop = on_epoch(&log) == Control::Stop && epoch + 1 < fit.epochs;
+            history.stopped_early |= stop;
+            stop
+        };
+        match self.fused_epochs(x, y, opt, fit.accuracy, fit.epochs, &mut record)? {
+            Ok(()) => {
+                progress.finish();
+                Some(Ok(history))
+            }
+            Err((epoch, step, d)) => {
+                self.interrupted = Some(history);
+                Some(Err(d.at(epoch, step)))
+            }
+        }
     }
 
     /// The epochs that the last [`fit`](Self::fit) or [`fit_with`](Self::fit_with) completed
