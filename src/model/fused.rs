@@ -496,6 +496,9 @@ mod tests {
         rows: usize,
         alpha: f64,
         lambda: f64,
+        /// Targets large enough that a loss overflows while gradients and weights can stay
+        /// finite.
+        huge_targets: bool,
     }
 
     /// Trains one copy with `fit` (the fused loop) and one through the general step, row by row,
@@ -507,13 +510,20 @@ mod tests {
             rows,
             alpha,
             lambda,
+            huge_targets,
         } = *case;
         let x = DMatrix::from_fn(rows, inputs, |r, c| {
             T::of(values[(r * 7 + c) % values.len()])
         });
         let last = layers.last().unwrap().0;
+        // Squares above the largest float, values and products below it.
+        let scale = match (huge_targets, T::of(1e300).finite()) {
+            (false, _) => 1.0,
+            (true, true) => 1e160,
+            (true, false) => 1e20,
+        };
         let y = DMatrix::from_fn(rows, last, |r, c| {
-            T::of(values[(r * 3 + c + 1) % values.len()])
+            T::of(scale * values[(r * 3 + c + 1) % values.len()])
         });
         let epochs = 3;
         // "Huge": a rate whose first update overflows the weights, in either float type.
@@ -597,14 +607,16 @@ mod tests {
         seen
     }
 
-    /// A run (bias, rows, rates), the values of its data, and whether it is in f32.
-    fn runs() -> impl Strategy<Value = ((bool, usize, f64, f64), Vec<f64>, bool)> {
+    /// A run (bias, rows, rates, huge targets), the values of its data, and whether it is in
+    /// f32.
+    fn runs() -> impl Strategy<Value = ((bool, usize, f64, f64, bool), Vec<f64>, bool)> {
         (
             (
                 any::<bool>(),
                 1usize..5,
                 prop::sample::select(vec![0.05, 0.5, 1e3, 1e300]),
                 prop::sample::select(vec![0.0, 0.01]),
+                prop::bool::weighted(0.2),
             ),
             prop::collection::vec(-2.0f64..2.0, 1..16),
             any::<bool>(),
@@ -614,7 +626,11 @@ mod tests {
     fn check(
         inputs: usize,
         layers: &[(usize, u8)],
-        ((bias, rows, alpha, lambda), values, f32s): ((bool, usize, f64, f64), Vec<f64>, bool),
+        ((bias, rows, alpha, lambda, huge_targets), values, f32s): (
+            (bool, usize, f64, f64, bool),
+            Vec<f64>,
+            bool,
+        ),
     ) {
         let case = Case {
             inputs,
@@ -622,6 +638,7 @@ mod tests {
             rows,
             alpha,
             lambda,
+            huge_targets,
         };
         if f32s {
             same_as_general_path::<f32>(&case, layers, &values);

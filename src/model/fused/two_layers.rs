@@ -190,14 +190,135 @@ impl<T: Float, const K: usize, const J: usize> Local<T, K, J> {
     }
 }
 
+/// The state of a run between steps: both layers, the data, and what the last step computed.
+struct Run<'x, T: Float, const K: usize, const H: usize, const O: usize> {
+    weights_0_1: Local<T, K, H>,
+    weights_1_2: Local<T, H, O>,
+    acts: [Elementwise; 2],
+    xs: [&'x [T]; K],
+    ys: [&'x [T]; O],
+    y: MatrixView<'x, T>,
+    alpha: T,
+    lambda: T,
+    accuracy: bool,
+    layer_0: [T; K],
+    layer_1: [T; H],
+    layer_2: [T; O],
+    layer_1_delta: [T; H],
+    layer_2_delta: [T; O],
+}
+
+/// Both layers' weights and biases.
+type Params<T, const K: usize, const H: usize, const O: usize> =
+    (([[T; H]; K], Option<[T; H]>), ([[T; O]; H], Option<[T; O]>));
+
+impl<T: Float, const K: usize, const H: usize, const O: usize> Run<'_, T, K, H, O> {
+    fn params(&self) -> Params<T, K, H, O> {
+        (self.weights_0_1.params(), self.weights_1_2.params())
+    }
+
+    fn set_params(&mut self, (first, second): Params<T, K, H, O>) {
+        self.weights_0_1.set_params(first);
+        self.weights_1_2.set_params(second);
+    }
+
+    /// One epoch over the rows: the sum of their losses and the rows classified right.
+    ///
+    /// `GUARD` checks every step as the general path does: nothing is changed unless the loss,
+    /// every gradient and every updated weight are finite, and the first step that fails is
+    /// reported with the weights as before it. Without it the epoch runs unchecked: a loss that
+    /// is not finite stays so in the epoch's sum (losses are never negative), and a gradient or
+    /// an update that is not finite leaves a weight that no later step makes finite again
+    /// (`w - alpha * g` is not finite when `w` or `g` is not), so checking the sum and the
+    /// weights afterwards tells whether a guarded epoch would have failed.
+    #[inline(always)]
+    fn epoch<const GUARD: bool>(
+        &mut self,
+        sgd: &mut Sgd<T>,
+    ) -> std::result::Result<(T, usize), (usize, Divergence)> {
+        let zero = T::zero();
+        let [f1, f2] = self.acts;
+        let (alpha, lambda) = (self.alpha, self.lambda);
+        let (mut total, mut correct) = (zero, 0);
+        for row in 0..self.y.nrows() {
+            let Run {
+                weights_0_1,
+                weights_1_2,
+                layer_0,
+                layer_1,
+                layer_2,
+                layer_1_delta,
+                layer_2_delta,
+                ..
+            } = self;
+            for (v, column) in layer_0.iter_mut().zip(&self.xs) {
+                *v = column[row];
+            }
+            // layer_1 = relu(layer_0.dot(weights_0_1)); layer_2 = layer_1.dot(weights_1_2)
+            weights_0_1.forward(f1, layer_0, layer_1);
+            weights_1_2.forward(f2, layer_1, layer_2);
+            // loss = 0.5 * sum((layer_2 - goal) ** 2); layer_2_delta = layer_2 - goal
+            let mut sum = zero;
+            for o in 0..O {
+                let e = layer_2[o] - self.ys[o][row];
+                sum += e * e;
+                layer_2_delta[o] = f2.backward(e, layer_2[o]);
+            }
+            let loss = sum * T::of(0.5);
+            // layer_1_delta = layer_2_delta.dot(weights_1_2.T) * relu2deriv(layer_1)
+            weights_1_2.gradients(layer_1, layer_2_delta);
+            weights_1_2.delta_in(f1, layer_1, layer_2_delta, layer_1_delta);
+            weights_0_1.gradients(layer_0, layer_1_delta);
+            // weights_1_2 -= alpha * layer_1.T.dot(layer_2_delta), and the same below.
+            if GUARD {
+                let diverged = |what, layer| Err((row, Divergence { what, layer }));
+                if !loss.finite() {
+                    return diverged("loss", None);
+                }
+                // Put back unless every new value is finite.
+                let saved = (weights_0_1.params(), weights_1_2.params());
+                let sum = weights_0_1.step(alpha, lambda) + weights_1_2.step(alpha, lambda);
+                // A finite sum means finite values; a sum that overflowed asks them one by one.
+                let finite = sum.finite() || (weights_0_1.finite() && weights_1_2.finite());
+                if !finite {
+                    let overflow = if weights_0_1.finite() { 1 } else { 0 };
+                    weights_0_1.set_params(saved.0);
+                    weights_1_2.set_params(saved.1);
+                    return if !weights_0_1.gradients_finite() {
+                        diverged("gradient", Some(0))
+                    } else if !weights_1_2.gradients_finite() {
+                        diverged("gradient", Some(1))
+                    } else {
+                        diverged("parameter", Some(overflow))
+                    };
+                }
+                sgd.begin_step();
+            } else {
+                weights_0_1.step(alpha, lambda);
+                weights_1_2.step(alpha, lambda);
+            }
+            if self.accuracy {
+                correct += crate::metrics::count_correct(
+                    crate::linalg::view(layer_2, 1, O),
+                    self.y.rows(row, 1),
+                );
+            }
+            total += loss;
+        }
+        Ok((total, correct))
+    }
+}
+
 impl<T: Float> TwoLayers<'_, '_, '_, T> {
-    /// The run, for a `K`-`H`-`O` network.
+    /// The run, for a `K`-`H`-`O` network. Each epoch runs unchecked from a copy of the weights;
+    /// only one that ends with a non-finite loss or weight is run again from the copy with every
+    /// step checked, so the outcome is the guarded one, bit for bit.
     #[inline(never)]
     fn train<const K: usize, const H: usize, const O: usize>(self) -> Epochs {
         let TwoLayers {
             first,
             second,
-            acts: [f1, f2],
+            acts,
             x,
             y,
             alpha,
@@ -212,85 +333,62 @@ impl<T: Float> TwoLayers<'_, '_, '_, T> {
             ..
         } = self;
         let zero = T::zero();
-        let mut weights_0_1 = Local::<T, K, H>::load(first);
-        let mut weights_1_2 = Local::<T, H, O>::load(second);
         let rows = x.nrows();
-        let xs: [&[T]; K] = std::array::from_fn(|c| &crate::linalg::column(&x, c)[..rows]);
-        let ys: [&[T]; O] = std::array::from_fn(|c| &crate::linalg::column(&y, c)[..rows]);
-        let (mut layer_0, mut layer_1, mut layer_2) = ([zero; K], [zero; H], [zero; O]);
-        let (mut layer_1_delta, mut layer_2_delta) = ([zero; H], [zero; O]);
+        let mut run = Run::<T, K, H, O> {
+            weights_0_1: Local::load(first),
+            weights_1_2: Local::load(second),
+            acts,
+            xs: std::array::from_fn(|c| &crate::linalg::column(&x, c)[..rows]),
+            ys: std::array::from_fn(|c| &crate::linalg::column(&y, c)[..rows]),
+            y,
+            alpha,
+            lambda,
+            accuracy,
+            layer_0: [zero; K],
+            layer_1: [zero; H],
+            layer_2: [zero; O],
+            layer_1_delta: [zero; H],
+            layer_2_delta: [zero; O],
+        };
         let mut outcome = Ok(());
         let mut stepped = false;
-        'epochs: for epoch in 0..epochs {
-            let (mut total, mut correct) = (zero, 0);
-            for row in 0..rows {
-                stepped = true;
-                for (v, column) in layer_0.iter_mut().zip(&xs) {
-                    *v = column[row];
+        for epoch in 0..epochs {
+            stepped |= rows > 0;
+            let checkpoint = run.params();
+            let unchecked = run.epoch::<false>(sgd);
+            let (total, correct) = match unchecked {
+                Ok((total, correct))
+                    if total.finite() && run.weights_0_1.finite() && run.weights_1_2.finite() =>
+                {
+                    for _ in 0..rows {
+                        sgd.begin_step();
+                    }
+                    (total, correct)
                 }
-                // layer_1 = relu(layer_0.dot(weights_0_1)); layer_2 = layer_1.dot(weights_1_2)
-                weights_0_1.forward(f1, &layer_0, &mut layer_1);
-                weights_1_2.forward(f2, &layer_1, &mut layer_2);
-                // loss = 0.5 * sum((layer_2 - goal) ** 2); layer_2_delta = layer_2 - goal
-                let mut sum = zero;
-                for o in 0..O {
-                    let e = layer_2[o] - ys[o][row];
-                    sum += e * e;
-                    layer_2_delta[o] = f2.backward(e, layer_2[o]);
+                _ => {
+                    run.set_params(checkpoint);
+                    match run.epoch::<true>(sgd) {
+                        Ok(done) => done,
+                        Err((row, divergence)) => {
+                            outcome = Err((epoch, row, divergence));
+                            break;
+                        }
+                    }
                 }
-                let loss = sum * T::of(0.5);
-                // layer_1_delta = layer_2_delta.dot(weights_1_2.T) * relu2deriv(layer_1)
-                weights_1_2.gradients(&layer_1, &layer_2_delta);
-                weights_1_2.delta_in(f1, &layer_1, &layer_2_delta, &mut layer_1_delta);
-                weights_0_1.gradients(&layer_0, &layer_1_delta);
-                // The divergence guard: nothing is changed unless the loss, every gradient and
-                // every updated weight are finite.
-                let diverged = |what, layer| Err((epoch, row, Divergence { what, layer }));
-                if !loss.finite() {
-                    outcome = diverged("loss", None);
-                    break 'epochs;
-                }
-                // weights_1_2 -= alpha * layer_1.T.dot(layer_2_delta), and the same below;
-                // put back unless every new value is finite.
-                let saved = (weights_0_1.params(), weights_1_2.params());
-                let sum = weights_0_1.step(alpha, lambda) + weights_1_2.step(alpha, lambda);
-                // A finite sum means finite values; a sum that overflowed asks them one by one.
-                let finite = sum.finite() || (weights_0_1.finite() && weights_1_2.finite());
-                if !finite {
-                    let overflow = if weights_0_1.finite() { 1 } else { 0 };
-                    weights_0_1.set_params(saved.0);
-                    weights_1_2.set_params(saved.1);
-                    outcome = if !weights_0_1.gradients_finite() {
-                        diverged("gradient", Some(0))
-                    } else if !weights_1_2.gradients_finite() {
-                        diverged("gradient", Some(1))
-                    } else {
-                        diverged("parameter", Some(overflow))
-                    };
-                    break 'epochs;
-                }
-                sgd.begin_step();
-                if accuracy {
-                    correct += crate::metrics::count_correct(
-                        crate::linalg::view(&layer_2, 1, O),
-                        y.rows(row, 1),
-                    );
-                }
-                total += loss;
-            }
+            };
             if after(epoch, total, correct) {
                 break;
             }
         }
         if stepped {
-            weights_0_1.store(first);
-            weights_1_2.store(second);
+            run.weights_0_1.store(first);
+            run.weights_1_2.store(second);
             // What the last step computed, as the general path leaves it.
-            outs[0].copy_from_slice(&layer_0);
-            outs[1].copy_from_slice(&layer_1);
-            outs[2].copy_from_slice(&layer_2);
-            dels[0].copy_from_slice(&layer_1_delta);
-            dels[1].copy_from_slice(&layer_2_delta);
+            outs[0].copy_from_slice(&run.layer_0);
+            outs[1].copy_from_slice(&run.layer_1);
+            outs[2].copy_from_slice(&run.layer_2);
+            dels[0].copy_from_slice(&run.layer_1_delta);
+            dels[1].copy_from_slice(&run.layer_2_delta);
             *has_gradients = outcome.is_ok();
         }
         outcome
