@@ -351,9 +351,7 @@ impl<T: Float> TwoLayers<'_, '_, '_, T> {
             layer_2_delta: [zero; O],
         };
         let mut outcome = Ok(());
-        let mut stepped = false;
         for epoch in 0..epochs {
-            stepped |= rows > 0;
             let checkpoint = run.params();
             let unchecked = run.epoch::<false>(sgd);
             let (total, correct) = match unchecked {
@@ -380,7 +378,8 @@ impl<T: Float> TwoLayers<'_, '_, '_, T> {
                 break;
             }
         }
-        if stepped {
+        // Every epoch steps through every row (the data has at least one).
+        if epochs > 0 && rows > 0 {
             run.weights_0_1.store(first);
             run.weights_1_2.store(second);
             // What the last step computed, as the general path leaves it.
