@@ -19,6 +19,23 @@ pub(crate) use parts::{all_parts, for_parts};
 
 use crate::Float;
 
+/// Runs `f` compiled for AVX2 and FMA when the CPU has them (detected at run time), so that the
+/// element-wise loops inlined into it use 256-bit vectors. The results are the same bits either
+/// way: Rust never fuses a multiply and an add unless asked to.
+#[inline(always)]
+pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if kernel::has_avx2_fma() {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        // SAFETY: the CPU has the features `avx2` is compiled for.
+        return unsafe { avx2(f) };
+    }
+    f()
+}
+
 /// Below this many multiply-adds a product runs as a plain loop (so do all one-row products and
 /// outer products, where a packed tile would be mostly empty).
 const SMALL: usize = 512;
@@ -351,18 +368,29 @@ pub(crate) fn as_mut_slice<'a, T: Float>(v: &'a mut DMatrixViewMut<'_, T>) -> Op
 /// `f(x)` on every entry of `a`.
 #[inline]
 pub(crate) fn apply<T: Float>(a: &mut DMatrixViewMut<'_, T>, mut f: impl FnMut(&mut T)) {
-    if let Some(x) = as_mut_slice(a) {
-        x.iter_mut().for_each(f);
-        return;
-    }
-    for j in 0..a.ncols() {
-        column_mut(a, j).iter_mut().for_each(&mut f);
-    }
+    vectorized(|| {
+        if let Some(x) = as_mut_slice(a) {
+            x.iter_mut().for_each(f);
+            return;
+        }
+        for j in 0..a.ncols() {
+            column_mut(a, j).iter_mut().for_each(&mut f);
+        }
+    })
 }
 
 /// `f(x, y)` on every pair of entries of `a` and `b` (same shape).
 #[inline]
 pub(crate) fn zip_apply<T: Float>(
+    a: &mut DMatrixViewMut<'_, T>,
+    b: &DMatrixView<'_, T>,
+    f: impl FnMut(&mut T, T),
+) {
+    vectorized(|| zip_apply_in(a, b, f))
+}
+
+#[inline(always)]
+fn zip_apply_in<T: Float>(
     a: &mut DMatrixViewMut<'_, T>,
     b: &DMatrixView<'_, T>,
     mut f: impl FnMut(&mut T, T),
@@ -388,6 +416,16 @@ pub(crate) fn zip_apply<T: Float>(
 /// `out = f(x, y)` on every triple of entries (same shapes).
 #[inline]
 pub(crate) fn zip_map<T: Float>(
+    out: &mut DMatrixViewMut<'_, T>,
+    a: &DMatrixView<'_, T>,
+    b: &DMatrixView<'_, T>,
+    f: impl FnMut(T, T) -> T,
+) {
+    vectorized(|| zip_map_in(out, a, b, f))
+}
+
+#[inline(always)]
+fn zip_map_in<T: Float>(
     out: &mut DMatrixViewMut<'_, T>,
     a: &DMatrixView<'_, T>,
     b: &DMatrixView<'_, T>,
@@ -466,6 +504,11 @@ pub(crate) fn copy<T: Float>(dst: &mut DMatrixViewMut<'_, T>, src: &DMatrixView<
 /// different columns overlap instead of waiting for each other.
 #[inline]
 pub(crate) fn column_sums<T: Float>(a: &DMatrixView<'_, T>, out: &mut [T]) {
+    vectorized(|| column_sums_in(a, out))
+}
+
+#[inline(always)]
+fn column_sums_in<T: Float>(a: &DMatrixView<'_, T>, out: &mut [T]) {
     const LANES: usize = 8;
     let rows = a.nrows();
     let mut chunks = out.chunks_exact_mut(LANES);
@@ -489,9 +532,11 @@ pub(crate) fn column_sums<T: Float>(a: &DMatrixView<'_, T>, out: &mut [T]) {
 /// Adds `row[j]` to every entry of column `j` of `a`.
 #[inline]
 pub(crate) fn add_row<T: Float>(a: &mut DMatrixViewMut<'_, T>, row: &[T]) {
-    for (j, &r) in row.iter().enumerate() {
-        column_mut(a, j).iter_mut().for_each(|x| *x += r);
-    }
+    vectorized(|| {
+        for (j, &r) in row.iter().enumerate() {
+            column_mut(a, j).iter_mut().for_each(|x| *x += r);
+        }
+    })
 }
 
 #[cfg(test)]

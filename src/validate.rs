@@ -71,19 +71,19 @@ pub(crate) fn all_finite<T: Float>(values: &[T]) -> bool {
     if values.len() < 256 {
         lanes::<T, 4>(values)
     } else {
-        lanes::<T, 16>(values)
+        crate::linalg::vectorized(|| lanes::<T, 16>(values))
     }
 }
 
 /// Whether `f` gives a finite value for the entries at every position of `slices` (as far as the
-/// shortest goes), summed as [`all_finite`] in eight independent lanes; the values are computed,
-/// never stored, and the loop over whole chunks vectorises.
+/// shortest goes), summed as [`all_finite`] in sixteen independent lanes; the values are
+/// computed, never stored, and the loop over whole chunks vectorises.
 #[inline(always)]
 pub(crate) fn all_finite_zip<T: Float, const N: usize>(
     slices: [&[T]; N],
     f: impl Fn([T; N]) -> T,
 ) -> bool {
-    const L: usize = 8;
+    const L: usize = 16;
     let n = slices.iter().map(|s| s.len()).min().unwrap_or(0);
     let zero = T::zero();
     let mut acc = [zero; L];
@@ -102,7 +102,7 @@ pub(crate) fn all_finite_zip<T: Float, const N: usize>(
     acc.iter().fold(zero, |s, &a| s + a) == zero
 }
 
-#[inline]
+#[inline(always)]
 fn lanes<T: Float, const L: usize>(values: &[T]) -> bool {
     let zero = T::zero();
     let mut acc = [zero; L];

@@ -217,34 +217,29 @@ pub(super) unsafe fn gemm<E: Elem>(
                     ptr: b.ptr.offset(pc as isize * b.rs),
                     ..b
                 };
-                block::<E>(
-                    rows.clone(),
-                    cols.clone(),
+                block(Block {
+                    rows: rows.clone(),
+                    cols: cols.clone(),
                     kc,
                     n,
                     alpha,
-                    a_block,
-                    b_block,
+                    a: a_block,
+                    b: b_block,
                     beta,
-                    c.get(),
+                    c: c.get(),
                     ldc,
                     a_pack,
-                );
+                });
             }
             pc += kc;
         }
     });
 }
 
-/// Rows `rows` of `C` times the `NR`-column panels `cols` of the `kc`-deep block of `B`: packs
-/// `A` in blocks of `MC` rows into `a_pack` and runs the micro-kernel over every tile.
-///
-/// # Safety
-///
-/// As [`gemm`], for the depth block starting at `a.ptr` (columns of A) and `b.ptr` (rows of B);
-/// `a_pack` is writable for `min(MC, rows) * kc` elements rounded up to whole panels.
-#[allow(clippy::too_many_arguments)]
-unsafe fn block<E: Elem>(
+/// Rows `rows` of `C` times the `NR`-column panels `cols` of the `kc`-deep block of `B` (of `n`
+/// columns in all): `C = alpha * A * B + beta * C` on those tiles, with `A` packed in blocks of
+/// `MC` rows into `a_pack`.
+struct Block<E> {
     rows: Range<usize>,
     cols: Range<usize>,
     kc: usize,
@@ -256,7 +251,58 @@ unsafe fn block<E: Elem>(
     c: *mut E,
     ldc: usize,
     a_pack: *mut E,
-) {
+}
+
+/// Packs `A` in blocks of `MC` rows and runs the micro-kernel over every tile of a [`Block`].
+///
+/// # Safety
+///
+/// As [`gemm`], for the depth block starting at `a.ptr` (columns of A) and `b.ptr` (rows of B);
+/// `a_pack` is writable for `min(MC, rows) * kc` elements rounded up to whole panels.
+unsafe fn block<E: Elem>(x: Block<E>) {
+    #[cfg(target_arch = "x86_64")]
+    if super::kernel::has_avx2_fma() {
+        // SAFETY: forwarded; the CPU has AVX2 and FMA.
+        unsafe { block_avx2(x) };
+        return;
+    }
+    // SAFETY: forwarded.
+    unsafe { block_with::<E, false>(x) }
+}
+
+/// [`block`] compiled for AVX2 and FMA, so that the kernels inline into its loops instead of
+/// being called through a pointer.
+///
+/// # Safety
+///
+/// As [`block`], on a CPU with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn block_avx2<E: Elem>(x: Block<E>) {
+    // SAFETY: forwarded, with the CPU features `AVX` asks for.
+    unsafe { block_with::<E, true>(x) }
+}
+
+/// The body of [`block`], with the AVX2 kernels if `AVX`.
+///
+/// # Safety
+///
+/// As [`block`]; with `AVX`, the CPU has AVX2 and FMA.
+#[inline(always)]
+unsafe fn block_with<E: Elem, const AVX: bool>(x: Block<E>) {
+    let Block {
+        rows,
+        cols,
+        kc,
+        n,
+        alpha,
+        a,
+        b,
+        beta,
+        c,
+        ldc,
+        a_pack,
+    } = x;
     let (mr, nr) = (E::MR, E::NR);
     if rows.is_empty() || cols.is_empty() {
         return;
@@ -287,7 +333,6 @@ unsafe fn block<E: Elem>(
         for q in cols.clone() {
             let j = q * nr;
             let tile_cols = nr.min(n - j);
-            let kernel = E::kernel(tile_cols);
             // SAFETY: columns j..j+tile_cols of the block are inside B.
             let bp = unsafe { b.ptr.offset(j as isize * b.cs) };
             let mut i = 0;
@@ -304,12 +349,26 @@ unsafe fn block<E: Elem>(
                     };
                     let ct = c.add(j * ldc + ic + i);
                     if tile_rows == mr {
-                        kernel(kc, alpha, ap, lda, bp, b.rs, b.cs, beta, ct, ldc);
+                        E::tile::<AVX>(
+                            tile_cols, kc, alpha, ap, lda, bp, b.rs, b.cs, beta, ct, ldc,
+                        );
                     } else {
                         // The last rows: a full tile into a local buffer, then the valid part.
                         let mut tile = [E::zero(); MAX_TILE];
                         let out = tile.as_mut_ptr();
-                        kernel(kc, E::one(), ap, lda, bp, b.rs, b.cs, E::zero(), out, mr);
+                        E::tile::<AVX>(
+                            tile_cols,
+                            kc,
+                            E::one(),
+                            ap,
+                            lda,
+                            bp,
+                            b.rs,
+                            b.cs,
+                            E::zero(),
+                            out,
+                            mr,
+                        );
                         for jj in 0..tile_cols {
                             for ii in 0..tile_rows {
                                 let out = &mut *ct.add(jj * ldc + ii);

@@ -32,8 +32,26 @@ pub(super) trait Elem: Float {
     /// Rows of a packed `A` block (it stays in L2).
     const MC: usize;
 
-    /// The fastest kernel this CPU runs for tiles of `cols` columns (`1..=NR`).
-    fn kernel(cols: usize) -> Kernel<Self>;
+    /// One tile by the kernel of `cols` columns (`1..=NR`), called directly so that it inlines
+    /// into a caller compiled for the same features: the AVX2 kernel if `AVX`, else the portable.
+    ///
+    /// # Safety
+    ///
+    /// As [`Kernel`]; with `AVX`, the CPU has AVX2 and FMA.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile<const AVX: bool>(
+        cols: usize,
+        k: usize,
+        alpha: Self,
+        a: *const Self,
+        lda: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        ldc: usize,
+    );
 
     /// Packs one full panel of `MR` rows whose rows are contiguous (`A[i, p]` at `a + i * rs + p`):
     /// `dst[p * MR + i] = A[i, p]` for `p < kc`.
@@ -71,6 +89,8 @@ unsafe fn pack_transposed_portable<E: Elem>(
 /// `C = alpha * A * B + beta * C` for one `MR x N` tile of a column-major `C` with leading
 /// dimension `ldc`, `N` fixed by the kernel; `A` is an `MR x k` panel whose columns are contiguous
 /// and `lda` apart (`MR` for a packed panel), `B` a `k x N` block with strides `rsb`, `csb`.
+// The contract of every kernel; the products call kernels directly, the tests through this.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(super) type Kernel<E> = unsafe fn(
     k: usize,
     alpha: E,
@@ -84,37 +104,68 @@ pub(super) type Kernel<E> = unsafe fn(
     ldc: usize,
 );
 
-/// The kernel of each column count `1..=6`, from a generic kernel `$k::<N>`.
-macro_rules! by_columns {
-    ($cols:expr, $k:ident) => {
+/// A direct call of the generic kernel `$k::<G.., N>` with `N` the column count `1..=6`.
+macro_rules! call_by_columns {
+    ($cols:expr, $k:ident [$($g:ty),*], $args:tt) => {
         match $cols {
-            6 => $k::<6>,
-            5 => $k::<5>,
-            4 => $k::<4>,
-            3 => $k::<3>,
-            2 => $k::<2>,
-            _ => $k::<1>,
+            6 => call_by_columns!(@ $k [$($g),*], 6, $args),
+            5 => call_by_columns!(@ $k [$($g),*], 5, $args),
+            4 => call_by_columns!(@ $k [$($g),*], 4, $args),
+            3 => call_by_columns!(@ $k [$($g),*], 3, $args),
+            2 => call_by_columns!(@ $k [$($g),*], 2, $args),
+            _ => call_by_columns!(@ $k [$($g),*], 1, $args),
         }
+    };
+    (@ $k:ident [$($g:ty),*], $n:literal, ($($arg:expr),*)) => {
+        $k::<$($g,)* $n>($($arg),*)
     };
 }
 
 /// `Elem` for one element type: its tile and block sizes, the AVX2 kernels and transposed
 /// packing when the CPU has them, the portable code otherwise.
 macro_rules! impl_elem {
-    ($t:ty, mr: $mr:expr, mc: $mc:expr, $avx_kernel:ident, $portable:ident, $avx_pack:ident) => {
+    ($t:ty, mr: $mr:expr, mc: $mc:expr, $avx_inner:ident, $avx_pack:ident) => {
         impl Elem for $t {
             const MR: usize = $mr;
             const NR: usize = 6;
             const KC: usize = 256;
             const MC: usize = $mc;
 
-            fn kernel(cols: usize) -> Kernel<$t> {
+            #[inline(always)]
+            unsafe fn tile<const AVX: bool>(
+                cols: usize,
+                k: usize,
+                alpha: $t,
+                a: *const $t,
+                lda: isize,
+                b: *const $t,
+                rsb: isize,
+                csb: isize,
+                beta: $t,
+                c: *mut $t,
+                ldc: usize,
+            ) {
                 #[cfg(target_arch = "x86_64")]
-                if has_avx2_fma() {
-                    use x86::$avx_kernel;
-                    return by_columns!(cols, $avx_kernel);
+                if AVX {
+                    use x86::$avx_inner;
+                    // SAFETY: the caller's contract, AVX2 and FMA included.
+                    unsafe {
+                        call_by_columns!(
+                            cols,
+                            $avx_inner[],
+                            (k, alpha, a, lda, b, rsb, csb, beta, c, ldc)
+                        )
+                    };
+                    return;
                 }
-                by_columns!(cols, $portable)
+                // SAFETY: the caller's contract.
+                unsafe {
+                    call_by_columns!(
+                        cols,
+                        portable[$t],
+                        (k, alpha, a, lda, b, rsb, csb, beta, c, ldc)
+                    )
+                }
             }
 
             unsafe fn pack_transposed(kc: usize, a: *const $t, rs: isize, dst: *mut $t) {
@@ -131,17 +182,23 @@ macro_rules! impl_elem {
     };
 }
 
-impl_elem!(f32, mr: 16, mc: 128, kernel_f32, portable_f32, pack_transposed_f32);
-impl_elem!(f64, mr: 8, mc: 96, kernel_f64, portable_f64, pack_transposed_f64);
+impl_elem!(f32, mr: 16, mc: 128, kernel_f32_avx2, pack_transposed_f32);
+impl_elem!(f64, mr: 8, mc: 96, kernel_f64_avx2, pack_transposed_f64);
 
 #[cfg(target_arch = "x86_64")]
-fn has_avx2_fma() -> bool {
+pub(super) fn has_avx2_fma() -> bool {
     #[cfg(test)]
     if FORCE_PORTABLE.load(std::sync::atomic::Ordering::Relaxed) {
         return false;
     }
     // The standard library caches the answer; this is an atomic load after the first call.
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// No AVX2 off x86-64.
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) fn has_avx2_fma() -> bool {
+    false
 }
 
 /// Tests set this to run the portable kernels on a CPU that has AVX2 (both give correct results,
@@ -196,34 +253,6 @@ unsafe fn portable<E: Elem, const N: usize>(
     }
 }
 
-macro_rules! portable_for {
-    ($name:ident, $t:ty) => {
-        /// [`portable`] for one element type.
-        ///
-        /// # Safety
-        ///
-        /// As [`portable`].
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn $name<const N: usize>(
-            k: usize,
-            alpha: $t,
-            a: *const $t,
-            lda: isize,
-            b: *const $t,
-            rsb: isize,
-            csb: isize,
-            beta: $t,
-            c: *mut $t,
-            ldc: usize,
-        ) {
-            // SAFETY: forwarded.
-            unsafe { portable::<$t, N>(k, alpha, a, lda, b, rsb, csb, beta, c, ldc) }
-        }
-    };
-}
-portable_for!(portable_f32, f32);
-portable_for!(portable_f64, f64);
-
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
@@ -231,31 +260,17 @@ mod x86 {
     /// The AVX2 + FMA kernel for one element type: a tile of two vectors of rows times `N`
     /// broadcast columns, `2 * N` accumulators (at most 12 of the 16 registers).
     macro_rules! avx2_kernel {
-        ($name:ident, $inner:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $store:ident,
+        ($inner:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $store:ident,
          $set1:ident, $bcast:ident, $fma:ident, $mul:ident) => {
+            /// The AVX2 kernel, for callers compiled with AVX2 and FMA to inline.
+            ///
             /// # Safety
             ///
             /// As [`super::Kernel`], on a CPU with AVX2 and FMA.
             #[allow(clippy::too_many_arguments)]
-            pub(super) unsafe fn $name<const N: usize>(
-                k: usize,
-                alpha: $t,
-                a: *const $t,
-                lda: isize,
-                b: *const $t,
-                rsb: isize,
-                csb: isize,
-                beta: $t,
-                c: *mut $t,
-                ldc: usize,
-            ) {
-                // SAFETY: the caller checked the CPU features and the buffers.
-                unsafe { $inner::<N>(k, alpha, a, lda, b, rsb, csb, beta, c, ldc) }
-            }
-
-            #[allow(clippy::too_many_arguments)]
             #[target_feature(enable = "avx2,fma")]
-            unsafe fn $inner<const N: usize>(
+            #[inline]
+            pub(super) unsafe fn $inner<const N: usize>(
                 k: usize,
                 alpha: $t,
                 mut a: *const $t,
@@ -411,7 +426,6 @@ mod x86 {
     }
 
     avx2_kernel!(
-        kernel_f32,
         kernel_f32_avx2,
         f32,
         8,
@@ -424,7 +438,6 @@ mod x86 {
         _mm256_mul_ps
     );
     avx2_kernel!(
-        kernel_f64,
         kernel_f64_avx2,
         f64,
         4,
@@ -444,6 +457,7 @@ mod x86 {
 /// # Safety
 ///
 /// `a` is readable over the block; `dst` is writable for `ceil(mc / MR) * MR * kc` elements.
+#[inline(always)]
 pub(super) unsafe fn pack_a<E: Elem>(
     mc: usize,
     kc: usize,
@@ -532,7 +546,13 @@ mod tests {
                             c_portable.as_mut_ptr(),
                             8 * mr / 6,
                         );
-                        E::kernel(cols)(
+                        let fast = if has_avx2_fma() {
+                            E::tile::<true>
+                        } else {
+                            E::tile::<false>
+                        };
+                        fast(
+                            cols,
                             k,
                             al,
                             args.0,
@@ -575,16 +595,21 @@ mod tests {
     }
 
     /// The portable kernels of one element type, by number of columns.
-    macro_rules! portables {
-        ($k:ident) => {
-            [$k::<1>, $k::<2>, $k::<3>, $k::<4>, $k::<5>, $k::<6>]
-        };
+    fn portables<E: Elem>() -> [Kernel<E>; 6] {
+        [
+            portable::<E, 1>,
+            portable::<E, 2>,
+            portable::<E, 3>,
+            portable::<E, 4>,
+            portable::<E, 5>,
+            portable::<E, 6>,
+        ]
     }
 
     #[test]
     fn portable_and_detected_kernels_compute_the_same_tiles() {
-        kernels_agree::<f32>(portables!(portable_f32), 1e-5);
-        kernels_agree::<f64>(portables!(portable_f64), 1e-13);
+        kernels_agree::<f32>(portables(), 1e-5);
+        kernels_agree::<f64>(portables(), 1e-13);
     }
 
     fn transposed_packing_agrees<E: Elem>() {

@@ -146,16 +146,18 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         );
         // Long parameters are shared between the product threads, part by part.
         for_parts(data, &|(w, g, m, v)| {
-            if decoupled {
-                w.iter_mut().for_each(|w| *w *= keep);
-            }
-            for ((w, &g), (m, v)) in w.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut())) {
-                let g = g + coupled * *w;
-                *m = b1 * *m + (one - b1) * g;
-                *v = b2 * *v + (one - b2) * g * g;
-                // w -= lr * m^ / (sqrt(v^) + eps), with the corrections folded into the scalars
-                *w -= step_size * *m / (v.sqrt() * inv_sqrt_bc2 + eps);
-            }
+            crate::linalg::vectorized(|| {
+                if decoupled {
+                    w.iter_mut().for_each(|w| *w *= keep);
+                }
+                for ((w, &g), (m, v)) in w.iter_mut().zip(g).zip(m.iter_mut().zip(v.iter_mut())) {
+                    let g = g + coupled * *w;
+                    *m = b1 * *m + (one - b1) * g;
+                    *v = b2 * *v + (one - b2) * g * g;
+                    // w -= lr * m^ / (sqrt(v^) + eps), with the corrections folded into the scalars
+                    *w -= step_size * *m / (v.sqrt() * inv_sqrt_bc2 + eps);
+                }
+            })
         });
     }
 
@@ -183,13 +185,15 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         };
         let (b1, b2, one, two) = (self.beta1, self.beta2, T::one(), T::of(2.0));
         all_parts((w, g, m, v), &|(w, g, m, v)| {
-            all_finite_zip([w, g, m, v], |[w, g, m, v]| {
-                let g = g + coupled * w;
-                let m = b1 * m + (one - b1) * g;
-                let v = b2 * v + (one - b2) * g * g;
-                // Infinite (so not finite) when the bound reaches half the largest float.
-                let bound = ((w * keep).abs() + reach * m.abs()) * two;
-                v + bound
+            crate::linalg::vectorized(|| {
+                all_finite_zip([w, g, m, v], |[w, g, m, v]| {
+                    let g = g + coupled * w;
+                    let m = b1 * m + (one - b1) * g;
+                    let v = b2 * v + (one - b2) * g * g;
+                    // Infinite (so not finite) when the bound reaches half the largest float.
+                    let bound = ((w * keep).abs() + reach * m.abs()) * two;
+                    v + bound
+                })
             })
         })
     }

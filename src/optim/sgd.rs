@@ -132,7 +132,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         let g = grad.as_slice();
         if mu == T::zero() {
             // weights -= alpha * weight_delta
-            plain_update(w, g, alpha, lambda);
+            crate::linalg::vectorized(|| plain_update(w, g, alpha, lambda));
             return;
         }
         let nesterov = self.nesterov;
@@ -152,11 +152,13 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
                 return false;
             }
             // The test of lambda outside the loop, as in `plain_update`.
-            return if lambda == T::zero() {
-                all_finite_zip([w, g], |[w, g]| plain_value(w, g, alpha, T::zero()))
-            } else {
-                all_finite_zip([w, g], |[w, g]| plain_value(w, g, alpha, lambda))
-            };
+            return crate::linalg::vectorized(|| {
+                if lambda == T::zero() {
+                    all_finite_zip([w, g], |[w, g]| plain_value(w, g, alpha, T::zero()))
+                } else {
+                    all_finite_zip([w, g], |[w, g]| plain_value(w, g, alpha, lambda))
+                }
+            });
         }
         let Some((w, g, buffers)) = self.core.slots.with_buffers(index, value, grad) else {
             return false;
