@@ -241,13 +241,31 @@ pub struct History<T: Float> {
 }
 
 impl<T: Float> History<T> {
+    /// Room for `epochs` epochs of losses and rates (up to a bound: a callback may stop a long
+    /// run early), so that recording an epoch seldom grows a vector.
+    fn with_capacity(epochs: usize) -> Self {
+        let n = epochs.min(1 << 16);
+        History {
+            loss: Vec::with_capacity(n),
+            learning_rate: Vec::with_capacity(n),
+            ..History::default()
+        }
+    }
+
     /// Appends an epoch's figures.
+    #[inline]
     fn record(&mut self, log: &Epoch<T>) {
         self.loss.push(log.loss);
         self.learning_rate.push(log.learning_rate);
-        self.accuracy.extend(log.accuracy);
-        self.val_loss.extend(log.val_loss);
-        self.val_accuracy.extend(log.val_accuracy);
+        if let Some(a) = log.accuracy {
+            self.accuracy.push(a);
+        }
+        if let Some(v) = log.val_loss {
+            self.val_loss.push(v);
+        }
+        if let Some(a) = log.val_accuracy {
+            self.val_accuracy.push(a);
+        }
     }
 }
 
@@ -421,7 +439,7 @@ impl<T: Float> Sequential<T> {
             .clip_grad_norm
             .map(|max| ClipGradNorm::new(T::of(max)))
             .transpose()?;
-        let mut history = History::default();
+        let mut history = History::with_capacity(fit.epochs);
         let base_lr = opt.learning_rate().as_f64();
         // With nothing to do between epochs that needs the model, the fused loop of small
         // networks runs them all in one call (its setup is then paid once).
@@ -527,7 +545,7 @@ impl<T: Float> Sequential<T> {
         on_epoch: &mut dyn FnMut(&Epoch<T>) -> Control,
         progress: &mut Progress,
     ) -> Option<Result<History<T>>> {
-        let mut history = History::default();
+        let mut history = History::with_capacity(fit.epochs);
         let learning_rate = opt.learning_rate();
         let train_rows = x.nrows();
         let mut record = |epoch, total: T, correct| {
@@ -729,10 +747,17 @@ impl Progress {
         }
     }
 
+    /// Shows an epoch, if on (a test inlined into the training loop; the display is not).
+    #[inline]
     fn epoch<T: Float>(&mut self, log: &Epoch<T>) {
-        if !self.on {
-            return;
+        if self.on {
+            self.show(log);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn show<T: Float>(&mut self, log: &Epoch<T>) {
         let mut msg = format!("loss {:.4}", log.loss.as_f64());
         if let Some(a) = log.accuracy {
             msg += &format!(" acc {a:.4}");
