@@ -504,15 +504,32 @@ pub(crate) fn copy<T: Float>(dst: &mut DMatrixViewMut<'_, T>, src: &DMatrixView<
 /// different columns overlap instead of waiting for each other.
 #[inline]
 pub(crate) fn column_sums<T: Float>(a: &DMatrixView<'_, T>, out: &mut [T]) {
-    vectorized(|| column_sums_in(a, out))
+    assert_eq!(out.len(), a.ncols(), "one sum per column");
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if size_of::<T>() == 4 && a.nrows() >= 8 && kernel::has_avx2_fma() {
+        // SAFETY: `Float` is sealed to f32 and f64, so T is f32; the view's columns are
+        // contiguous, `ld` apart, and `out` holds one value per column; the CPU has AVX.
+        done = unsafe {
+            kernel::x86::column_sums_f32(
+                a.nrows(),
+                a.ncols(),
+                a.as_ptr().cast(),
+                a.strides().1,
+                out.as_mut_ptr().cast(),
+            )
+        };
+    }
+    vectorized(|| column_sums_in(a, &mut out[done..], done))
 }
 
+/// [`column_sums`] of the columns from `j0` on.
 #[inline(always)]
-fn column_sums_in<T: Float>(a: &DMatrixView<'_, T>, out: &mut [T]) {
+fn column_sums_in<T: Float>(a: &DMatrixView<'_, T>, out: &mut [T], j0: usize) {
     const LANES: usize = 8;
     let rows = a.nrows();
     let mut chunks = out.chunks_exact_mut(LANES);
-    let mut j0 = 0;
+    let mut j0 = j0;
     for chunk in &mut chunks {
         let cols: [&[T]; LANES] = std::array::from_fn(|l| column(a, j0 + l));
         let mut sums = [T::zero(); LANES];
@@ -656,6 +673,41 @@ mod tests {
                 .chain(wide.rows(50, 10).iter())
                 .all(|&v| v == 7.0)
         );
+    }
+
+    /// Column sums, vectorised or not, add each column from zero in order of the rows: the bits
+    /// of a plain left-to-right sum, on values whose sum depends on the order.
+    #[test]
+    fn column_sums_add_each_column_in_order_of_the_rows() {
+        use std::sync::atomic::Ordering;
+        let value = |i: usize| {
+            let x = ((i * 7919 % 1009) as f32 - 504.0) / 37.0;
+            x * [1.0, 1e-4, 3e3, 0.1][i % 4]
+        };
+        for portable in [false, true] {
+            kernel::FORCE_PORTABLE.store(portable, Ordering::Relaxed);
+            for rows in [0, 1, 7, 8, 9, 16, 33, 128] {
+                for cols in [1, 7, 8, 9, 17, 24] {
+                    for pad in [0, 3] {
+                        let m = DMatrix::<f32>::from_fn(rows + pad, cols, |i, j| {
+                            value(i * 131 + j * 17)
+                        });
+                        let view = m.view((0, 0), (rows, cols));
+                        let mut got = vec![f32::NAN; cols];
+                        column_sums(&view, &mut got);
+                        for (j, g) in got.iter().enumerate() {
+                            let want = (0..rows).fold(0.0f32, |s, i| s + m[(i, j)]);
+                            assert_eq!(
+                                g.to_bits(),
+                                want.to_bits(),
+                                "{rows}x{cols} (+{pad}) column {j}, portable {portable}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        kernel::FORCE_PORTABLE.store(false, Ordering::Relaxed);
     }
 
     #[test]

@@ -254,7 +254,7 @@ unsafe fn portable<E: Elem, const N: usize>(
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(super) mod x86 {
     use std::arch::x86_64::*;
 
     /// The AVX2 + FMA kernel for one element type: a tile of two vectors of rows times `N`
@@ -329,6 +329,85 @@ mod x86 {
         unsafe { pack_transposed_f32_avx(kc, a, rs, dst) }
     }
 
+    /// The 8 x 8 transpose of eight rows: element `c` of row `i` of the result is element `i` of
+    /// row `c` of `r`.
+    #[inline]
+    #[target_feature(enable = "avx")]
+    fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ]
+    }
+
+    /// The sums of the first `cols / 8 * 8` columns of a `rows x cols` column-major `f32` matrix
+    /// with leading dimension `ld` into `out`, each from zero in order of the rows, as the plain
+    /// loop adds them: eight columns side by side, eight rows at a time transposed into the
+    /// eight lanes of one vector. Returns the columns summed.
+    ///
+    /// # Safety
+    ///
+    /// `a` is readable over the matrix, `out` writable for `cols` values; the CPU has AVX.
+    #[target_feature(enable = "avx")]
+    pub(in crate::linalg) unsafe fn column_sums_f32(
+        rows: usize,
+        cols: usize,
+        a: *const f32,
+        ld: usize,
+        out: *mut f32,
+    ) -> usize {
+        let (full_cols, full_rows) = (cols / 8 * 8, rows / 8 * 8);
+        let mut j0 = 0;
+        while j0 < full_cols {
+            // SAFETY: columns j0..j0 + 8 and every row are inside the matrix.
+            unsafe {
+                let at = |l: usize, r: usize| a.add((j0 + l) * ld + r);
+                let mut sums = _mm256_setzero_ps();
+                let mut r = 0;
+                while r < full_rows {
+                    let block = std::array::from_fn(|l| _mm256_loadu_ps(at(l, r)));
+                    // Row r + i of the eight columns, added in order of i.
+                    for row in transpose8(block) {
+                        sums = _mm256_add_ps(sums, row);
+                    }
+                    r += 8;
+                }
+                let mut lanes = [0.0f32; 8];
+                _mm256_storeu_ps(lanes.as_mut_ptr(), sums);
+                for r in full_rows..rows {
+                    for (l, s) in lanes.iter_mut().enumerate() {
+                        *s += *at(l, r);
+                    }
+                }
+                std::ptr::copy_nonoverlapping(lanes.as_ptr(), out.add(j0), 8);
+            }
+            j0 += 8;
+        }
+        full_cols
+    }
+
     #[target_feature(enable = "avx")]
     unsafe fn pack_transposed_f32_avx(kc: usize, a: *const f32, rs: isize, dst: *mut f32) -> usize {
         let full = kc / 8 * 8;
@@ -341,33 +420,8 @@ mod x86 {
                     let r: [__m256; 8] = std::array::from_fn(|i| {
                         _mm256_loadu_ps(rows.offset(i as isize * rs).add(p))
                     });
-                    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
-                    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
-                    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
-                    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
-                    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
-                    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
-                    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
-                    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
-                    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-                    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-                    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-                    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-                    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
-                    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
-                    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
-                    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
                     // column c of the block = A[8 half .. 8 half + 8, p + c]
-                    let cols = [
-                        _mm256_permute2f128_ps::<0x20>(u0, u4),
-                        _mm256_permute2f128_ps::<0x20>(u1, u5),
-                        _mm256_permute2f128_ps::<0x20>(u2, u6),
-                        _mm256_permute2f128_ps::<0x20>(u3, u7),
-                        _mm256_permute2f128_ps::<0x31>(u0, u4),
-                        _mm256_permute2f128_ps::<0x31>(u1, u5),
-                        _mm256_permute2f128_ps::<0x31>(u2, u6),
-                        _mm256_permute2f128_ps::<0x31>(u3, u7),
-                    ];
+                    let cols = transpose8(r);
                     for (c, &col) in cols.iter().enumerate() {
                         _mm256_storeu_ps(dst.add((p + c) * 16 + 8 * half), col);
                     }
