@@ -202,6 +202,11 @@ def main():
         for w in ("w1", "w2", "w3"):
             print(f"| {w.upper()} vs candle | {b[w]['candle'] / b[w]['backprop']:.2f}x faster |")
     print()
+    print("Per round: backprop seconds / that round's floor (ratio):")
+    for w in round_floors:
+        print(f"  {w}: " + ", ".join(f"{s:.4g}/{f:.4g} ({s / f:.2f}x)" for s, f in
+                                     zip(seconds[w]["backprop"], round_floors[w])))
+    print()
     print("GEMM rates used (f32 GFLOP/s, best; 1 thread / threaded):")
     for c in sorted(st):
         print(f"  {c}: {st[c]:.1f} / {mt[c]:.1f}")
