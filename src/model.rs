@@ -12,7 +12,7 @@ use crate::optim::{ClipGradNorm, Clipped, global_norm};
 use crate::validate::{all_finite, check_finite};
 use crate::{
     Activation, Dense, Error, Float, GlorotUniform, Initializer, Layer, Loss, Matrix, MatrixView,
-    NumpyRng, Optimizer, Result, SquaredError,
+    NumpyRng, Optimizer, Result, Sgd, SquaredError,
 };
 
 /// Rows per forward pass in [`Sequential::predict`] and [`Sequential::evaluate`], which bounds
@@ -530,6 +530,70 @@ impl<T: Float> Sequential<T> {
         }
         self.update_guarded(opt)?;
         Ok(loss)
+    }
+
+    /// One in-order epoch of mini-batch steps of plain [`Sgd`] (no momentum) on a model of
+    /// [`Dense`] layers, checked for divergence once, at its end, instead of before every update.
+    ///
+    /// From a copy of the parameters, every step updates without asking the optimizer, and the
+    /// epoch stands only if every batch loss and, at the end, every parameter is finite. Under
+    /// plain SGD a parameter that is not finite stays so (`w - alpha * (g + lambda * w)`), so the
+    /// end shows any step that the guard would have stopped. Otherwise the parameters and the
+    /// step count are put back and `None` tells the caller to run the epoch again with the guard
+    /// at every step, which finds the step, with the same bits. `None`, with nothing done, for
+    /// other models and optimizers (a `Dropout` layer would draw other masks the second time).
+    ///
+    /// Returns the sum of the batch losses weighted by their rows, and the rows classified right
+    /// when `accuracy` is set.
+    pub(crate) fn sgd_epoch(
+        &mut self,
+        x: MatrixView<'_, T>,
+        y: MatrixView<'_, T>,
+        batch: usize,
+        accuracy: bool,
+        opt: &mut dyn Optimizer<T>,
+    ) -> Option<(T, usize)> {
+        let any: &mut dyn Any = opt;
+        let sgd = any.downcast_mut::<Sgd<T>>()?;
+        sgd.plain()?;
+        if !self
+            .layers
+            .iter()
+            .all(|l| (l.as_ref() as &dyn Any).is::<Dense<T>>())
+        {
+            return None;
+        }
+        let steps = sgd.steps();
+        self.copy_params_to_snapshot();
+        self.set_mode(true);
+        let n = x.nrows();
+        let (mut total, mut correct, mut start) = (T::zero(), 0, 0);
+        let mut finite = true;
+        while start < n {
+            let rows = batch.min(n - start);
+            let yb = y.rows(start, rows);
+            // As `train_batch`: only the last batch is copied into the model.
+            let in_place = start + rows < n && self.dense_first;
+            let xb = x.rows(start, rows);
+            self.forward_rows(xb, in_place);
+            let loss = self.backward_unchecked(yb, in_place.then_some(xb));
+            if !loss.finite() {
+                finite = false;
+                break;
+            }
+            self.update_unchecked(sgd);
+            if accuracy {
+                correct += crate::metrics::count_correct(self.output(), yb);
+            }
+            total += loss * T::of_usize(rows);
+            start += rows;
+        }
+        if finite && self.first_nonfinite_param().is_none() {
+            return Some((total, correct));
+        }
+        self.restore_snapshot();
+        sgd.set_steps(steps);
+        None
     }
 
     /// Marks the stored gradients unusable (so [`update`](Self::update) refuses them) and names

@@ -625,6 +625,11 @@ impl<T: Float> Sequential<T> {
                 };
             }
         }
+        if clip.is_none()
+            && let Some((total, correct)) = self.sgd_epoch(x, y, batch, accuracy, opt)
+        {
+            return Ok((total / T::of_usize(n), correct));
+        }
         let (mut total, mut correct, mut start) = (T::zero(), 0, 0);
         while start < n {
             let rows = batch.min(n - start);

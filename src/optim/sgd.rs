@@ -183,6 +183,15 @@ fn momentum_step<T: Float>(w: T, g: T, b: T, alpha: T, mu: T, lambda: T, nestero
 impl<T: Float> Sgd<T> {
     /// `(alpha, lambda)` when every update is the stateless `w -= alpha * (g + lambda * w)`
     /// (no momentum), for the fused loop of small networks.
+    /// The number of steps taken, and setting it back (all the state plain SGD has).
+    pub(crate) fn steps(&self) -> u64 {
+        self.core.step
+    }
+
+    pub(crate) fn set_steps(&mut self, steps: u64) {
+        self.core.step = steps;
+    }
+
     pub(crate) fn plain(&self) -> Option<(T, T)> {
         (self.momentum == T::zero()).then_some((self.core.lr, self.weight_decay))
     }

@@ -1,0 +1,109 @@
+//! `fit`'s in-order epochs of plain SGD check for divergence once, at the end of the epoch, and
+//! run a failing epoch again step by step. These properties hold them to `step`, whose guard
+//! checks every update: the same bits in every parameter, and the same divergence reports.
+
+use backprop::prelude::*;
+use nalgebra::DMatrix;
+use proptest::prelude::*;
+
+/// A network of `Dense` layers: hidden activations by code, then either a linear output with the
+/// squared error or a softmax output with the categorical cross-entropy.
+fn network(widths: &[usize], hidden: &[u8], softmax: bool, bias: bool) -> Sequential<f64> {
+    let mut b = Sequential::<f64>::builder(widths[0]).seed(7).bias(bias);
+    for (i, &w) in widths[1..widths.len() - 1].iter().enumerate() {
+        b = match hidden[i] % 4 {
+            0 => b.dense(w, Relu),
+            1 => b.dense(w, Sigmoid),
+            2 => b.dense(w, Tanh),
+            _ => b.dense(w, Identity),
+        };
+    }
+    let out = widths[widths.len() - 1];
+    let b = if softmax {
+        b.dense(out, Softmax).loss(CategoricalCrossEntropy)
+    } else {
+        b.dense(out, Identity).loss(SquaredError)
+    };
+    b.build().expect("valid network")
+}
+
+fn bits(m: &Sequential<f64>) -> Vec<u64> {
+    m.params()
+        .iter()
+        .flat_map(|(_, _, p)| p.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+        .collect()
+}
+
+/// `epochs` epochs of `step` over the batches in order; the first divergence, as `fit` reports it.
+fn stepped(
+    model: &mut Sequential<f64>,
+    x: &DMatrix<f64>,
+    y: &DMatrix<f64>,
+    sgd: &mut Sgd<f64>,
+    epochs: usize,
+    batch: usize,
+) -> Option<Error> {
+    for epoch in 0..epochs {
+        let (mut start, mut k) = (0, 0);
+        while start < x.nrows() {
+            let rows = batch.min(x.nrows() - start);
+            let xb = x.rows(start, rows).into_owned();
+            let yb = y.rows(start, rows).into_owned();
+            if let Err(Error::Diverged { what, layer, .. }) = model.step(&xb, &yb, sgd) {
+                return Some(Error::Diverged {
+                    epoch,
+                    step: k,
+                    what,
+                    layer,
+                });
+            }
+            start += rows;
+            k += 1;
+        }
+    }
+    None
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fit_with_the_check_per_epoch_equals_stepping_with_the_check_per_step(
+        inputs in 1usize..5,
+        hidden in proptest::collection::vec((1usize..6, 0u8..4), 0..3),
+        outputs in 1usize..4,
+        softmax in any::<bool>(),
+        bias in any::<bool>(),
+        rows in 1usize..12,
+        batch in 1usize..6,
+        epochs in 1usize..5,
+        seed in 0u32..1000,
+        // Large rates and inputs make some runs diverge, at a loss, a gradient or a parameter.
+        alpha in prop_oneof![0.001f64..0.5, 1.0f64..400.0],
+        scale in prop_oneof![Just(1.0f64), Just(1e3), Just(1e150), Just(3e153)],
+        decay in prop_oneof![Just(0.0f64), Just(0.01)],
+    ) {
+        let mut widths = vec![inputs];
+        widths.extend(hidden.iter().map(|&(w, _)| w));
+        widths.push(outputs);
+        let acts: Vec<u8> = hidden.iter().map(|&(_, a)| a).collect();
+        let mut rng = NumpyRng::new(seed);
+        let x = rng.random_matrix(rows, inputs).unwrap().map(|v| (2.0 * v - 1.0) * scale);
+        let y = if softmax {
+            DMatrix::from_fn(rows, outputs, |r, c| f64::from(u8::from((r * 7 + seed as usize) % outputs == c)))
+        } else {
+            rng.random_matrix(rows, outputs).unwrap().map(|v| v * scale)
+        };
+
+        let mut fitted = network(&widths, &acts, softmax, bias);
+        let mut reference = network(&widths, &acts, softmax, bias);
+        let mut sgd_fit = Sgd::new(alpha).unwrap().weight_decay(decay).unwrap();
+        let mut sgd_step = Sgd::new(alpha).unwrap().weight_decay(decay).unwrap();
+        let fit = Fit::new(epochs).mini_batch(batch);
+        let got = fitted.fit(&x, &y, &mut sgd_fit, &fit).err();
+        let want = stepped(&mut reference, &x, &y, &mut sgd_step, epochs, batch);
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(bits(&fitted), bits(&reference));
+        prop_assert_eq!(sgd_fit.state().step, sgd_step.state().step);
+    }
+}
