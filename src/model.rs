@@ -12,7 +12,7 @@ use crate::optim::{ClipGradNorm, Clipped, global_norm};
 use crate::validate::{all_finite, check_finite};
 use crate::{
     Activation, Dense, Error, Float, GlorotUniform, Initializer, Layer, Loss, Matrix, MatrixView,
-    NumpyRng, Optimizer, Result, Sgd, SquaredError,
+    NumpyRng, Optimizer, Result, SquaredError,
 };
 
 /// Rows per forward pass in [`Sequential::predict`] and [`Sequential::evaluate`], which bounds
@@ -79,6 +79,8 @@ pub struct Sequential<T: Float> {
     /// Every parameter as it was before the update in progress, so that the divergence guard can
     /// put them back (reused from step to step).
     snapshot: Vec<T>,
+    /// The optimizer's state as it was before a run of steps checked at its end.
+    opt_snapshot: Vec<T>,
     /// Each layer's activation when the model can train through the fused loop of small networks
     /// (see `fused.rs`); fixed when the model is built.
     fused: Option<Vec<crate::activation::Elementwise>>,
@@ -270,6 +272,7 @@ impl<T: Float> SequentialBuilder<T> {
             has_gradients: false,
             training: true,
             snapshot: Vec::new(),
+            opt_snapshot: Vec::new(),
         })
     }
 }
@@ -532,42 +535,50 @@ impl<T: Float> Sequential<T> {
         Ok(loss)
     }
 
-    /// One in-order epoch of mini-batch steps of plain [`Sgd`] (no momentum) on a model of
-    /// [`Dense`] layers, checked for divergence once, at its end, instead of before every update.
+    /// The in-order steps of an epoch from row `start` on, checked for divergence once, at the
+    /// end, instead of before every update: for plain [`Sgd`], [`Adam`](crate::Adam) and
+    /// [`AdamW`](crate::AdamW) on a model of [`Dense`] layers (see [`EndChecked`](crate::optim::EndChecked)).
     ///
-    /// From a copy of the parameters, every step updates without asking the optimizer, and the
-    /// epoch stands only if every batch loss and, at the end, every parameter is finite. Under
-    /// plain SGD a parameter that is not finite stays so (`w - alpha * (g + lambda * w)`), so the
-    /// end shows any step that the guard would have stopped. Otherwise the parameters and the
-    /// step count are put back and `None` tells the caller to run the epoch again with the guard
-    /// at every step, which finds the step, with the same bits. `None`, with nothing done, for
-    /// other models and optimizers (a `Dropout` layer would draw other masks the second time).
-    ///
-    /// Returns the sum of the batch losses weighted by their rows, and the rows classified right
-    /// when `accuracy` is set.
-    pub(crate) fn sgd_epoch(
+    /// From a copy of the parameters and of the optimizer's state, every step updates without
+    /// asking the optimizer, and the run stands only if every batch loss and, at the end, every
+    /// parameter and state buffer is finite. As these optimizers keep a value that is not finite
+    /// so, the end shows any step that the guard would have stopped; then the parameters and the
+    /// state are put back and the caller runs the steps again with the guard at every step,
+    /// which finds the step, with the same bits.
+    pub(crate) fn end_checked_run(
         &mut self,
         x: MatrixView<'_, T>,
         y: MatrixView<'_, T>,
+        start: usize,
         batch: usize,
         accuracy: bool,
         opt: &mut dyn Optimizer<T>,
-    ) -> Option<(T, usize)> {
-        let any: &mut dyn Any = opt;
-        let sgd = any.downcast_mut::<Sgd<T>>()?;
-        sgd.plain()?;
+    ) -> EndCheckedRun<T> {
+        let Some(checked) = crate::optim::end_checked(opt) else {
+            return EndCheckedRun::Unsupported;
+        };
+        // A `Dropout` layer would draw other masks the second time, and other layers may keep
+        // state of their own.
         if !self
             .layers
             .iter()
             .all(|l| (l.as_ref() as &dyn Any).is::<Dense<T>>())
         {
-            return None;
+            return EndCheckedRun::Unsupported;
         }
-        let steps = sgd.steps();
+        if !checked.ready(self.param_layers().count()) {
+            // Room for the copy of the state that the step about to be taken creates, so that
+            // the steps after it allocate nothing.
+            let len = checked.state_len(self.num_parameters());
+            self.opt_snapshot
+                .reserve(len.saturating_sub(self.opt_snapshot.len()));
+            return EndCheckedRun::NotReady;
+        }
+        let steps = checked.save(&mut self.opt_snapshot);
         self.copy_params_to_snapshot();
         self.set_mode(true);
         let n = x.nrows();
-        let (mut total, mut correct, mut start) = (T::zero(), 0, 0);
+        let (mut total, mut correct, mut start) = (T::zero(), 0, start);
         let mut finite = true;
         while start < n {
             let rows = batch.min(n - start);
@@ -581,19 +592,20 @@ impl<T: Float> Sequential<T> {
                 finite = false;
                 break;
             }
-            self.update_unchecked(sgd);
+            self.update_unchecked(opt);
             if accuracy {
                 correct += crate::metrics::count_correct(self.output(), yb);
             }
             total += loss * T::of_usize(rows);
             start += rows;
         }
-        if finite && self.first_nonfinite_param().is_none() {
-            return Some((total, correct));
+        let checked = crate::optim::end_checked(opt).expect("checked above");
+        if finite && self.first_nonfinite_param().is_none() && checked.state_finite() {
+            return EndCheckedRun::Done(total, correct);
         }
         self.restore_snapshot();
-        sgd.set_steps(steps);
-        None
+        checked.restore(&self.opt_snapshot, steps);
+        EndCheckedRun::Failed
     }
 
     /// Marks the stored gradients unusable (so [`update`](Self::update) refuses them) and names
@@ -1110,6 +1122,19 @@ impl<T: Float> Sequential<T> {
 }
 
 /// What the divergence guard found non-finite in a training step.
+/// What [`Sequential::end_checked_run`] did.
+pub(crate) enum EndCheckedRun<T> {
+    /// Every step, with the sum of the batch losses weighted by their rows and the rows
+    /// classified right (when asked).
+    Done(T, usize),
+    /// Nothing: a step would have diverged; parameters and state are as before.
+    Failed,
+    /// Nothing: the optimizer has no state yet for some parameter (take a guarded step first).
+    NotReady,
+    /// Nothing: not a model or optimizer this handles.
+    Unsupported,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Divergence {
     what: &'static str,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::metrics::count_correct;
-use crate::model::Divergence;
+use crate::model::{Divergence, EndCheckedRun};
 use crate::optim::{ClipGradNorm, Schedule};
 use crate::{Error, Float, Matrix, MatrixView, NumpyRng, Optimizer, Result, Sequential};
 
@@ -625,13 +625,23 @@ impl<T: Float> Sequential<T> {
                 };
             }
         }
-        if clip.is_none()
-            && let Some((total, correct)) = self.sgd_epoch(x, y, batch, accuracy, opt)
-        {
-            return Ok((total / T::of_usize(n), correct));
-        }
         let (mut total, mut correct, mut start) = (T::zero(), 0, 0);
+        // Steps checked at the end of the epoch where the model and optimizer allow it; else, or
+        // after a run that would have diverged, steps checked one by one (see `end_checked_run`).
+        let mut end_checked = clip.is_none();
         while start < n {
+            if end_checked {
+                match self.end_checked_run(x, y, start, batch, accuracy, opt) {
+                    EndCheckedRun::Done(t, c) => {
+                        total += t;
+                        correct += c;
+                        break;
+                    }
+                    // The optimizer creates its state in this step: take it guarded.
+                    EndCheckedRun::NotReady => {}
+                    EndCheckedRun::Failed | EndCheckedRun::Unsupported => end_checked = false,
+                }
+            }
             let rows = batch.min(n - start);
             let yb = y.rows(start, rows);
             // Only the last batch is copied into the model (as `layer_output(0)`).

@@ -198,6 +198,20 @@ fn check<T: Float>(
                         "{case}: fit allocates {one} times for one epoch and {four} for four"
                     ));
                 }
+                // The same with Adam, whose epochs are checked at their end from a copy of its
+                // moments: a fresh model's first epoch (state created in its first step) costs
+                // what any other does once the copy has room.
+                let mut m = model::<T>(widths, hidden, head, bias);
+                let mut adam = Adam::new(T::of(0.001)).unwrap();
+                let (first, _) = allocations(|| m.fit(&x, &y, &mut adam, &fit(1)).unwrap());
+                let (one, _) = allocations(|| m.fit(&x, &y, &mut adam, &fit(1)).unwrap());
+                let (four, _) = allocations(|| m.fit(&x, &y, &mut adam, &fit(4)).unwrap());
+                if four != one {
+                    failures.push(format!(
+                        "{case}: fit with Adam allocates {one} times for one epoch and {four} for \
+                         four (the first fit: {first})"
+                    ));
+                }
             }
         }
     }

@@ -1,6 +1,8 @@
-//! `fit`'s in-order epochs of plain SGD check for divergence once, at the end of the epoch, and
-//! run a failing epoch again step by step. These properties hold them to `step`, whose guard
-//! checks every update: the same bits in every parameter, and the same divergence reports.
+//! `fit`'s in-order epochs with plain SGD, Adam or AdamW check for divergence once, at the end of
+//! the epoch (after a first step that creates the optimizer's state), and run a failing epoch
+//! again step by step. These properties hold them to `step`, whose guard checks every update:
+//! the same bits in every parameter and in the optimizer's state, and the same divergence
+//! reports.
 
 use backprop::prelude::*;
 use nalgebra::DMatrix;
@@ -34,12 +36,21 @@ fn bits(m: &Sequential<f64>) -> Vec<u64> {
         .collect()
 }
 
+/// Plain SGD, Adam or AdamW by code, with or without weight decay.
+fn optimizer(code: u8, alpha: f64, decay: f64) -> Box<dyn Optimizer<f64>> {
+    match code % 3 {
+        0 => Box::new(Sgd::new(alpha).unwrap().weight_decay(decay).unwrap()),
+        1 => Box::new(Adam::new(alpha).unwrap().weight_decay(decay).unwrap()),
+        _ => Box::new(AdamW::new(alpha).unwrap().weight_decay(decay).unwrap()),
+    }
+}
+
 /// `epochs` epochs of `step` over the batches in order; the first divergence, as `fit` reports it.
 fn stepped(
     model: &mut Sequential<f64>,
     x: &DMatrix<f64>,
     y: &DMatrix<f64>,
-    sgd: &mut Sgd<f64>,
+    opt: &mut dyn Optimizer<f64>,
     epochs: usize,
     batch: usize,
 ) -> Option<Error> {
@@ -49,7 +60,7 @@ fn stepped(
             let rows = batch.min(x.nrows() - start);
             let xb = x.rows(start, rows).into_owned();
             let yb = y.rows(start, rows).into_owned();
-            if let Err(Error::Diverged { what, layer, .. }) = model.step(&xb, &yb, sgd) {
+            if let Err(Error::Diverged { what, layer, .. }) = model.step(&xb, &yb, opt) {
                 return Some(Error::Diverged {
                     epoch,
                     step: k,
@@ -65,7 +76,7 @@ fn stepped(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 384, ..ProptestConfig::default() })]
 
     #[test]
     fn fit_with_the_check_per_epoch_equals_stepping_with_the_check_per_step(
@@ -82,6 +93,7 @@ proptest! {
         alpha in prop_oneof![0.001f64..0.5, 1.0f64..400.0],
         scale in prop_oneof![Just(1.0f64), Just(1e3), Just(1e150), Just(3e153)],
         decay in prop_oneof![Just(0.0f64), Just(0.01)],
+        opt in 0u8..3,
     ) {
         let mut widths = vec![inputs];
         widths.extend(hidden.iter().map(|&(w, _)| w));
@@ -97,13 +109,18 @@ proptest! {
 
         let mut fitted = network(&widths, &acts, softmax, bias);
         let mut reference = network(&widths, &acts, softmax, bias);
-        let mut sgd_fit = Sgd::new(alpha).unwrap().weight_decay(decay).unwrap();
-        let mut sgd_step = Sgd::new(alpha).unwrap().weight_decay(decay).unwrap();
+        let (mut opt_fit, mut opt_step) = (optimizer(opt, alpha, decay), optimizer(opt, alpha, decay));
         let fit = Fit::new(epochs).mini_batch(batch);
-        let got = fitted.fit(&x, &y, &mut sgd_fit, &fit).err();
-        let want = stepped(&mut reference, &x, &y, &mut sgd_step, epochs, batch);
+        let got = fitted.fit(&x, &y, opt_fit.as_mut(), &fit).err();
+        let want = stepped(&mut reference, &x, &y, opt_step.as_mut(), epochs, batch);
         prop_assert_eq!(got, want);
         prop_assert_eq!(bits(&fitted), bits(&reference));
-        prop_assert_eq!(sgd_fit.state().step, sgd_step.state().step);
+        let (s_fit, s_step) = (opt_fit.state(), opt_step.state());
+        prop_assert_eq!(s_fit.step, s_step.step);
+        prop_assert_eq!(s_fit.tensors.len(), s_step.tensors.len());
+        for (a, b) in s_fit.tensors.iter().zip(&s_step.tensors) {
+            let to_bits = |m: &DMatrix<f64>| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(to_bits(&a.value), to_bits(&b.value), "{} of {}", &a.name, a.index);
+        }
     }
 }

@@ -199,6 +199,46 @@ impl<T: Float> Optimizer<T> for Adam<T> {
     }
 }
 
+/// Adam's moments stay NaN or infinite once they are (`beta * m + (1 - beta) * g`), and so does
+/// a weight (`w - step * m / (sqrt(v) + eps)`, after `w *= keep` for AdamW).
+impl<T: Float> super::EndChecked<T> for Adam<T> {
+    fn ready(&self, count: usize) -> bool {
+        self.core.slots.cover(count, MOMENTS.len())
+    }
+    fn state_len(&self, values: usize) -> usize {
+        MOMENTS.len() * values
+    }
+    fn save(&self, into: &mut Vec<T>) -> u64 {
+        self.core.slots.save_into(into);
+        self.core.step
+    }
+    fn restore(&mut self, from: &[T], step: u64) {
+        self.core.slots.restore_from(from);
+        self.core.step = step;
+    }
+    fn state_finite(&self) -> bool {
+        self.core.slots.all_finite()
+    }
+}
+
+impl<T: Float> super::EndChecked<T> for AdamW<T> {
+    fn ready(&self, count: usize) -> bool {
+        self.0.ready(count)
+    }
+    fn state_len(&self, values: usize) -> usize {
+        self.0.state_len(values)
+    }
+    fn save(&self, into: &mut Vec<T>) -> u64 {
+        self.0.save(into)
+    }
+    fn restore(&mut self, from: &[T], step: u64) {
+        self.0.restore(from, step);
+    }
+    fn state_finite(&self) -> bool {
+        self.0.state_finite()
+    }
+}
+
 /// AdamW: Adam with decoupled weight decay (Loshchilov and Hutter, 2019), the algorithm of
 /// PyTorch's `torch.optim.AdamW`.
 ///

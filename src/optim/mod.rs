@@ -42,6 +42,40 @@ pub use state::{OptimizerState, StateTensor};
 
 use crate::{Float, Matrix, Result};
 
+/// The crate's optimizers whose NaN or infinite values never become finite again in later
+/// updates (a parameter or buffer that is not finite stays so), so that a run of steps can be
+/// checked for divergence at its end; with a copy of their state that allocates only once.
+pub(crate) trait EndChecked<T: Float> {
+    /// Whether the first `count` parameters have their state, so that further updates create
+    /// none.
+    fn ready(&self, count: usize) -> bool;
+    /// The number of values [`save`](Self::save) copies once every parameter has its state, for
+    /// parameters of `values` values in all.
+    fn state_len(&self, values: usize) -> usize;
+    /// Copies the state into `into`; returns the step count.
+    fn save(&self, into: &mut Vec<T>) -> u64;
+    /// Puts back a state saved by [`save`](Self::save) since which no state was created.
+    fn restore(&mut self, from: &[T], step: u64);
+    /// Whether every buffer of the state is finite.
+    fn state_finite(&self) -> bool;
+}
+
+/// `opt` as an [`EndChecked`] optimizer: plain [`Sgd`] (no momentum), [`Adam`] or [`AdamW`].
+pub(crate) fn end_checked<T: Float>(opt: &mut dyn Optimizer<T>) -> Option<&mut dyn EndChecked<T>> {
+    let any: &mut dyn Any = opt;
+    if any.is::<Sgd<T>>() {
+        let sgd = any.downcast_mut::<Sgd<T>>()?;
+        return sgd
+            .plain()
+            .is_some()
+            .then_some(sgd as &mut dyn EndChecked<T>);
+    }
+    if any.is::<Adam<T>>() {
+        return Some(any.downcast_mut::<Adam<T>>()? as &mut dyn EndChecked<T>);
+    }
+    Some(any.downcast_mut::<AdamW<T>>()? as &mut dyn EndChecked<T>)
+}
+
 /// Updates parameters from their gradients.
 ///
 /// # The contract

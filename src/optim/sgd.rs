@@ -183,15 +183,6 @@ fn momentum_step<T: Float>(w: T, g: T, b: T, alpha: T, mu: T, lambda: T, nestero
 impl<T: Float> Sgd<T> {
     /// `(alpha, lambda)` when every update is the stateless `w -= alpha * (g + lambda * w)`
     /// (no momentum), for the fused loop of small networks.
-    /// The number of steps taken, and setting it back (all the state plain SGD has).
-    pub(crate) fn steps(&self) -> u64 {
-        self.core.step
-    }
-
-    pub(crate) fn set_steps(&mut self, steps: u64) {
-        self.core.step = steps;
-    }
-
     pub(crate) fn plain(&self) -> Option<(T, T)> {
         (self.momentum == T::zero()).then_some((self.core.lr, self.weight_decay))
     }
@@ -200,6 +191,25 @@ impl<T: Float> Sgd<T> {
 /// A step without momentum: `w -= alpha * (g + lambda * w)`, the decay term left out when `lambda`
 /// is zero (as PyTorch does); shared by [`Sgd::update`] and the fused loop of small networks, so
 /// both compute the same bits.
+/// Plain SGD only (see [`super::end_checked`]): its state is the step count.
+impl<T: Float> super::EndChecked<T> for Sgd<T> {
+    fn ready(&self, _count: usize) -> bool {
+        true
+    }
+    fn state_len(&self, _values: usize) -> usize {
+        0
+    }
+    fn save(&self, _into: &mut Vec<T>) -> u64 {
+        self.core.step
+    }
+    fn restore(&mut self, _from: &[T], step: u64) {
+        self.core.step = step;
+    }
+    fn state_finite(&self) -> bool {
+        true
+    }
+}
+
 #[inline(always)]
 pub(crate) fn plain_update<T: Float>(w: &mut [T], g: &[T], alpha: T, lambda: T) {
     if lambda == T::zero() {

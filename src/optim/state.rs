@@ -170,6 +170,42 @@ impl<T: Float> Slots<T> {
         Some((value.as_slice(), grad.as_slice(), buffers))
     }
 
+    /// Whether the first `count` parameters all have their `buffers` buffers.
+    pub(crate) fn cover(&self, count: usize, buffers: usize) -> bool {
+        self.slots.len() >= count && self.slots[..count].iter().all(|s| s.len() == buffers)
+    }
+
+    /// Copies every buffer, in order, into `into` (which grows only on the first copy).
+    pub(crate) fn save_into(&self, into: &mut Vec<T>) {
+        let total: usize = self.slots.iter().flatten().map(|m| m.len()).sum();
+        if into.len() != total {
+            into.resize(total, T::zero());
+        }
+        let mut at = 0;
+        for m in self.slots.iter().flatten() {
+            into[at..at + m.len()].copy_from_slice(m.as_slice());
+            at += m.len();
+        }
+    }
+
+    /// Copies back what [`save_into`](Self::save_into) saved, with no buffer created since.
+    pub(crate) fn restore_from(&mut self, from: &[T]) {
+        let mut at = 0;
+        for m in self.slots.iter_mut().flatten() {
+            let n = m.len();
+            m.as_mut_slice().copy_from_slice(&from[at..at + n]);
+            at += n;
+        }
+    }
+
+    /// Whether every buffer is finite.
+    pub(crate) fn all_finite(&self) -> bool {
+        self.slots
+            .iter()
+            .flatten()
+            .all(|m| crate::validate::all_finite(m.as_slice()))
+    }
+
     /// Forgets every buffer.
     pub(crate) fn clear(&mut self) {
         self.slots.clear();
