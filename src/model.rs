@@ -545,11 +545,14 @@ impl<T: Float> Sequential<T> {
     /// so, the end shows any step that the guard would have stopped; then the parameters and the
     /// state are put back and the caller runs the steps again with the guard at every step,
     /// which finds the step, with the same bits.
+    ///
+    /// Takes the first row of the run and the epoch's loss sum (batch losses weighted by their
+    /// rows) and rows classified right so far, which it goes on adding to in the same order.
     pub(crate) fn end_checked_run(
         &mut self,
         x: MatrixView<'_, T>,
         y: MatrixView<'_, T>,
-        start: usize,
+        (start, total, correct): (usize, T, usize),
         batch: usize,
         accuracy: bool,
         opt: &mut dyn Optimizer<T>,
@@ -578,7 +581,7 @@ impl<T: Float> Sequential<T> {
         self.copy_params_to_snapshot();
         self.set_mode(true);
         let n = x.nrows();
-        let (mut total, mut correct, mut start) = (T::zero(), 0, start);
+        let (mut total, mut correct, mut start) = (total, correct, start);
         let mut finite = true;
         while start < n {
             let rows = batch.min(n - start);
@@ -1124,8 +1127,7 @@ impl<T: Float> Sequential<T> {
 /// What the divergence guard found non-finite in a training step.
 /// What [`Sequential::end_checked_run`] did.
 pub(crate) enum EndCheckedRun<T> {
-    /// Every step, with the sum of the batch losses weighted by their rows and the rows
-    /// classified right (when asked).
+    /// Every step, with the epoch's loss sum and rows classified right (when asked).
     Done(T, usize),
     /// Nothing: a step would have diverged; parameters and state are as before.
     Failed,

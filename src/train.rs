@@ -631,10 +631,9 @@ impl<T: Float> Sequential<T> {
         let mut end_checked = clip.is_none();
         while start < n {
             if end_checked {
-                match self.end_checked_run(x, y, start, batch, accuracy, opt) {
+                match self.end_checked_run(x, y, (start, total, correct), batch, accuracy, opt) {
                     EndCheckedRun::Done(t, c) => {
-                        total += t;
-                        correct += c;
+                        (total, correct) = (t, c);
                         break;
                     }
                     // The optimizer creates its state in this step: take it guarded.

@@ -45,7 +45,9 @@ fn optimizer(code: u8, alpha: f64, decay: f64) -> Box<dyn Optimizer<f64>> {
     }
 }
 
-/// `epochs` epochs of `step` over the batches in order; the first divergence, as `fit` reports it.
+/// `epochs` epochs of `step` over the batches in order: the mean loss of every completed epoch
+/// (batch losses weighted by their rows, summed in order), and the first divergence, as `fit`
+/// reports it.
 fn stepped(
     model: &mut Sequential<f64>,
     x: &DMatrix<f64>,
@@ -53,26 +55,33 @@ fn stepped(
     opt: &mut dyn Optimizer<f64>,
     epochs: usize,
     batch: usize,
-) -> Option<Error> {
+) -> (Vec<f64>, Option<Error>) {
+    let mut losses = Vec::new();
     for epoch in 0..epochs {
-        let (mut start, mut k) = (0, 0);
+        let (mut start, mut k, mut total) = (0, 0, 0.0);
         while start < x.nrows() {
             let rows = batch.min(x.nrows() - start);
             let xb = x.rows(start, rows).into_owned();
             let yb = y.rows(start, rows).into_owned();
-            if let Err(Error::Diverged { what, layer, .. }) = model.step(&xb, &yb, opt) {
-                return Some(Error::Diverged {
-                    epoch,
-                    step: k,
-                    what,
-                    layer,
-                });
+            match model.step(&xb, &yb, opt) {
+                Ok(loss) => total += loss * rows as f64,
+                Err(Error::Diverged { what, layer, .. }) => {
+                    let at = Error::Diverged {
+                        epoch,
+                        step: k,
+                        what,
+                        layer,
+                    };
+                    return (losses, Some(at));
+                }
+                Err(e) => panic!("{e}"),
             }
             start += rows;
             k += 1;
         }
+        losses.push(total / x.nrows() as f64);
     }
-    None
+    (losses, None)
 }
 
 proptest! {
@@ -111,9 +120,14 @@ proptest! {
         let mut reference = network(&widths, &acts, softmax, bias);
         let (mut opt_fit, mut opt_step) = (optimizer(opt, alpha, decay), optimizer(opt, alpha, decay));
         let fit = Fit::new(epochs).mini_batch(batch);
-        let got = fitted.fit(&x, &y, opt_fit.as_mut(), &fit).err();
-        let want = stepped(&mut reference, &x, &y, opt_step.as_mut(), epochs, batch);
+        let (got, history) = match fitted.fit(&x, &y, opt_fit.as_mut(), &fit) {
+            Ok(h) => (None, h),
+            Err(e) => (Some(e), fitted.take_interrupted_history().unwrap_or_default()),
+        };
+        let (losses, want) = stepped(&mut reference, &x, &y, opt_step.as_mut(), epochs, batch);
         prop_assert_eq!(got, want);
+        let loss_bits = |l: &[f64]| l.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        prop_assert_eq!(loss_bits(&history.loss), loss_bits(&losses));
         prop_assert_eq!(bits(&fitted), bits(&reference));
         let (s_fit, s_step) = (opt_fit.state(), opt_step.state());
         prop_assert_eq!(s_fit.step, s_step.step);
