@@ -200,7 +200,8 @@ impl<T: Float> Optimizer<T> for Adam<T> {
 }
 
 /// Adam's moments stay NaN or infinite once they are (`beta * m + (1 - beta) * g`), and so does
-/// a weight (`w - step * m / (sqrt(v) + eps)`, after `w *= keep` for AdamW).
+/// a weight (`w - step * m / (sqrt(v) + eps)`, after `w *= keep` for AdamW, which is an `Adam`
+/// inside).
 impl<T: Float> super::EndChecked<T> for Adam<T> {
     fn ready(&self, count: usize) -> bool {
         self.core.slots.cover(count, MOMENTS.len())
@@ -218,24 +219,6 @@ impl<T: Float> super::EndChecked<T> for Adam<T> {
     }
     fn state_finite(&self) -> bool {
         self.core.slots.all_finite()
-    }
-}
-
-impl<T: Float> super::EndChecked<T> for AdamW<T> {
-    fn ready(&self, count: usize) -> bool {
-        self.0.ready(count)
-    }
-    fn state_len(&self, values: usize) -> usize {
-        self.0.state_len(values)
-    }
-    fn save(&self, into: &mut Vec<T>) -> u64 {
-        self.0.save(into)
-    }
-    fn restore(&mut self, from: &[T], step: u64) {
-        self.0.restore(from, step);
-    }
-    fn state_finite(&self) -> bool {
-        self.0.state_finite()
     }
 }
 
@@ -268,7 +251,7 @@ impl<T: Float> super::EndChecked<T> for AdamW<T> {
 /// # Ok::<(), backprop::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct AdamW<T: Float>(Adam<T>);
+pub struct AdamW<T: Float>(pub(crate) Adam<T>);
 
 impl<T: Float> Default for AdamW<T> {
     /// PyTorch's defaults: `lr = 0.001`, `betas = (0.9, 0.999)`, `eps = 1e-8`,

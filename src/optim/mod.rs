@@ -73,7 +73,7 @@ pub(crate) fn end_checked<T: Float>(opt: &mut dyn Optimizer<T>) -> Option<&mut d
     if any.is::<Adam<T>>() {
         return Some(any.downcast_mut::<Adam<T>>()? as &mut dyn EndChecked<T>);
     }
-    Some(any.downcast_mut::<AdamW<T>>()? as &mut dyn EndChecked<T>)
+    Some(&mut any.downcast_mut::<AdamW<T>>()?.0 as &mut dyn EndChecked<T>)
 }
 
 /// Updates parameters from their gradients.

@@ -188,9 +188,6 @@ impl<T: Float> Sgd<T> {
     }
 }
 
-/// A step without momentum: `w -= alpha * (g + lambda * w)`, the decay term left out when `lambda`
-/// is zero (as PyTorch does); shared by [`Sgd::update`] and the fused loop of small networks, so
-/// both compute the same bits.
 /// Plain SGD only (see [`super::end_checked`]): its state is the step count.
 impl<T: Float> super::EndChecked<T> for Sgd<T> {
     fn ready(&self, _count: usize) -> bool {
@@ -210,6 +207,9 @@ impl<T: Float> super::EndChecked<T> for Sgd<T> {
     }
 }
 
+/// A step without momentum: `w -= alpha * (g + lambda * w)`, the decay term left out when `lambda`
+/// is zero (as PyTorch does); shared by [`Sgd::update`] and the fused loop of small networks, so
+/// both compute the same bits.
 #[inline(always)]
 pub(crate) fn plain_update<T: Float>(w: &mut [T], g: &[T], alpha: T, lambda: T) {
     if lambda == T::zero() {
