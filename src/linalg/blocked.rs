@@ -103,9 +103,12 @@ fn scratch<E>(key: &'static std::thread::LocalKey<UnsafeCell<Scratch>>, n: usize
     key.with(|s| unsafe { (*s.get()).get(n * size_of::<E>()) as *mut E })
 }
 
-/// `part` of `0..total` split into `parts` nearly equal ranges.
+/// `part` of `0..total` split into `parts` nearly equal ranges, the longer ones first: the caller
+/// claims chunk 0 before a worker joins, so it should not also get the extra panel.
 fn share(total: usize, parts: usize, part: usize) -> Range<usize> {
-    total * part / parts..total * (part + 1) / parts
+    let (q, r) = (total / parts, total % parts);
+    let start = |p: usize| p * q + p.min(r);
+    start(part)..start(part + 1)
 }
 
 /// A raw pointer that may cross to the pool's threads (each writes a disjoint part).
@@ -386,5 +389,29 @@ unsafe fn block_with<E: Elem, const AVX: bool>(x: Block<E>) {
             }
         }
         ic += mc;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share;
+
+    #[test]
+    fn shares_cover_the_range_in_order_longest_first() {
+        for total in 0..50 {
+            for parts in 1..9 {
+                let ranges: Vec<_> = (0..parts).map(|p| share(total, parts, p)).collect();
+                assert_eq!(ranges[0].start, 0);
+                assert_eq!(ranges[parts - 1].end, total);
+                for w in ranges.windows(2) {
+                    assert_eq!(w[0].end, w[1].start, "{total} in {parts}: {ranges:?}");
+                    assert!(w[0].len() >= w[1].len(), "{total} in {parts}: {ranges:?}");
+                    assert!(
+                        w[0].len() <= w[1].len() + 1,
+                        "{total} in {parts}: {ranges:?}"
+                    );
+                }
+            }
+        }
     }
 }
