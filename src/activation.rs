@@ -275,37 +275,8 @@ impl<T: Float> Activation<T> for Softmax {
         "Softmax"
     }
     fn forward(&self, mut z: MatrixViewMut<'_, T>) {
-        // Rows are strided in a column-major view, so blocks of rows are processed column by
-        // column, with each row's running max and sum on the stack.
-        let (rows, cols) = z.shape();
-        let mut r0 = 0;
-        while r0 < rows {
-            let n = ROW_BLOCK.min(rows - r0);
-            let mut block = z.rows_mut(r0, n);
-            let mut max = [T::of(f64::NEG_INFINITY); ROW_BLOCK];
-            let mut sum = [T::zero(); ROW_BLOCK];
-            for j in 0..cols {
-                for (m, &x) in max.iter_mut().zip(linalg::column_mut(&mut block, j).iter()) {
-                    if x > *m {
-                        *m = x;
-                    }
-                }
-            }
-            for j in 0..cols {
-                let col = linalg::column_mut(&mut block, j);
-                for ((x, &m), s) in col.iter_mut().zip(&max).zip(&mut sum) {
-                    *x = (*x - m).exp();
-                    *s += *x;
-                }
-            }
-            for j in 0..cols {
-                let col = linalg::column_mut(&mut block, j);
-                for (x, &s) in col.iter_mut().zip(&sum) {
-                    *x /= s;
-                }
-            }
-            r0 += n;
-        }
+        // With an `exp` that vectorizes (within one ulp of the C library's).
+        linalg::vectorized(|| softmax_rows(&mut z));
     }
     fn backward(&self, output: MatrixView<'_, T>, mut delta: MatrixViewMut<'_, T>) {
         // dL/dz_j = a_j * (dL/da_j - sum_k dL/da_k * a_k), by blocks of rows as in `forward`.
@@ -330,6 +301,41 @@ impl<T: Float> Activation<T> for Softmax {
             }
             r0 += n;
         }
+    }
+}
+
+/// Softmax of each row of `z` in place. Rows are strided in a column-major view, so blocks of
+/// rows are processed column by column, with each row's running max and sum on the stack.
+#[inline(always)]
+fn softmax_rows<T: Float>(z: &mut MatrixViewMut<'_, T>) {
+    let (rows, cols) = z.shape();
+    let mut r0 = 0;
+    while r0 < rows {
+        let n = ROW_BLOCK.min(rows - r0);
+        let mut block = z.rows_mut(r0, n);
+        let mut max = [T::of(f64::NEG_INFINITY); ROW_BLOCK];
+        let mut sum = [T::zero(); ROW_BLOCK];
+        for j in 0..cols {
+            for (m, &x) in max.iter_mut().zip(linalg::column_mut(&mut block, j).iter()) {
+                if x > *m {
+                    *m = x;
+                }
+            }
+        }
+        for j in 0..cols {
+            let col = linalg::column_mut(&mut block, j);
+            for ((x, &m), s) in col.iter_mut().zip(&max).zip(&mut sum) {
+                *x = (*x - m).exp_vec();
+                *s += *x;
+            }
+        }
+        for j in 0..cols {
+            let col = linalg::column_mut(&mut block, j);
+            for (x, &s) in col.iter_mut().zip(&sum) {
+                *x /= s;
+            }
+        }
+        r0 += n;
     }
 }
 

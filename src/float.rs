@@ -4,10 +4,27 @@ use std::fmt::{Debug, Display, LowerExp};
 
 use nalgebra::RealField;
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for f64 {}
+mod exp;
+
+pub(crate) mod sealed {
+    /// Keeps [`Float`](super::Float) to `f32` and `f64`, and holds what the crate needs of each
+    /// that is not part of the public trait.
+    pub trait Sealed {
+        /// `exp(self)` within one ulp, in straight-line code that vectorizes (see `exp.rs`).
+        fn exp_vec(self) -> Self;
+    }
+    impl Sealed for f32 {
+        #[inline(always)]
+        fn exp_vec(self) -> f32 {
+            super::exp::exp_f32(self)
+        }
+    }
+    impl Sealed for f64 {
+        #[inline(always)]
+        fn exp_vec(self) -> f64 {
+            super::exp::exp_f64(self)
+        }
+    }
 }
 
 /// The element type of every matrix in the crate: `f32` or `f64`.
