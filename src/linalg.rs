@@ -546,6 +546,28 @@ fn column_sums_in<T: Float>(a: &DMatrixView<'_, T>, out: &mut [T], j0: usize) {
     }
 }
 
+/// Asks the CPU to bring the columns of `a` into its caches (L2 and closer) ahead of use, without
+/// waiting for them: the next mini-batch, whose rows are spread over the whole data set.
+pub(crate) fn prefetch<T: Float>(a: &DMatrixView<'_, T>) {
+    #[cfg(target_arch = "x86_64")]
+    if a.nrows() > 0 {
+        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+        const LINE: usize = 64;
+        for j in 0..a.ncols() {
+            let col = column(a, j);
+            let (first, last) = (col.as_ptr() as usize, col.as_ptr_range().end as usize - 1);
+            // One address in every cache line the column touches.
+            for addr in (first & !(LINE - 1)..=last).step_by(LINE) {
+                // SAFETY: SSE is part of every x86_64 CPU; a prefetch only hints, it never
+                // faults, and each address is in a line that holds part of the column.
+                unsafe { _mm_prefetch::<_MM_HINT_T1>(addr as *const i8) };
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = a;
+}
+
 /// Adds `row[j]` to every entry of column `j` of `a`.
 #[inline]
 pub(crate) fn add_row<T: Float>(a: &mut DMatrixViewMut<'_, T>, row: &[T]) {

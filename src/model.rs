@@ -589,6 +589,10 @@ impl<T: Float> Sequential<T> {
             // As `train_batch`: only the last batch is copied into the model.
             let in_place = start + rows < n && self.dense_first;
             let xb = x.rows(start, rows);
+            if start + rows < n {
+                // The next batch's rows arrive from memory while this one trains.
+                crate::linalg::prefetch(&x.rows(start + rows, batch.min(n - start - rows)));
+            }
             self.forward_rows(xb, in_place);
             let loss = self.backward_unchecked(yb, in_place.then_some(xb));
             if !loss.finite() {
