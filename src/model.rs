@@ -4,7 +4,6 @@ mod fused;
 
 use std::any::Any;
 
-use nalgebra::DMatrix;
 use rand::Rng;
 
 use crate::linalg::{copy, view, view_mut};
@@ -367,9 +366,20 @@ impl<T: Float> Sequential<T> {
 
     // ----- the delta rule, on validated data --------------------------------------------------
 
-    /// Sizes the buffers for `rows` rows; only grows an allocation the first time a larger batch
-    /// is seen.
-    fn reserve(&mut self, rows: usize) {
+    /// Sizes every buffer, the model's and the layers', for batches of up to `rows` rows before
+    /// anything else changes, so that a batch too large for memory is an error, not an abort.
+    pub(crate) fn reserve(&mut self, rows: usize) -> Result<()> {
+        let buffers = (self.outputs.iter_mut().zip(&self.widths))
+            .chain(self.deltas.iter_mut().zip(&self.widths[1..]));
+        for (buf, &width) in buffers {
+            crate::size::grow(buf, "layer outputs", rows, width, T::zero())?;
+        }
+        self.layers.iter_mut().try_for_each(|l| l.reserve(rows))
+    }
+
+    /// Sizes the buffers for `rows` rows (already done by [`reserve`](Self::reserve) on every
+    /// public path); only grows an allocation the first time a larger batch is seen.
+    fn fit_rows(&mut self, rows: usize) {
         if rows == self.rows {
             // The buffers were sized for this batch and never shrink.
             return;
@@ -396,7 +406,7 @@ impl<T: Float> Sequential<T> {
     /// where it lies instead of a copy in the buffers, and the backward pass must be given `x`.
     fn forward_rows(&mut self, x: MatrixView<'_, T>, in_place: bool) {
         let rows = x.nrows();
-        self.reserve(rows);
+        self.fit_rows(rows);
         self.has_gradients = false;
         if !in_place {
             // layer_0 = x, kept so that it can be read back and used by the backward pass.
@@ -762,9 +772,12 @@ impl<T: Float> Sequential<T> {
     /// # Errors
     ///
     /// [`Error::Shape`] if `x` does not have [`input_size`](Self::input_size) columns,
-    /// [`Error::Empty`] without rows, [`Error::NonFinite`] for NaN or infinity.
+    /// [`Error::Empty`] without rows, [`Error::NonFinite`] for NaN or infinity,
+    /// [`Error::TooLarge`] if the layers' buffers for a batch of that many rows cannot be
+    /// allocated (nothing is changed then).
     pub fn forward(&mut self, x: &Matrix<T>) -> Result<MatrixView<'_, T>> {
         self.check_inputs(x.as_view())?;
+        self.reserve(x.nrows())?;
         self.set_mode(true);
         self.forward_unchecked(x.as_view());
         Ok(self.layer_output(self.layers.len()).expect("output exists"))
@@ -869,6 +882,7 @@ impl<T: Float> Sequential<T> {
     pub fn step(&mut self, x: &Matrix<T>, y: &Matrix<T>, opt: &mut dyn Optimizer<T>) -> Result<T> {
         self.check_inputs(x.as_view())?;
         self.check_targets(x.nrows(), y.as_view())?;
+        self.reserve(x.nrows())?;
         self.train_batch(x.as_view(), y.as_view(), opt, None, true)
             .map_err(|d| d.at(0, 0))
     }
@@ -881,9 +895,10 @@ impl<T: Float> Sequential<T> {
     /// The errors of [`forward`](Self::forward).
     pub fn predict(&mut self, x: &Matrix<T>) -> Result<Matrix<T>> {
         self.check_inputs(x.as_view())?;
-        self.set_mode(false);
         let out_width = self.output_size();
-        let mut out = DMatrix::zeros(x.nrows(), out_width);
+        let mut out = crate::size::zeros("predictions", x.nrows(), out_width)?;
+        self.reserve(CHUNK.min(x.nrows()))?;
+        self.set_mode(false);
         let mut start = 0;
         while start < x.nrows() {
             let rows = CHUNK.min(x.nrows() - start);
@@ -906,6 +921,7 @@ impl<T: Float> Sequential<T> {
     pub fn evaluate(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> Result<T> {
         self.check_inputs(x.as_view())?;
         self.check_targets(x.nrows(), y.as_view())?;
+        self.reserve(CHUNK.min(x.nrows()))?;
         Ok(self.measure(x.as_view(), y.as_view(), false).0)
     }
 
@@ -1122,6 +1138,7 @@ impl<T: Float> Sequential<T> {
     pub(crate) fn gradients(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> Result<T> {
         self.check_inputs(x.as_view())?;
         self.check_targets(x.nrows(), y.as_view())?;
+        self.reserve(x.nrows())?;
         self.set_mode(false);
         self.forward_unchecked(x.as_view());
         Ok(self.backward_unchecked(y.as_view(), None))

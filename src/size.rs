@@ -41,6 +41,24 @@ pub(crate) fn filled_vec<E: Clone>(
     Ok(v)
 }
 
+/// Grows `buf` to at least `rows * cols` elements (new ones `value`), without aborting on failure;
+/// it never shrinks. On an error `buf` is as it was.
+pub(crate) fn grow<E: Clone>(
+    buf: &mut Vec<E>,
+    what: &str,
+    rows: usize,
+    cols: usize,
+    value: E,
+) -> Result<()> {
+    let n = checked_len::<E>(what, rows, cols)?;
+    if buf.len() < n {
+        buf.try_reserve_exact(n - buf.len())
+            .map_err(|_| too_large(what, rows, cols))?;
+        buf.resize(n, value);
+    }
+    Ok(())
+}
+
 /// A `rows x cols` matrix of `value`.
 pub(crate) fn filled<T: Float>(
     what: &str,

@@ -325,8 +325,9 @@ impl<T: Float> Sequential<T> {
     ///
     /// The input and target errors of [`step`](Self::step), checked once before any update;
     /// [`Error::InvalidParameter`] for a mini-batch of 0 rows or a validation split outside
-    /// `(0, 1)`; [`Error::Empty`] if the split leaves no training or no validation rows; the
-    /// model is unchanged when one of these is returned. [`Error::Diverged`] with the epoch and
+    /// `(0, 1)`; [`Error::Empty`] if the split leaves no training or no validation rows;
+    /// [`Error::TooLarge`] if the buffers for a batch cannot be allocated; the model is
+    /// unchanged when one of these is returned. [`Error::Diverged`] with the epoch and
     /// the step within it (both from 0) when a step diverges as described above; the steps
     /// before it stay applied (early stopping does not restore its best weights then), and the
     /// history of the epochs before it is kept for
@@ -424,6 +425,9 @@ impl<T: Float> Sequential<T> {
             ));
         }
 
+        // Every buffer for the largest batch, training or measuring, before anything changes.
+        let val_rows = val.map_or(0, |(xv, _)| crate::model::CHUNK.min(xv.nrows()));
+        self.reserve(batch.max(val_rows))?;
         let mut shuffled = fit
             .shuffle
             .map(|seed| Shuffled::new(seed, train_rows, batch, x.ncols(), y.ncols()));

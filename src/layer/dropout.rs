@@ -110,6 +110,7 @@ impl<T: Float> Layer<T> for Dropout<T> {
         }
         let rows = input.nrows();
         if self.mask.len() < rows * self.width {
+            // Normally sized by `reserve` already.
             self.mask.resize(rows * self.width, T::zero());
         }
         self.rows = rows;
@@ -145,5 +146,12 @@ impl<T: Float> Layer<T> for Dropout<T> {
 
     fn set_training(&mut self, training: bool) {
         self.training = training;
+    }
+
+    fn reserve(&mut self, rows: usize) -> Result<()> {
+        if self.p == 0.0 {
+            return Ok(());
+        }
+        crate::size::grow(&mut self.mask, "dropout mask", rows, self.width, T::zero())
     }
 }

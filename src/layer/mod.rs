@@ -146,4 +146,16 @@ pub trait Layer<T: Float>: Any + Debug + Send + Sync {
     fn set_training(&mut self, training: bool) {
         let _ = training;
     }
+
+    /// Prepares for batches of up to `rows` rows. A layer that keeps buffers sized by the batch
+    /// allocates them here, so that a batch too large for memory is an error before training
+    /// starts instead of an aborted process; the model calls it before it changes anything.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`](crate::Error::TooLarge) if the buffers cannot be allocated.
+    fn reserve(&mut self, rows: usize) -> crate::Result<()> {
+        let _ = rows;
+        Ok(())
+    }
 }

@@ -75,7 +75,7 @@ impl<T: Float> Sequential<T> {
         let sgd = opt.downcast_mut::<Sgd<T>>()?;
         let (alpha, lambda) = sgd.plain()?;
         self.set_mode(true);
-        self.reserve(1);
+        self.fit_rows(1);
         let Sequential {
             layers,
             outputs,
