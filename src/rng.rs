@@ -49,7 +49,8 @@ impl NumpyRng {
         lo + (hi - lo) * self.random()
     }
 
-    /// Skips `n` calls of [`random`](Self::random), as if their values had been drawn.
+    /// Skips `n` calls of [`random`](Self::random), as if their values had been drawn. The
+    /// generator has no jump-ahead: this takes about as long as drawing `n` values.
     ///
     /// ```
     /// use backprop::NumpyRng;
