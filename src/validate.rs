@@ -38,12 +38,18 @@ pub fn check_finite<T: Float>(what: &str, m: MatrixView<'_, T>) -> Result<()> {
     // Fast path: one branch-free pass per column (a view's columns are contiguous: row stride 1);
     // positions are looked for only when something is wrong.
     let cstride = m.strides().1;
-    let all = (0..m.ncols()).all(|c| {
-        // SAFETY: column `c` of a view with row stride 1 is `nrows` consecutive elements starting
-        // `c * cstride` after the first, all inside the viewed storage.
-        let column = unsafe { std::slice::from_raw_parts(m.as_ptr().add(c * cstride), m.nrows()) };
-        all_finite(column)
-    });
+    // A whole matrix (a data set, say) is one slice, scanned by the product threads part by part.
+    let all = if let Some(values) = crate::linalg::as_slice(&m) {
+        crate::linalg::all_parts(values, &|part| all_finite(part))
+    } else {
+        (0..m.ncols()).all(|c| {
+            // SAFETY: column `c` of a view with row stride 1 is `nrows` consecutive elements starting
+            // `c * cstride` after the first, all inside the viewed storage.
+            let column =
+                unsafe { std::slice::from_raw_parts(m.as_ptr().add(c * cstride), m.nrows()) };
+            all_finite(column)
+        })
+    };
     if all {
         return Ok(());
     }
@@ -116,4 +122,38 @@ fn lanes<T: Float, const L: usize>(values: &[T]) -> bool {
         acc[0] += v * zero;
     }
     acc.iter().fold(zero, |s, &a| s + a) == zero
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_finite;
+    use crate::Error;
+    use nalgebra::DMatrix;
+
+    #[test]
+    fn finds_a_non_finite_value_in_any_part() {
+        // 60 000 values: long enough to be scanned by the product threads in parts.
+        let (rows, cols) = (300, 200);
+        let clean = DMatrix::<f32>::from_fn(rows, cols, |r, c| (r * cols + c) as f32 - 1e4);
+        assert!(check_finite("x", clean.as_view()).is_ok());
+        for (r, c, v) in [
+            (0, 0, f32::NAN),
+            (299, 199, f32::INFINITY),
+            (5, 150, f32::NEG_INFINITY),
+            (150, 100, f32::NAN),
+        ] {
+            let mut m = clean.clone();
+            m[(r, c)] = v;
+            match check_finite("x", m.as_view()) {
+                Err(Error::NonFinite { row, col, .. }) => assert_eq!((row, col), (r, c)),
+                other => panic!("{v} at ({r}, {c}): {other:?}"),
+            }
+            // The same value seen through a view that is not one run of memory.
+            let rows_view = m.rows(r.saturating_sub(3), 4);
+            assert!(
+                check_finite("x", rows_view).is_err(),
+                "({r}, {c}) in a row view"
+            );
+        }
+    }
 }
