@@ -593,13 +593,15 @@ impl<T: Float> Sequential<T> {
         let n = x.nrows();
         let (mut total, mut correct, mut start) = (total, correct, start);
         let mut finite = true;
+        // Data that fits in the caches (as the digits do) is there already.
+        let prefetch = n * x.ncols() * size_of::<T>() > 4 << 20;
         while start < n {
             let rows = batch.min(n - start);
             let yb = y.rows(start, rows);
             // As `train_batch`: only the last batch is copied into the model.
             let in_place = start + rows < n && self.dense_first;
             let xb = x.rows(start, rows);
-            if start + rows < n {
+            if prefetch && start + rows < n {
                 // The next batch's rows arrive from memory while this one trains.
                 crate::linalg::prefetch(&x.rows(start + rows, batch.min(n - start - rows)));
             }

@@ -12,7 +12,8 @@
 //!   range and up to the largest finite value come out right.
 //!
 //! Past the range where the result is finite and non-zero, it is `inf` or `0`; NaN stays NaN.
-//! The tests hold the error to at most one ulp of the C library's result over the whole range.
+//! The tests hold the error to at most one ulp over the whole range: of the exactly rounded
+//! result for `f32`, of the C library's `exp` for `f64`.
 
 macro_rules! exp_impl {
     (
