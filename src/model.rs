@@ -377,24 +377,13 @@ impl<T: Float> Sequential<T> {
         self.layers.iter_mut().try_for_each(|l| l.reserve(rows))
     }
 
-    /// Sizes the buffers for `rows` rows (already done by [`reserve`](Self::reserve) on every
-    /// public path); only grows an allocation the first time a larger batch is seen.
+    /// Sets the batch size to `rows`. Every public path has [`reserve`](Self::reserve)d the
+    /// buffers for it already; growing them here only backs that up.
     fn fit_rows(&mut self, rows: usize) {
-        if rows == self.rows {
-            // The buffers were sized for this batch and never shrink.
-            return;
+        if rows != self.rows {
+            self.reserve(rows).expect("buffers for the batch");
+            self.rows = rows;
         }
-        for (buf, &width) in self.outputs.iter_mut().zip(&self.widths) {
-            if buf.len() < rows * width {
-                buf.resize(rows * width, T::zero());
-            }
-        }
-        for (buf, &width) in self.deltas.iter_mut().zip(&self.widths[1..]) {
-            if buf.len() < rows * width {
-                buf.resize(rows * width, T::zero());
-            }
-        }
-        self.rows = rows;
     }
 
     /// Forward pass of validated rows: `layer_{i+1} = layer_i(layer_i)`.

@@ -33,11 +33,8 @@ pub(crate) fn filled_vec<E: Clone>(
     cols: usize,
     value: E,
 ) -> Result<Vec<E>> {
-    let n = checked_len::<E>(what, rows, cols)?;
     let mut v = Vec::new();
-    v.try_reserve_exact(n)
-        .map_err(|_| too_large(what, rows, cols))?;
-    v.resize(n, value);
+    grow(&mut v, what, rows, cols, value)?;
     Ok(v)
 }
 

@@ -35,20 +35,12 @@ pub fn check_width<T: Float>(outputs: usize, targets: MatrixView<'_, T>) -> Resu
 ///
 /// [`Error::NonFinite`] naming `what`, the row, the column and the value.
 pub fn check_finite<T: Float>(what: &str, m: MatrixView<'_, T>) -> Result<()> {
-    // Fast path: one branch-free pass per column (a view's columns are contiguous: row stride 1);
-    // positions are looked for only when something is wrong.
-    let cstride = m.strides().1;
-    // A whole matrix (a data set, say) is one slice, scanned by the product threads part by part.
-    let all = if let Some(values) = crate::linalg::as_slice(&m) {
-        crate::linalg::all_parts(values, &|part| all_finite(part))
-    } else {
-        (0..m.ncols()).all(|c| {
-            // SAFETY: column `c` of a view with row stride 1 is `nrows` consecutive elements starting
-            // `c * cstride` after the first, all inside the viewed storage.
-            let column =
-                unsafe { std::slice::from_raw_parts(m.as_ptr().add(c * cstride), m.nrows()) };
-            all_finite(column)
-        })
+    // Fast path: a whole matrix (a data set, say) is one slice, scanned by the product threads
+    // part by part, other views one branch-free pass per column; positions are looked for only
+    // when something is wrong.
+    let all = match crate::linalg::as_slice(&m) {
+        Some(values) => crate::linalg::all_parts(values, &|part| all_finite(part)),
+        None => (0..m.ncols()).all(|c| all_finite(crate::linalg::column(&m, c))),
     };
     if all {
         return Ok(());
