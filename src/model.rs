@@ -592,7 +592,8 @@ impl<T: Float> Sequential<T> {
             let xb = x.rows(start, rows);
             if prefetch && start + rows < n {
                 // The next batch's rows arrive from memory while this one trains.
-                crate::linalg::prefetch(&x.rows(start + rows, batch.min(n - start - rows)));
+                let next = x.rows(start + rows, batch.min(n - start - rows));
+                crate::linalg::prefetch_during_products(&next);
             }
             self.forward_rows(xb, in_place);
             let loss = self.backward_unchecked(yb, in_place.then_some(xb));
@@ -607,6 +608,7 @@ impl<T: Float> Sequential<T> {
             total += loss * T::of_usize(rows);
             start += rows;
         }
+        crate::linalg::stop_prefetching();
         let checked = crate::optim::end_checked(opt).expect("checked above");
         if finite && self.first_nonfinite_param().is_none() && checked.state_finite() {
             return EndCheckedRun::Done(total, correct);

@@ -338,6 +338,8 @@ unsafe fn block_with<E: Elem, const AVX: bool>(x: Block<E>) {
             let tile_cols = nr.min(n - j);
             // SAFETY: columns j..j+tile_cols of the block are inside B.
             let bp = unsafe { b.ptr.offset(j as isize * b.cs) };
+            // Two lines of the next mini-batch per tile, spread through the product.
+            super::prefetch_some(2 * mc.div_ceil(mr));
             let mut i = 0;
             while i < mc {
                 let tile_rows = mr.min(mc - i);
