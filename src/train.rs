@@ -326,7 +326,8 @@ impl<T: Float> Sequential<T> {
     /// The input and target errors of [`step`](Self::step), checked once before any update;
     /// [`Error::InvalidParameter`] for a mini-batch of 0 rows or a validation split outside
     /// `(0, 1)`; [`Error::Empty`] if the split leaves no training or no validation rows;
-    /// [`Error::TooLarge`] if the buffers for a batch cannot be allocated; the model is
+    /// [`Error::TooLarge`] if the buffers for a batch (or, when shuffling, the row order and the
+    /// gathered batch) cannot be allocated; the model is
     /// unchanged when one of these is returned. [`Error::Diverged`] with the epoch and
     /// the step within it (both from 0) when a step diverges as described above; the steps
     /// before it stay applied (early stopping does not restore its best weights then), and the
@@ -430,7 +431,8 @@ impl<T: Float> Sequential<T> {
         self.reserve(batch.max(val_rows))?;
         let mut shuffled = fit
             .shuffle
-            .map(|seed| Shuffled::new(seed, train_rows, batch, x.ncols(), y.ncols()));
+            .map(|seed| Shuffled::new(seed, train_rows, batch, x.ncols(), y.ncols()))
+            .transpose()?;
         let mut watch = fit.early_stopping.map(|rule| Watch {
             rule,
             best: f64::INFINITY,
@@ -695,14 +697,17 @@ struct Shuffled<T: Float> {
 }
 
 impl<T: Float> Shuffled<T> {
-    fn new(seed: u32, rows: usize, batch: usize, x_cols: usize, y_cols: usize) -> Self {
-        Shuffled {
+    /// The order and batch buffers, or [`Error::TooLarge`] if the allocator refuses them.
+    fn new(seed: u32, rows: usize, batch: usize, x_cols: usize, y_cols: usize) -> Result<Self> {
+        let mut order = crate::size::filled_vec("shuffled row order", rows, 1, 0)?;
+        order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
+        Ok(Shuffled {
             rng: NumpyRng::new(seed),
-            order: (0..rows).collect(),
+            order,
             batch,
-            xb: Matrix::zeros(batch, x_cols),
-            yb: Matrix::zeros(batch, y_cols),
-        }
+            xb: crate::size::zeros("shuffled input batch", batch, x_cols)?,
+            yb: crate::size::zeros("shuffled target batch", batch, y_cols)?,
+        })
     }
 
     /// One epoch in a fresh random order; rows are gathered into the reused batch buffers.

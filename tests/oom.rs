@@ -120,5 +120,28 @@ fn main() {
     assert_ne!(param_bits(&model), before);
     model.fit(&x, &y, &mut opt, &full).unwrap();
     assert_eq!(model.predict(&x).unwrap().shape(), (rows, 10));
+
+    // A shuffled fit's own buffers: the row order of 200 000 rows (1.6 MB of indices) is refused,
+    // while every buffer of the model (one column of 200 000 rows: 800 KB) is granted.
+    let rows = 200_000;
+    let x = DMatrix::<f32>::from_fn(rows, 1, |r, _| (r % 13) as f32 / 13.0);
+    let y = x.map(|v| 2.0 * v);
+    let mut line = Sequential::<f32>::builder(1)
+        .seed(1)
+        .dense(1, Identity)
+        .loss(Mse)
+        .build()
+        .unwrap();
+    let mut opt = Sgd::new(0.1).unwrap();
+    let shuffled = Fit::new(1).full().shuffle(7);
+    let before = param_bits(&line);
+    match refused(|| line.fit(&x, &y, &mut opt, &shuffled)) {
+        Err(Error::TooLarge { what, .. }) => assert_eq!(what, "shuffled row order"),
+        other => panic!("shuffled fit: expected Error::TooLarge, got {other:?}"),
+    }
+    assert_eq!(param_bits(&line), before, "a refused fit changed the line");
+    line.fit(&x, &y, &mut opt, &shuffled).unwrap();
+    assert_ne!(param_bits(&line), before);
+
     println!("oom: buffers the allocator refuses are Error::TooLarge ... ok");
 }
