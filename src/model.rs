@@ -670,8 +670,11 @@ impl<T: Float> Sequential<T> {
         let before = opt.state();
         self.copy_params_to_snapshot();
         self.update_unchecked(opt);
+        // The crate's optimizers answer for their state in place; others hand over a copy.
+        let state_finite = crate::optim::end_checked(opt).map(|c| c.state_finite());
         let failed = match self.first_nonfinite_param() {
             Some(layer) => Some(("parameter", layer)),
+            None if state_finite == Some(true) => None,
             None => self
                 .first_nonfinite_state(&opt.state())
                 .map(|layer| ("optimizer state", layer)),
