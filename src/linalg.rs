@@ -548,6 +548,9 @@ fn column_sums_in<T: Float>(a: &DMatrixView<'_, T>, out: &mut [T], j0: usize) {
     }
 }
 
+/// A cache line's size in bytes.
+const LINE: usize = 64;
+
 /// Cache lines waiting to be prefetched: the columns of a matrix, in order.
 #[derive(Clone, Copy)]
 struct Stream {
@@ -593,6 +596,23 @@ impl Stream {
             bytes,
         }
     }
+
+    /// Hands up to `lines` line addresses, in order, to `issue`.
+    fn advance(&mut self, lines: usize, mut issue: impl FnMut(usize)) {
+        for _ in 0..lines {
+            if self.col >= self.cols {
+                return;
+            }
+            issue(self.next);
+            self.next += LINE;
+            if self.next > self.end {
+                self.col += 1;
+                let first = self.base + self.col * self.stride;
+                self.next = first & !(LINE - 1);
+                self.end = first + self.bytes - 1;
+            }
+        }
+    }
 }
 
 thread_local! {
@@ -612,28 +632,6 @@ pub(crate) fn prefetch_during_products<T: Float>(a: &DMatrixView<'_, T>) {
 /// Drops the prefetches still waiting on this thread.
 pub(crate) fn stop_prefetching() {
     STREAM.with(|s| s.set(Stream::NONE));
-}
-
-/// A cache line's size in bytes.
-const LINE: usize = 64;
-
-impl Stream {
-    /// Hands up to `lines` line addresses, in order, to `issue`.
-    fn advance(&mut self, lines: usize, mut issue: impl FnMut(usize)) {
-        for _ in 0..lines {
-            if self.col >= self.cols {
-                return;
-            }
-            issue(self.next);
-            self.next += LINE;
-            if self.next > self.end {
-                self.col += 1;
-                let first = self.base + self.col * self.stride;
-                self.next = first & !(LINE - 1);
-                self.end = first + self.bytes - 1;
-            }
-        }
-    }
 }
 
 /// Issues up to `lines` of this thread's waiting prefetches (called once per column of tiles).

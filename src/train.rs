@@ -327,9 +327,9 @@ impl<T: Float> Sequential<T> {
     /// [`Error::InvalidParameter`] for a mini-batch of 0 rows or a validation split outside
     /// `(0, 1)`; [`Error::Empty`] if the split leaves no training or no validation rows;
     /// [`Error::TooLarge`] if the buffers for a batch (or, when shuffling, the row order and the
-    /// gathered batch) cannot be allocated; the model is
-    /// unchanged when one of these is returned. [`Error::Diverged`] with the epoch and
-    /// the step within it (both from 0) when a step diverges as described above; the steps
+    /// gathered batch) cannot be allocated; the model is unchanged when one of these is
+    /// returned. [`Error::Diverged`] with the epoch and the step within it (both from 0) when a
+    /// step diverges as described above; the steps
     /// before it stay applied (early stopping does not restore its best weights then), and the
     /// history of the epochs before it is kept for
     /// [`take_interrupted_history`](Self::take_interrupted_history).
