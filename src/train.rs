@@ -329,9 +329,8 @@ impl<T: Float> Sequential<T> {
     /// [`Error::TooLarge`] if the buffers for a batch (or, when shuffling, the row order and the
     /// gathered batch) cannot be allocated; the model is unchanged when one of these is
     /// returned. [`Error::Diverged`] with the epoch and the step within it (both from 0) when a
-    /// step diverges as described above; the steps
-    /// before it stay applied (early stopping does not restore its best weights then), and the
-    /// history of the epochs before it is kept for
+    /// step diverges as described above; the steps before it stay applied (early stopping does
+    /// not restore its best weights then), and the history of the epochs before it is kept for
     /// [`take_interrupted_history`](Self::take_interrupted_history).
     pub fn fit(
         &mut self,
