@@ -158,8 +158,7 @@ impl<T: Float> Activation<T> for Tanh {
     }
 }
 
-/// The built-in activations that act on each value alone, as one definition shared by the
-/// activations' matrix methods and the fused loop of small networks (so both compute the same bits).
+/// The built-in activations that act on each value alone: each one's `f` and `f'` side by side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Elementwise {
     Identity,
@@ -196,48 +195,6 @@ impl Elementwise {
             Elementwise::Sigmoid => Sigmoid::of(z),
             Elementwise::Tanh => z.tanh(),
         }
-    }
-
-    /// [`forward`](Self::forward) of each value, the choice made once for all of them.
-    #[inline(always)]
-    pub(crate) fn forward_all<T: Float>(self, z: &mut [T]) {
-        match self {
-            Elementwise::Identity => {}
-            Elementwise::Relu => z.iter_mut().for_each(|z| *z = Self::Relu.forward(*z)),
-            _ => z.iter_mut().for_each(|z| *z = self.forward_call(*z)),
-        }
-    }
-
-    /// [`backward`](Self::backward) of each delta and output, the choice made once for all.
-    #[inline(always)]
-    pub(crate) fn backward_all<T: Float>(self, delta: &mut [T], a: &[T]) {
-        match self {
-            Elementwise::Identity => {}
-            Elementwise::Relu => delta
-                .iter_mut()
-                .zip(a)
-                .for_each(|(d, &a)| *d = Self::Relu.backward(*d, a)),
-            _ => delta
-                .iter_mut()
-                .zip(a)
-                .for_each(|(d, &a)| *d = self.backward_call(*d, a)),
-        }
-    }
-
-    // Sigmoid and tanh cost far more than a call; called, rather than copied into every loop
-    // that dispatches on the activation, they keep those loops short. They take and return
-    // values, so that the caller's arrays can stay in registers.
-
-    /// [`forward`](Self::forward), not inlined.
-    #[inline(never)]
-    fn forward_call<T: Float>(self, z: T) -> T {
-        self.forward(z)
-    }
-
-    /// [`backward`](Self::backward), not inlined.
-    #[inline(never)]
-    fn backward_call<T: Float>(self, delta: T, a: T) -> T {
-        self.backward(delta, a)
     }
 
     /// `delta * f'(z)`, with `f'` taken from the output `a = f(z)`.

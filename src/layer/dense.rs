@@ -156,32 +156,6 @@ impl<T: Float> Dense<T> {
     }
 }
 
-/// A dense layer's parameters and gradients as column-major slices, for the fused loop of small
-/// networks.
-pub(crate) struct DenseParts<'a, T: Float> {
-    /// `inputs x outputs`, entry `(p, j)` at `p + j * inputs`.
-    pub(crate) weights: &'a mut [T],
-    pub(crate) weight_delta: &'a mut [T],
-    /// The bias and its gradient, `outputs` long, if the layer has a bias.
-    pub(crate) bias: Option<(&'a mut [T], &'a mut [T])>,
-    pub(crate) inputs: usize,
-}
-
-impl<T: Float> Dense<T> {
-    /// The parameters and gradients as slices.
-    pub(crate) fn parts_mut(&mut self) -> DenseParts<'_, T> {
-        DenseParts {
-            inputs: self.weights.nrows(),
-            weights: self.weights.as_mut_slice(),
-            weight_delta: self.weight_delta.as_mut_slice(),
-            bias: match (&mut self.bias, &mut self.bias_delta) {
-                (Some(b), Some(g)) => Some((b.as_mut_slice(), g.as_mut_slice())),
-                _ => None,
-            },
-        }
-    }
-}
-
 /// Overwrites `slot` with `value` after checking its shape and values.
 pub(crate) fn set_checked<T: Float>(
     what: &str,

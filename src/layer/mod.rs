@@ -19,7 +19,6 @@ use std::any::Any;
 use std::fmt::Debug;
 
 pub use dense::Dense;
-pub(crate) use dense::DenseParts;
 pub(crate) use dense::set_checked;
 pub use dropout::Dropout;
 

@@ -1,6 +1,7 @@
 //! Adagrad: each weight's step shrinks with the sum of its squared gradients.
 
-use super::state::{Core, check_non_negative, check_positive, core_methods};
+use super::checked::Checked;
+use super::state::{Core, check_non_negative, check_positive, core_access, core_methods};
 use crate::validate::all_finite_zip;
 use crate::{Float, Matrix, Optimizer, OptimizerState, Result};
 
@@ -141,8 +142,12 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
             (*w, *s) = adagrad_step(*w, g, *s, lr, lambda, eps);
         }
     }
+}
 
-    fn update_stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
+impl<T: Float> Checked<T> for Adagrad<T> {
+    core_access!();
+
+    fn stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
         let Some((w, g, buffers)) = self.core.slots.with_buffers(index, value, grad) else {
             return false;
         };

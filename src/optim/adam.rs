@@ -1,6 +1,9 @@
 //! Adam and AdamW: steps scaled by bias-corrected running moments of the gradient.
 
-use super::state::{Core, check_non_negative, check_positive, check_unit, core_methods};
+use super::checked::Checked;
+use super::state::{
+    Core, check_non_negative, check_positive, check_unit, core_access, core_methods,
+};
 use crate::linalg::{all_parts, for_parts};
 use crate::validate::all_finite_zip;
 use crate::{Float, Matrix, Optimizer, OptimizerState, Result};
@@ -160,12 +163,16 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             })
         });
     }
+}
+
+impl<T: Float> Checked<T> for Adam<T> {
+    core_access!();
 
     /// Judged from a bound rather than the update itself, which saves the square roots and
     /// divisions: the moments are computed exactly, and as `sqrt(v^) + eps >= eps`, a weight moves
     /// by at most `lr / (1 - beta1^t) * |m| / eps`; the answer is `true` if the moments are
     /// finite and every weight plus that bound stays below half the largest float.
-    fn update_stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
+    fn stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
         let Some((w, g, buffers)) = self.core.slots.with_buffers(index, value, grad) else {
             return false;
         };
@@ -197,28 +204,11 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             })
         })
     }
-}
 
-/// Adam's moments stay NaN or infinite once they are (`beta * m + (1 - beta) * g`), and so does
-/// a weight (`w - step * m / (sqrt(v) + eps)`, after `w *= keep` for AdamW, which is an `Adam`
-/// inside).
-impl<T: Float> super::EndChecked<T> for Adam<T> {
-    fn ready(&self, count: usize) -> bool {
-        self.core.slots.cover(count, MOMENTS.len())
-    }
-    fn state_len(&self, values: usize) -> usize {
-        MOMENTS.len() * values
-    }
-    fn save(&self, into: &mut Vec<T>) -> u64 {
-        self.core.slots.save_into(into);
-        self.core.step
-    }
-    fn restore(&mut self, from: &[T], step: u64) {
-        self.core.slots.restore_from(from);
-        self.core.step = step;
-    }
-    fn state_finite(&self) -> bool {
-        self.core.slots.all_finite()
+    /// Adam's moments stay NaN or infinite once they are (`beta * m + (1 - beta) * g`), and so
+    /// does a weight (`w - step * m / (sqrt(v) + eps)`, after `w *= keep` for AdamW).
+    fn end_checkable(&self) -> bool {
+        true
     }
 }
 
@@ -251,7 +241,7 @@ impl<T: Float> super::EndChecked<T> for Adam<T> {
 /// # Ok::<(), backprop::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct AdamW<T: Float>(pub(crate) Adam<T>);
+pub struct AdamW<T: Float>(Adam<T>);
 
 impl<T: Float> Default for AdamW<T> {
     /// PyTorch's defaults: `lr = 0.001`, `betas = (0.9, 0.999)`, `eps = 1e-8`,
@@ -315,10 +305,6 @@ impl<T: Float> Optimizer<T> for AdamW<T> {
         self.0.update(index, value, grad);
     }
 
-    fn update_stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
-        self.0.update_stays_finite(index, value, grad)
-    }
-
     fn reset(&mut self) {
         self.0.reset();
     }
@@ -337,5 +323,28 @@ impl<T: Float> Optimizer<T> for AdamW<T> {
 
     fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
         self.0.load_state(state)
+    }
+}
+
+/// AdamW is an [`Adam`] inside, and judged as one.
+impl<T: Float> Checked<T> for AdamW<T> {
+    fn core(&self) -> &Core<T> {
+        self.0.core()
+    }
+
+    fn core_mut(&mut self) -> &mut Core<T> {
+        self.0.core_mut()
+    }
+
+    fn buffers(&self) -> usize {
+        self.0.buffers()
+    }
+
+    fn stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
+        self.0.stays_finite(index, value, grad)
+    }
+
+    fn end_checkable(&self) -> bool {
+        self.0.end_checkable()
     }
 }

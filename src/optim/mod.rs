@@ -22,6 +22,7 @@
 
 mod adagrad;
 mod adam;
+mod checked;
 mod clip;
 mod rmsprop;
 mod schedule;
@@ -33,48 +34,14 @@ use std::fmt::Debug;
 
 pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamW};
+pub(crate) use checked::{Checked, checked};
 pub use clip::{ClipGradNorm, Clipped, global_norm};
 pub use rmsprop::RmsProp;
 pub use schedule::{CosineAnnealingLr, ExponentialLr, LrScheduler, Schedule, StepLr};
 pub use sgd::Sgd;
-pub(crate) use sgd::plain_value;
 pub use state::{OptimizerState, StateTensor};
 
 use crate::{Float, Matrix, Result};
-
-/// The crate's optimizers whose NaN or infinite values never become finite again in later
-/// updates (a parameter or buffer that is not finite stays so), so that a run of steps can be
-/// checked for divergence at its end; with a copy of their state that allocates only once.
-pub(crate) trait EndChecked<T: Float> {
-    /// Whether the first `count` parameters have their state, so that further updates create
-    /// none.
-    fn ready(&self, count: usize) -> bool;
-    /// The number of values [`save`](Self::save) copies once every parameter has its state, for
-    /// parameters of `values` values in all.
-    fn state_len(&self, values: usize) -> usize;
-    /// Copies the state into `into`; returns the step count.
-    fn save(&self, into: &mut Vec<T>) -> u64;
-    /// Puts back a state saved by [`save`](Self::save) since which no state was created.
-    fn restore(&mut self, from: &[T], step: u64);
-    /// Whether every buffer of the state is finite.
-    fn state_finite(&self) -> bool;
-}
-
-/// `opt` as an [`EndChecked`] optimizer: plain [`Sgd`] (no momentum), [`Adam`] or [`AdamW`].
-pub(crate) fn end_checked<T: Float>(opt: &mut dyn Optimizer<T>) -> Option<&mut dyn EndChecked<T>> {
-    let any: &mut dyn Any = opt;
-    if any.is::<Sgd<T>>() {
-        let sgd = any.downcast_mut::<Sgd<T>>()?;
-        return sgd
-            .plain()
-            .is_some()
-            .then_some(sgd as &mut dyn EndChecked<T>);
-    }
-    if any.is::<Adam<T>>() {
-        return Some(any.downcast_mut::<Adam<T>>()? as &mut dyn EndChecked<T>);
-    }
-    Some(&mut any.downcast_mut::<AdamW<T>>()?.0 as &mut dyn EndChecked<T>)
-}
 
 /// Updates parameters from their gradients.
 ///
@@ -129,24 +96,6 @@ pub trait Optimizer<T: Float>: Any + Debug + Send {
     /// [restored](Optimizer::load_state)) for `index` has another shape; the model never does
     /// this (see [`OptimizerState::check_shapes`]).
     fn update(&mut self, index: usize, value: &mut Matrix<T>, grad: &Matrix<T>);
-
-    /// Whether the update of parameter `index` at the next step (after the next
-    /// [`begin_step`](Optimizer::begin_step)) is sure to leave the parameter and this optimizer's
-    /// state for it finite; judged without changing anything.
-    ///
-    /// The divergence guard of [`Sequential`](crate::Sequential)'s training asks this for every
-    /// parameter before a step. If every answer is `true`, the step is taken in place; otherwise
-    /// the guard first copies the parameters and [`state`](Optimizer::state), and puts both back
-    /// if the step leaves a parameter or a state buffer NaN or infinite. So `false`, the default,
-    /// is always correct and only costs those copies; a wrong `true` lets a non-finite value
-    /// through. A NaN or infinite entry of `grad` must give `false`: the guard then finds it and
-    /// reports a diverging gradient (for a vouched step it does not scan the gradients itself).
-    /// The crate's optimizers answer from the same arithmetic as their update (Adam from a bound
-    /// on it), and `false` before a parameter's first update.
-    fn update_stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
-        let _ = (index, value, grad);
-        false
-    }
 
     /// Forgets any per-parameter state and the step count, as if no step had been taken.
     fn reset(&mut self) {}

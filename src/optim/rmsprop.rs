@@ -1,6 +1,9 @@
 //! RMSProp: gradient descent divided by a running root mean square of the gradient.
 
-use super::state::{Core, check_non_negative, check_positive, check_unit, core_methods};
+use super::checked::Checked;
+use super::state::{
+    Core, check_non_negative, check_positive, check_unit, core_access, core_methods,
+};
 use crate::validate::all_finite_zip;
 use crate::{Float, Matrix, Optimizer, OptimizerState, Result};
 
@@ -170,8 +173,12 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
             }
         }
     }
+}
 
-    fn update_stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
+impl<T: Float> Checked<T> for RmsProp<T> {
+    core_access!();
+
+    fn stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
         let Some((w, g, buffers)) = self.core.slots.with_buffers(index, value, grad) else {
             return false;
         };

@@ -1,6 +1,7 @@
 //! Stochastic gradient descent, with optional momentum, Nesterov momentum and weight decay.
 
-use super::state::{Core, check_non_negative, check_unit, core_methods};
+use super::checked::Checked;
+use super::state::{Core, check_non_negative, check_unit, core_access, core_methods};
 use crate::validate::all_finite_zip;
 use crate::{Error, Float, Matrix, Optimizer, OptimizerState, Result};
 
@@ -143,8 +144,12 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             (*w, *b) = momentum_step(*w, g, *b, alpha, mu, lambda, nesterov);
         }
     }
+}
 
-    fn update_stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
+impl<T: Float> Checked<T> for Sgd<T> {
+    core_access!();
+
+    fn stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
         let (alpha, mu, lambda) = (self.core.lr, self.momentum, self.weight_decay);
         if mu == T::zero() {
             let (w, g) = (value.as_slice(), grad.as_slice());
@@ -169,6 +174,12 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
             w + b
         })
     }
+
+    /// Without momentum a weight that is not finite stays so (`w - alpha * g`), and there is no
+    /// buffer.
+    fn end_checkable(&self) -> bool {
+        self.momentum == T::zero()
+    }
 }
 
 /// One weight and its momentum buffer after a step with momentum (PyTorch's SGD, dampening 0).
@@ -180,38 +191,10 @@ fn momentum_step<T: Float>(w: T, g: T, b: T, alpha: T, mu: T, lambda: T, nestero
     (w - alpha * d, b)
 }
 
-impl<T: Float> Sgd<T> {
-    /// `(alpha, lambda)` when every update is the stateless `w -= alpha * (g + lambda * w)`
-    /// (no momentum), for the fused loop of small networks.
-    pub(crate) fn plain(&self) -> Option<(T, T)> {
-        (self.momentum == T::zero()).then_some((self.core.lr, self.weight_decay))
-    }
-}
-
-/// Plain SGD only (see [`super::end_checked`]): its state is the step count.
-impl<T: Float> super::EndChecked<T> for Sgd<T> {
-    fn ready(&self, _count: usize) -> bool {
-        true
-    }
-    fn state_len(&self, _values: usize) -> usize {
-        0
-    }
-    fn save(&self, _into: &mut Vec<T>) -> u64 {
-        self.core.step
-    }
-    fn restore(&mut self, _from: &[T], step: u64) {
-        self.core.step = step;
-    }
-    fn state_finite(&self) -> bool {
-        true
-    }
-}
-
 /// A step without momentum: `w -= alpha * (g + lambda * w)`, the decay term left out when `lambda`
-/// is zero (as PyTorch does); shared by [`Sgd::update`] and the fused loop of small networks, so
-/// both compute the same bits.
+/// is zero (as PyTorch does).
 #[inline(always)]
-pub(crate) fn plain_update<T: Float>(w: &mut [T], g: &[T], alpha: T, lambda: T) {
+fn plain_update<T: Float>(w: &mut [T], g: &[T], alpha: T, lambda: T) {
     if lambda == T::zero() {
         // The same function with a constant zero, so that the test leaves the loop.
         for (w, &g) in w.iter_mut().zip(g) {
@@ -226,7 +209,7 @@ pub(crate) fn plain_update<T: Float>(w: &mut [T], g: &[T], alpha: T, lambda: T) 
 
 /// One weight after a step without momentum.
 #[inline(always)]
-pub(crate) fn plain_value<T: Float>(w: T, g: T, alpha: T, lambda: T) -> T {
+fn plain_value<T: Float>(w: T, g: T, alpha: T, lambda: T) -> T {
     if lambda == T::zero() {
         w - alpha * g
     } else {

@@ -367,6 +367,25 @@ macro_rules! core_methods {
 }
 pub(crate) use core_methods;
 
+/// The [`Checked`](super::Checked) methods that reach the `core: Core<T>` field, for the same
+/// types as [`core_methods`].
+macro_rules! core_access {
+    () => {
+        fn core(&self) -> &Core<T> {
+            &self.core
+        }
+
+        fn core_mut(&mut self) -> &mut Core<T> {
+            &mut self.core
+        }
+
+        fn buffers(&self) -> usize {
+            self.names().len()
+        }
+    };
+}
+pub(crate) use core_access;
+
 /// `Ok(lr)` if a starting learning rate is finite and positive: an optimizer built with a zero
 /// rate would silently never learn.
 pub(crate) fn check_initial_lr<T: Float>(lr: T) -> Result<T> {

@@ -1,0 +1,207 @@
+//! [`SequentialBuilder`]: layers added one by one, shapes checked once when the model is built.
+
+use rand::Rng;
+
+use super::Sequential;
+use crate::validate::check_finite;
+use crate::{
+    Activation, Dense, Error, Float, GlorotUniform, Initializer, Layer, Loss, NumpyRng, Result,
+    SquaredError,
+};
+
+/// Builds a [`Sequential`], checking that consecutive layers fit.
+///
+/// Layers added with [`dense`](SequentialBuilder::dense) take their input width from the layer
+/// before and draw their weights from the builder's initialiser and generator, in order, so one
+/// seed fixes every weight.
+#[derive(Debug)]
+pub struct SequentialBuilder<T: Float> {
+    inputs: usize,
+    layers: Vec<Box<dyn Layer<T>>>,
+    loss: Box<dyn Loss<T>>,
+    init: Box<dyn Initializer<T>>,
+    rng: NumpyRng,
+    bias: bool,
+    /// The first invalid setting, reported by `build`.
+    error: Option<Error>,
+}
+
+impl<T: Float> SequentialBuilder<T> {
+    /// Sets the generator that initialises the following [`dense`](Self::dense) layers
+    /// (default: `NumpyRng::new(0)`).
+    pub fn rng(mut self, rng: NumpyRng) -> Self {
+        self.rng = rng;
+        self
+    }
+
+    /// Seeds the generator: `seed(1)` is `rng(NumpyRng::new(1))`, the book's `np.random.seed(1)`.
+    pub fn seed(self, seed: u32) -> Self {
+        self.rng(NumpyRng::new(seed))
+    }
+
+    /// Sets the initialiser of the following [`dense`](Self::dense) layers (default:
+    /// [`GlorotUniform`], as Keras).
+    pub fn init(mut self, init: impl Initializer<T> + 'static) -> Self {
+        self.init = Box::new(init);
+        self
+    }
+
+    /// Whether the following [`dense`](Self::dense) layers have a bias (default `true`; the
+    /// chapter's networks have none).
+    pub fn bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
+        self
+    }
+
+    /// Appends a [`Dense`] layer of `units` outputs with activation `f`, its input width taken from
+    /// the previous layer.
+    ///
+    /// A size that cannot be allocated (`inputs x units` weights) is reported by
+    /// [`build`](Self::build) as [`Error::TooLarge`], as are zero sizes ([`Error::Empty`]).
+    pub fn dense(mut self, units: usize, f: impl Activation<T>) -> Self {
+        if self.error.is_some() {
+            // `build` reports the first problem; nothing after it is drawn or allocated.
+            return self;
+        }
+        let fan_in = self.layers.last().map_or(self.inputs, |l| l.output_size());
+        match self.dense_layer(fan_in, units) {
+            Ok(d) => self.layers.push(Box::new(d.with_activation(f))),
+            Err(e) => self.error = Some(e),
+        }
+        self
+    }
+
+    /// A dense layer from `fan_in` inputs to `units` outputs, drawn by the initialiser.
+    fn dense_layer(&mut self, fan_in: usize, units: usize) -> Result<Dense<T>> {
+        let layer = self.layers.len();
+        let named = |part: &'static str| {
+            move |e| match e {
+                Error::TooLarge { rows, cols, .. } => Error::TooLarge {
+                    what: format!("{part} of layer {layer}"),
+                    rows,
+                    cols,
+                },
+                e => e,
+            }
+        };
+        let rng: &mut dyn Rng = &mut self.rng;
+        let weights = self
+            .init
+            .weights(fan_in, units, rng)
+            .map_err(named("weights"))?;
+        let bias = if self.bias {
+            Some(
+                self.init
+                    .bias(units, &mut self.rng)
+                    .map_err(named("bias"))?,
+            )
+        } else {
+            None
+        };
+        Dense::from_weights(weights, bias)
+    }
+
+    /// Appends a [`Dropout`](crate::layer::Dropout) layer of rate `p` over the previous layer's
+    /// outputs, its mask generator seeded from the builder's generator.
+    pub fn dropout(mut self, p: f64) -> Self {
+        let width = self.layers.last().map_or(self.inputs, |l| l.output_size());
+        let seed = self.rng.next_u32();
+        match crate::layer::Dropout::new(width, p, seed) {
+            Ok(d) => self.layers.push(Box::new(d)),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// Appends any layer.
+    #[allow(clippy::should_implement_trait)] // `add` as in Keras's `model.add(layer)`
+    pub fn add(mut self, layer: impl Layer<T>) -> Self {
+        self.layers.push(Box::new(layer));
+        self
+    }
+
+    /// Sets the loss (default: [`SquaredError`], the book's).
+    pub fn loss(mut self, loss: impl Loss<T>) -> Self {
+        self.loss = Box::new(loss);
+        self
+    }
+
+    /// Checks the shapes and builds the model.
+    ///
+    /// # Errors
+    ///
+    /// The first invalid setting given to the builder (e.g. [`Error::InvalidParameter`] for a
+    /// dropout rate outside `[0, 1)`, [`Error::TooLarge`] for a layer too large to allocate);
+    /// [`Error::Empty`] without layers or with a zero width;
+    /// [`Error::LayerShape`] naming the
+    /// first layer whose input width differs from the output width of the layer before it;
+    /// [`Error::NonFinite`] for a parameter that is NaN or infinite.
+    pub fn build(self) -> Result<Sequential<T>> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.layers.is_empty() {
+            return Err(Error::Empty {
+                what: "model (no layers)",
+            });
+        }
+        if self.inputs == 0 {
+            return Err(Error::Empty {
+                what: "model input width",
+            });
+        }
+        let mut width = self.inputs;
+        for (i, layer) in self.layers.iter().enumerate() {
+            if layer.input_size() != width {
+                return Err(Error::LayerShape {
+                    layer: i,
+                    name: layer.name().to_string(),
+                    expected: layer.input_size(),
+                    actual: width,
+                });
+            }
+            if layer.output_size() == 0 {
+                return Err(Error::Empty {
+                    what: "layer output width",
+                });
+            }
+            for p in super::params::layer_params(layer.as_ref()) {
+                check_finite(&format!("layer {i} {}", p.name), p.value.as_view())?;
+            }
+            width = layer.output_size();
+        }
+        let n = self.layers.len();
+        let widths = std::iter::once(self.inputs)
+            .chain(self.layers.iter().map(|l| l.output_size()))
+            .collect();
+        Ok(Sequential {
+            interrupted: None,
+            widths,
+            inputs: self.inputs,
+            layers: self.layers,
+            loss: self.loss,
+            outputs: vec![Vec::new(); n + 1],
+            deltas: vec![Vec::new(); n],
+            rows: 0,
+            has_gradients: false,
+            training: true,
+        })
+    }
+}
+
+impl<T: Float> Sequential<T> {
+    /// Starts a model whose input rows have `inputs` columns.
+    pub fn builder(inputs: usize) -> SequentialBuilder<T> {
+        SequentialBuilder {
+            inputs,
+            layers: Vec::new(),
+            loss: Box::new(SquaredError),
+            init: Box::new(GlorotUniform),
+            rng: NumpyRng::new(0),
+            bias: true,
+            error: None,
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The divergence guard: a training step never leaves a NaN or infinite parameter or optimizer
+//! state behind, and a step that would is undone exactly.
+//!
+//! Two ways to check, with the same bits as a result:
+//!
+//! - **every step** ([`Guard::step`]): the crate's optimizers judge each update before it is made
+//!   ([`Checked::stays_finite`]); a user's optimizer, or an update that cannot be vouched for, is
+//!   made on a copy of the parameters and the optimizer's state, which is put back if the step
+//!   leaves anything non-finite;
+//! - **at the end of a run of steps** ([`Guard::begin_run`], [`Guard::unchecked_step`],
+//!   [`Guard::end_run`]): for optimizers whose non-finite values stay non-finite
+//!   ([`Checked::end_checkable`]) on a model whose steps can be replayed, the parameters and the
+//!   state are copied once, the steps run unchecked, and a run that ends non-finite is undone and
+//!   replayed checked step by step, which finds the diverging step.
+
+use crate::optim::{Checked, ClipGradNorm};
+use crate::{Error, Float, MatrixView, Optimizer, Sequential};
+
+/// What the divergence guard found non-finite in a training step.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Divergence {
+    what: &'static str,
+    layer: Option<usize>,
+}
+
+impl Divergence {
+    /// The error for this divergence at `epoch` and `step`.
+    pub(crate) fn at(self, epoch: usize, step: usize) -> Error {
+        Error::Diverged {
+            epoch,
+            step,
+            what: self.what,
+            layer: self.layer,
+        }
+    }
+}
+
+/// The optimizer as the guard sees it.
+enum Opt<'o, T: Float> {
+    /// One of the crate's, which judges its own updates.
+    Crate(&'o mut dyn Checked<T>),
+    /// A user's: every step is taken on copies.
+    User(&'o mut dyn Optimizer<T>),
+}
+
+/// The guard of one training call: the optimizer, gradient clipping and the copies it takes.
+pub(crate) struct Guard<'o, T: Float> {
+    opt: Opt<'o, T>,
+    clip: Option<ClipGradNorm<T>>,
+    /// The parameters before the step or run in progress (reused from step to step).
+    params: Vec<T>,
+    /// The crate optimizer's buffers and step count before the run in progress.
+    state: Vec<T>,
+    step: u64,
+}
+
+impl<'o, T: Float> Guard<'o, T> {
+    /// The guard for `opt`, clipping every step's gradients with `clip`.
+    pub(crate) fn new(opt: &'o mut dyn Optimizer<T>, clip: Option<ClipGradNorm<T>>) -> Self {
+        // The one place that asks whether an optimizer is the crate's own.
+        let opt = match crate::optim::checked(opt) {
+            Ok(checked) => Opt::Crate(checked),
+            Err(user) => Opt::User(user),
+        };
+        Guard {
+            opt,
+            clip,
+            params: Vec::new(),
+            state: Vec::new(),
+            step: 0,
+        }
+    }
+
+    /// The optimizer, for its learning rate.
+    pub(crate) fn optimizer(&mut self) -> &mut dyn Optimizer<T> {
+        match &mut self.opt {
+            Opt::Crate(o) => *o,
+            Opt::User(o) => *o,
+        }
+    }
+
+    /// Whether runs of steps can be checked at their end: no clipping, an optimizer whose
+    /// non-finite values stay so; the model's steps must be replayable too (the plan's part).
+    pub(crate) fn end_checkable(&self) -> bool {
+        self.clip.is_none() && matches!(&self.opt, Opt::Crate(o) if o.end_checkable())
+    }
+
+    /// One guarded training step on validated rows (for which the buffers are reserved):
+    /// forward, backward, and an update that is applied only if the loss, every gradient and
+    /// every updated parameter are finite. On divergence every parameter is exactly as before
+    /// the step, and the batch is kept as `layer_output(0)`.
+    ///
+    /// Unless `keep_input` is set, the first layer reads `x` where it lies (so the batch is not
+    /// copied) and [`layer_output(0)`](Sequential::layer_output) is left as it was.
+    pub(crate) fn step(
+        &mut self,
+        model: &mut Sequential<T>,
+        x: MatrixView<'_, T>,
+        y: MatrixView<'_, T>,
+        keep_input: bool,
+    ) -> Result<T, Divergence> {
+        let in_place = !keep_input;
+        let result = self.step_in(model, x, y, in_place);
+        if in_place && result.is_err() {
+            model.store_input(x);
+        }
+        result
+    }
+
+    fn step_in(
+        &mut self,
+        model: &mut Sequential<T>,
+        x: MatrixView<'_, T>,
+        y: MatrixView<'_, T>,
+        in_place: bool,
+    ) -> Result<T, Divergence> {
+        let loss = forward_backward(model, x, y, in_place);
+        // Checked before the optimizer changes anything, so that its state stays clean too.
+        if !loss.finite() {
+            return Err(diverged(model, "loss", None));
+        }
+        if let Some(clip) = &self.clip {
+            if let Some(layer) = model.first_nonfinite_gradient() {
+                return Err(diverged(model, "gradient", Some(layer)));
+            }
+            if model.clip_unchecked(clip).is_err() {
+                // Finite gradients whose squares overflow even in f64.
+                return Err(diverged(model, "gradient", None));
+            }
+        }
+        self.update(model)?;
+        Ok(loss)
+    }
+
+    /// The update of a step, guarded: if the optimizer cannot vouch that every parameter and its
+    /// state stay finite, a NaN or infinite gradient is reported before anything changes;
+    /// otherwise the parameters and the optimizer's state are copied first, and put back if the
+    /// update leaves anything NaN or infinite.
+    fn update(&mut self, model: &mut Sequential<T>) -> Result<(), Divergence> {
+        if let Opt::Crate(opt) = &mut self.opt {
+            let vouched = (model.parameters().enumerate())
+                .all(|(index, (_, p))| opt.stays_finite(index, p.value, p.grad));
+            if vouched {
+                // A `true` also means that every gradient is finite, so they need no scan.
+                model.update_unchecked(*opt);
+                return Ok(());
+            }
+        }
+        if let Some(layer) = model.first_nonfinite_gradient() {
+            return Err(diverged(model, "gradient", Some(layer)));
+        }
+        // Copies taken only here (for the crate's optimizers: a first step, or a step near
+        // overflow); a stateless optimizer's state is empty and costs nothing.
+        let before = self.optimizer().state();
+        model.copy_params_to(&mut self.params);
+        model.update_unchecked(self.optimizer());
+        let failed = match model.first_nonfinite_param() {
+            Some(layer) => Some(("parameter", layer)),
+            None => match &self.opt {
+                // The crate's optimizers answer for their state in place; others hand over a copy.
+                Opt::Crate(o) if o.state_finite() => None,
+                _ => model
+                    .first_nonfinite_state(&self.optimizer().state())
+                    .map(|layer| ("optimizer state", layer)),
+            },
+        };
+        let Some((what, layer)) = failed else {
+            return Ok(());
+        };
+        model.restore_params_from(&self.params);
+        // `before` came from this optimizer a moment ago, so it is accepted back.
+        let _ = self.optimizer().load_state(&before);
+        Err(diverged(model, what, Some(layer)))
+    }
+
+    /// Starts a run of steps checked at its end: copies the parameters and the optimizer's
+    /// state. `false` (nothing done) while the optimizer still creates state for some parameter,
+    /// whose step must be taken guarded; the first time, room for the copy is made.
+    pub(crate) fn begin_run(&mut self, model: &Sequential<T>) -> bool {
+        let Opt::Crate(opt) = &mut self.opt else {
+            return false;
+        };
+        if !opt.ready(model.param_layers().count()) {
+            // Room for the copy of the state that the step about to be taken creates, so that
+            // the steps after it allocate nothing.
+            let len = opt.state_len(model.num_parameters());
+            self.state.reserve(len.saturating_sub(self.state.len()));
+            return false;
+        }
+        self.step = opt.save(&mut self.state);
+        model.copy_params_to(&mut self.params);
+        true
+    }
+
+    /// A step of a run begun by [`begin_run`](Self::begin_run): forward, backward and update
+    /// without asking the optimizer; `None` (and no update) if the loss is not finite.
+    pub(crate) fn unchecked_step(
+        &mut self,
+        model: &mut Sequential<T>,
+        x: MatrixView<'_, T>,
+        y: MatrixView<'_, T>,
+        keep_input: bool,
+    ) -> Option<T> {
+        let loss = forward_backward(model, x, y, !keep_input);
+        if !loss.finite() {
+            return None;
+        }
+        model.update_unchecked(self.optimizer());
+        Some(loss)
+    }
+
+    /// Ends a run begun by [`begin_run`](Self::begin_run): whether it stands. A run whose steps
+    /// all had finite losses stands if every parameter and state buffer is finite; otherwise the
+    /// parameters and the state are put back as they were when the run began.
+    pub(crate) fn end_run(&mut self, model: &mut Sequential<T>, losses_finite: bool) -> bool {
+        let Opt::Crate(opt) = &mut self.opt else {
+            unreachable!("runs are begun for the crate's optimizers only")
+        };
+        if losses_finite && model.first_nonfinite_param().is_none() && opt.state_finite() {
+            return true;
+        }
+        model.restore_params_from(&self.params);
+        opt.restore(&self.state, self.step);
+        false
+    }
+}
+
+/// Forward and backward passes of a training step on validated rows; the batch loss.
+fn forward_backward<T: Float>(
+    model: &mut Sequential<T>,
+    x: MatrixView<'_, T>,
+    y: MatrixView<'_, T>,
+    in_place: bool,
+) -> T {
+    model.set_mode(true);
+    model.forward_rows(x, in_place);
+    model.backward_unchecked(y, in_place.then_some(x))
+}
+
+/// Marks the stored gradients unusable (so [`Sequential::update`] refuses them) and names what
+/// diverged.
+fn diverged<T: Float>(
+    model: &mut Sequential<T>,
+    what: &'static str,
+    layer: Option<usize>,
+) -> Divergence {
+    model.discard_gradients();
+    Divergence { what, layer }
+}

@@ -1,0 +1,451 @@
+//! Training settings and the loop over epochs: [`Fit`], [`History`], early stopping, callbacks.
+
+use std::sync::Arc;
+
+mod batches;
+mod guard;
+mod plan;
+mod progress;
+mod stopping;
+
+pub(crate) use guard::Guard;
+pub use stopping::EarlyStopping;
+
+use plan::Plan;
+use progress::Progress;
+use stopping::Watch;
+
+#[cfg(doc)]
+use crate::Error;
+use crate::metrics::count_correct;
+use crate::optim::Schedule;
+use crate::{Float, Matrix, MatrixView, Optimizer, Result, Sequential};
+
+/// How many rows feed each update: the chapter's three flavours of gradient descent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Descent {
+    /// One row per update (the chapter's first networks).
+    Stochastic,
+    /// `n` rows per update, weight deltas averaged; a last, smaller batch takes the leftover rows.
+    MiniBatch(usize),
+    /// All rows per update, weight deltas averaged.
+    Full,
+}
+
+/// Settings for [`Sequential::fit`]: epochs, gradient-descent flavour, shuffling, validation,
+/// early stopping, metrics and progress.
+///
+/// The defaults are the book's: rows in order, no validation, nothing printed.
+///
+/// ```
+/// use backprop::{Descent, EarlyStopping, Fit};
+/// let fit = Fit::new(40)
+///     .mini_batch(32)
+///     .shuffle(7)
+///     .validation_split(0.2)
+///     .early_stopping(EarlyStopping::new(5))
+///     .accuracy(true);
+/// assert_eq!(fit.descent, Descent::MiniBatch(32));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Fit {
+    /// Passes over the training rows.
+    pub epochs: usize,
+    /// Rows per update.
+    pub descent: Descent,
+    /// Seed of a reshuffle of the training rows before every epoch; `None` keeps them in order.
+    pub shuffle: Option<u32>,
+    /// Fraction of rows, taken from the end before any shuffling (as Keras does), held out for
+    /// validation.
+    pub validation_split: Option<f64>,
+    /// Stop when the monitored loss stops improving.
+    pub early_stopping: Option<EarlyStopping>,
+    /// Record classification accuracy per epoch (training accuracy is counted on each batch
+    /// before its update, as Keras reports it).
+    pub accuracy: bool,
+    /// Report progress on standard error: a progress bar with the `progress` cargo feature, one
+    /// line per epoch without it.
+    pub progress: bool,
+    /// Learning-rate schedule, applied at the start of every epoch from the optimizer's rate when
+    /// `fit` is called (as PyTorch's schedulers step once per epoch).
+    pub schedule: Option<Arc<dyn Schedule>>,
+    /// Rescale every step's gradients to a global norm of at most this (PyTorch's
+    /// `clip_grad_norm_` between backward and update).
+    pub clip_grad_norm: Option<f64>,
+}
+
+impl Fit {
+    /// `epochs` passes of stochastic gradient descent, rows in order.
+    pub fn new(epochs: usize) -> Self {
+        Fit {
+            epochs,
+            descent: Descent::Stochastic,
+            shuffle: None,
+            validation_split: None,
+            early_stopping: None,
+            accuracy: false,
+            progress: false,
+            schedule: None,
+            clip_grad_norm: None,
+        }
+    }
+
+    /// Clips every step's gradients to a global norm of at most `max_norm`.
+    pub fn clip_grad_norm(mut self, max_norm: f64) -> Self {
+        self.clip_grad_norm = Some(max_norm);
+        self
+    }
+
+    /// One row per update.
+    pub fn stochastic(mut self) -> Self {
+        self.descent = Descent::Stochastic;
+        self
+    }
+
+    /// `n` rows per update.
+    pub fn mini_batch(mut self, n: usize) -> Self {
+        self.descent = Descent::MiniBatch(n);
+        self
+    }
+
+    /// All rows per update.
+    pub fn full(mut self) -> Self {
+        self.descent = Descent::Full;
+        self
+    }
+
+    /// Reshuffles the training rows before every epoch, from `seed`.
+    pub fn shuffle(mut self, seed: u32) -> Self {
+        self.shuffle = Some(seed);
+        self
+    }
+
+    /// Holds out the last `fraction` of the rows for validation.
+    pub fn validation_split(mut self, fraction: f64) -> Self {
+        self.validation_split = Some(fraction);
+        self
+    }
+
+    /// Stops early as `stop` says.
+    pub fn early_stopping(mut self, stop: EarlyStopping) -> Self {
+        self.early_stopping = Some(stop);
+        self
+    }
+
+    /// Records accuracy per epoch.
+    pub fn accuracy(mut self, on: bool) -> Self {
+        self.accuracy = on;
+        self
+    }
+
+    /// Reports progress on standard error.
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// Sets the learning rate of every epoch from `schedule`.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use backprop::optim::StepLr;
+    /// use nalgebra::DMatrix;
+    /// let (x, y) = (DMatrix::from_element(2, 1, 1.0), DMatrix::from_element(2, 1, 0.5));
+    /// let mut model = Sequential::<f64>::builder(1).dense(1, Identity).build()?;
+    /// let mut sgd = Sgd::new(0.1)?;
+    /// let fit = Fit::new(4).full().schedule(StepLr::new(2, 0.5)?);
+    /// let history = model.fit(&x, &y, &mut sgd, &fit)?;
+    /// assert_eq!(history.learning_rate, vec![0.1, 0.1, 0.05, 0.05]);
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    pub fn schedule(mut self, schedule: impl Schedule + 'static) -> Self {
+        self.schedule = Some(Arc::new(schedule));
+        self
+    }
+}
+
+/// What one epoch measured, handed to the callback of [`Sequential::fit_with`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Epoch<T: Float> {
+    /// Epoch number, from 0.
+    pub epoch: usize,
+    /// Mean training loss: each batch's loss before its update, weighted by its rows.
+    pub loss: T,
+    /// The learning rate the epoch trained with.
+    pub learning_rate: T,
+    /// Training accuracy, if [`Fit::accuracy`] is on.
+    pub accuracy: Option<f64>,
+    /// Validation loss after the epoch, if there is validation data.
+    pub val_loss: Option<T>,
+    /// Validation accuracy after the epoch, if there is validation data and accuracy is on.
+    pub val_accuracy: Option<f64>,
+}
+
+/// What a callback tells the training loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Go on with the next epoch.
+    Continue,
+    /// Stop after this epoch.
+    Stop,
+}
+
+/// What [`Sequential::fit`] measured, one entry per epoch run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct History<T: Float> {
+    /// Mean training loss per epoch (see [`Epoch::loss`]), in the loss's own units: with
+    /// [`SquaredError`](crate::SquaredError) that is half the mean of the book's
+    /// `(pred - goal) ** 2`, so the book's `error_for_all_lights` is `2 * rows * loss`.
+    pub loss: Vec<T>,
+    /// Training accuracy per epoch (empty unless [`Fit::accuracy`]).
+    pub accuracy: Vec<f64>,
+    /// Validation loss per epoch (empty without validation data).
+    pub val_loss: Vec<T>,
+    /// Validation accuracy per epoch (empty without validation data or accuracy).
+    pub val_accuracy: Vec<f64>,
+    /// The learning rate of each epoch.
+    pub learning_rate: Vec<T>,
+    /// The epoch whose weights the model ends with, when early stopping restored them.
+    pub best_epoch: Option<usize>,
+    /// Whether early stopping or a callback ended training before the last epoch.
+    pub stopped_early: bool,
+}
+
+impl<T: Float> History<T> {
+    /// Room for `epochs` epochs of losses and rates (up to a bound: a callback may stop a long
+    /// run early), so that recording an epoch seldom grows a vector.
+    fn with_capacity(epochs: usize) -> Self {
+        let n = epochs.min(1 << 16);
+        History {
+            loss: Vec::with_capacity(n),
+            learning_rate: Vec::with_capacity(n),
+            ..History::default()
+        }
+    }
+
+    /// Appends an epoch's figures.
+    #[inline]
+    fn record(&mut self, log: &Epoch<T>) {
+        self.loss.push(log.loss);
+        self.learning_rate.push(log.learning_rate);
+        if let Some(a) = log.accuracy {
+            self.accuracy.push(a);
+        }
+        if let Some(v) = log.val_loss {
+            self.val_loss.push(v);
+        }
+        if let Some(a) = log.val_accuracy {
+            self.val_accuracy.push(a);
+        }
+    }
+}
+
+impl<T: Float> Sequential<T> {
+    /// Trains on the rows of `x` against `y` as `fit` says, and returns the per-epoch history.
+    ///
+    /// With the default settings this is the chapter's loop: every epoch visits the rows in order,
+    /// one update per row ([`Fit::stochastic`]), per `n` rows ([`Fit::mini_batch`]) or per epoch
+    /// ([`Fit::full`]), weight deltas averaged over the rows of each update.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    /// let x = DMatrix::from_row_slice(4, 2, &[0., 0., 0., 1., 1., 0., 1., 1.]);
+    /// let y = DMatrix::from_column_slice(4, 1, &[0., 1., 1., 0.]); // XOR
+    /// let mut model = Sequential::<f64>::builder(2)
+    ///     .seed(3)
+    ///     .dense(8, Tanh)
+    ///     .dense(1, Sigmoid)
+    ///     .loss(BinaryCrossEntropy)
+    ///     .build()?;
+    /// let history = model.fit(&x, &y, &mut Sgd::new(0.5)?, &Fit::new(2000).full().accuracy(true))?;
+    /// assert_eq!(history.accuracy.last(), Some(&1.0));
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    ///
+    /// Every step is guarded: if its loss or a gradient is NaN or infinite, or its update would
+    /// leave a parameter or the optimizer's state so, training stops with the model's parameters
+    /// and the optimizer's state exactly as they were before that step (the last good ones), and
+    /// the error says where.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    ///
+    /// // Inputs of about 20 with alpha 0.1: each update overshoots more than the last.
+    /// let x = DMatrix::from_row_slice(2, 2, &[18.0, 20.0, 2.0, 20.0]);
+    /// let y = DMatrix::from_row_slice(2, 1, &[0.0, 1.0]);
+    /// let mut model = Sequential::<f64>::builder(2).bias(false).dense(1, Identity).build()?;
+    /// let err = model.fit(&x, &y, &mut Sgd::new(0.1)?, &Fit::new(1000)).unwrap_err();
+    /// assert!(matches!(err, Error::Diverged { .. }));
+    /// assert!(model.weights(0)?.iter().all(|w| w.is_finite()));
+    /// assert!(model.predict(&x)?.iter().all(|p| p.is_finite()));
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The input and target errors of [`step`](Self::step), checked once before any update;
+    /// [`Error::InvalidParameter`] for a mini-batch of 0 rows or a validation split outside
+    /// `(0, 1)`; [`Error::Empty`] if the split leaves no training or no validation rows;
+    /// [`Error::TooLarge`] if the buffers for a batch (or, when shuffling, the row order and the
+    /// gathered batch) cannot be allocated; the model is unchanged when one of these is
+    /// returned. [`Error::Diverged`] with the epoch and the step within it (both from 0) when a
+    /// step diverges as described above; the steps before it stay applied (early stopping does
+    /// not restore its best weights then), and the history of the epochs before it is kept for
+    /// [`take_interrupted_history`](Self::take_interrupted_history).
+    pub fn fit(
+        &mut self,
+        x: &Matrix<T>,
+        y: &Matrix<T>,
+        opt: &mut dyn Optimizer<T>,
+        fit: &Fit,
+    ) -> Result<History<T>> {
+        self.fit_with(x, y, None, opt, fit, &mut |_| Control::Continue)
+    }
+
+    /// [`fit`](Self::fit) with an explicit validation set (used instead of
+    /// [`Fit::validation_split`]) and a callback after every epoch that can stop training.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    /// let x = DMatrix::from_row_slice(4, 1, &[0., 1., 2., 3.]);
+    /// let y = DMatrix::from_row_slice(4, 1, &[1., 3., 5., 7.]); // y = 2x + 1
+    /// let mut model = Sequential::<f64>::builder(1).dense(1, Identity).build()?;
+    /// let history = model.fit_with(&x, &y, None, &mut Sgd::new(0.05)?, &Fit::new(10_000).full(),
+    ///     &mut |epoch| if epoch.loss < 1e-6 { Control::Stop } else { Control::Continue })?;
+    /// assert!(history.stopped_early && history.loss.len() < 10_000);
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`fit`](Self::fit), and the same input and target errors for the validation set.
+    pub fn fit_with(
+        &mut self,
+        x: &Matrix<T>,
+        y: &Matrix<T>,
+        validation: Option<(&Matrix<T>, &Matrix<T>)>,
+        opt: &mut dyn Optimizer<T>,
+        fit: &Fit,
+        on_epoch: &mut dyn FnMut(&Epoch<T>) -> Control,
+    ) -> Result<History<T>> {
+        self.interrupted = None;
+        let mut plan = Plan::new(self, (x, y), validation, opt, fit)?;
+        let mut watch = fit.early_stopping.map(Watch::new);
+        let mut progress = Progress::new(fit.progress, fit.epochs);
+        let mut history = History::with_capacity(fit.epochs);
+        let base_lr = plan.guard.optimizer().learning_rate().as_f64();
+        for epoch in 0..fit.epochs {
+            let log = match self.train_epoch(&mut plan, fit, epoch, base_lr) {
+                Ok(log) => log,
+                Err(e) => {
+                    // The epochs before stay readable through `take_interrupted_history`.
+                    self.interrupted = Some(history);
+                    return Err(e);
+                }
+            };
+            history.record(&log);
+            progress.epoch(&log);
+            let mut stop = on_epoch(&log) == Control::Stop;
+            if let Some(w) = &mut watch {
+                stop |= w.epoch(self, epoch, log.val_loss.unwrap_or(log.loss).as_f64());
+            }
+            if stop && epoch + 1 < fit.epochs {
+                history.stopped_early = true;
+                break;
+            }
+        }
+        progress.finish();
+        history.best_epoch = watch.and_then(|w| w.finish(self));
+        Ok(history)
+    }
+
+    /// Epoch `epoch` of a plan: its learning rate from the schedule, its batches, and the
+    /// validation measured after it.
+    fn train_epoch(
+        &mut self,
+        plan: &mut Plan<'_, '_, T>,
+        fit: &Fit,
+        epoch: usize,
+        base_lr: f64,
+    ) -> Result<Epoch<T>> {
+        if let Some(schedule) = &fit.schedule {
+            let lr = T::of(schedule.learning_rate(base_lr, epoch));
+            plan.guard.optimizer().set_learning_rate(lr)?;
+        }
+        let end_checked = plan.end_checked;
+        let sums = batches::epoch(
+            self,
+            &mut plan.batches,
+            &mut plan.guard,
+            end_checked,
+            fit.accuracy,
+        )
+        .map_err(|(step, d)| d.at(epoch, step))?;
+        let rows = plan.batches.rows();
+        let mut log = Epoch {
+            epoch,
+            loss: sums.loss / T::of_usize(rows),
+            learning_rate: plan.guard.optimizer().learning_rate(),
+            accuracy: fit.accuracy.then(|| sums.correct as f64 / rows as f64),
+            val_loss: None,
+            val_accuracy: None,
+        };
+        if let Some((xv, yv)) = plan.validation {
+            let (val_loss, val_correct) = self.measure(xv, yv, fit.accuracy);
+            log.val_loss = Some(val_loss);
+            log.val_accuracy = fit.accuracy.then(|| val_correct as f64 / xv.nrows() as f64);
+        }
+        Ok(log)
+    }
+
+    /// The epochs that the last [`fit`](Self::fit) or [`fit_with`](Self::fit_with) completed
+    /// before it returned an error during training (a [`Error::Diverged`] step, or a schedule's
+    /// rate refused by the optimizer), taken out of the model; `None` after a call that
+    /// succeeded or failed before its first epoch.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    ///
+    /// // Inputs of about 20 with alpha 0.1: each update overshoots more than the last.
+    /// let x = DMatrix::from_row_slice(2, 2, &[18.0, 20.0, 2.0, 20.0]);
+    /// let y = DMatrix::from_row_slice(2, 1, &[0.0, 1.0]);
+    /// let mut model = Sequential::<f64>::builder(2).bias(false).dense(1, Identity).build()?;
+    /// let err = model.fit(&x, &y, &mut Sgd::new(0.1)?, &Fit::new(1000)).unwrap_err();
+    /// let Error::Diverged { epoch, .. } = err else { panic!("{err}") };
+    /// let history = model.take_interrupted_history().unwrap();
+    /// assert_eq!(history.loss.len(), epoch); // every epoch before the diverging one
+    /// assert!(history.loss.windows(2).all(|w| w[1] > w[0])); // the loss grew all along
+    /// assert!(model.take_interrupted_history().is_none());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn take_interrupted_history(&mut self) -> Option<History<T>> {
+        self.interrupted.take()
+    }
+
+    /// Loss and correctly classified rows of validated data, in chunks, in inference mode (no
+    /// training state changes).
+    pub(crate) fn measure(
+        &mut self,
+        x: MatrixView<'_, T>,
+        y: MatrixView<'_, T>,
+        accuracy: bool,
+    ) -> (T, usize) {
+        self.set_mode(false);
+        let (mut total, mut correct, mut start) = (T::zero(), 0, 0);
+        while start < x.nrows() {
+            let rows = crate::model::CHUNK.min(x.nrows() - start);
+            let yb = y.rows(start, rows);
+            self.forward_unchecked(x.rows(start, rows));
+            total += self.loss_fn().loss(self.output(), yb) * T::of_usize(rows);
+            if accuracy {
+                correct += count_correct(self.output(), yb);
+            }
+            start += rows;
+        }
+        (total / T::of_usize(x.nrows()), correct)
+    }
+}

@@ -1,0 +1,127 @@
+//! The plan of a `fit`: every setting checked, every buffer allocated and the way each epoch is
+//! checked for divergence decided, once, before anything changes.
+
+use std::any::Any;
+
+use super::batches::Batches;
+use super::guard::Guard;
+use super::{Descent, Fit};
+use crate::optim::ClipGradNorm;
+use crate::{Dense, Error, Float, Matrix, MatrixView, Optimizer, Result, Sequential};
+
+/// Validation rows: inputs and targets.
+pub(crate) type Validation<'d, T> = (MatrixView<'d, T>, MatrixView<'d, T>);
+
+/// How a `fit` runs.
+pub(crate) struct Plan<'d, 'o, T: Float> {
+    /// The training rows, batched.
+    pub(crate) batches: Batches<'d, T>,
+    /// The rows measured after every epoch, if any.
+    pub(crate) validation: Option<Validation<'d, T>>,
+    /// The optimizer and gradient clipping, behind the divergence guard.
+    pub(crate) guard: Guard<'o, T>,
+    /// Whether epochs are checked for divergence at their end rather than at every step.
+    pub(crate) end_checked: bool,
+}
+
+impl<'d, 'o, T: Float> Plan<'d, 'o, T> {
+    /// Checks `fit`'s settings and the data against `model`, and sizes every buffer for the
+    /// largest batch, training or measuring; the model is unchanged on error.
+    pub(crate) fn new(
+        model: &mut Sequential<T>,
+        (x, y): (&'d Matrix<T>, &'d Matrix<T>),
+        validation: Option<(&'d Matrix<T>, &'d Matrix<T>)>,
+        opt: &'o mut dyn Optimizer<T>,
+        fit: &Fit,
+    ) -> Result<Self> {
+        model.check_inputs(x.as_view())?;
+        model.check_targets(x.nrows(), y.as_view())?;
+        let (train_rows, validation) = split(model, x, y, validation, fit.validation_split)?;
+        let batch = match fit.descent {
+            Descent::Stochastic => 1,
+            Descent::Full => train_rows,
+            Descent::MiniBatch(0) => {
+                return Err(Error::param("batch size", 0.0, "must be at least 1"));
+            }
+            Descent::MiniBatch(b) => b.min(train_rows),
+        };
+        if let Some(stop) = &fit.early_stopping
+            && !(stop.min_delta >= 0.0 && stop.min_delta.is_finite())
+        {
+            return Err(Error::param(
+                "early stopping min_delta",
+                stop.min_delta,
+                "must be finite and non-negative",
+            ));
+        }
+        let clip = fit
+            .clip_grad_norm
+            .map(|max| ClipGradNorm::new(T::of(max)))
+            .transpose()?;
+        let val_rows = validation.map_or(0, |(xv, _)| crate::model::CHUNK.min(xv.nrows()));
+        model.reserve(batch.max(val_rows))?;
+        let batches = Batches::new(
+            x.rows(0, train_rows),
+            y.rows(0, train_rows),
+            batch,
+            fit.shuffle,
+        )?;
+        let guard = Guard::new(opt, clip);
+        // Replaying a run of steps needs layers without state of their own: a `Dropout` layer
+        // would draw other masks the second time.
+        let replayable = (0..model.len()).all(|i| {
+            let layer: Option<&dyn Any> = model.layer(i).ok().map(|l| l as &dyn Any);
+            layer.is_some_and(|l| l.is::<Dense<T>>())
+        });
+        Ok(Plan {
+            end_checked: replayable && guard.end_checkable(),
+            batches,
+            validation,
+            guard,
+        })
+    }
+}
+
+/// The training rows and the validation data: given, split off the end (as Keras does), or none.
+fn split<'d, T: Float>(
+    model: &Sequential<T>,
+    x: &'d Matrix<T>,
+    y: &'d Matrix<T>,
+    validation: Option<(&'d Matrix<T>, &'d Matrix<T>)>,
+    fraction: Option<f64>,
+) -> Result<(usize, Option<Validation<'d, T>>)> {
+    match (validation, fraction) {
+        (Some((xv, yv)), _) => {
+            model.check_inputs(xv.as_view())?;
+            model.check_targets(xv.nrows(), yv.as_view())?;
+            Ok((x.nrows(), Some((xv.as_view(), yv.as_view()))))
+        }
+        (None, Some(f)) => {
+            if !(f > 0.0 && f < 1.0) {
+                return Err(Error::param(
+                    "validation split",
+                    f,
+                    "must be strictly between 0 and 1",
+                ));
+            }
+            // Keras: the first floor(n * (1 - f)) rows train, the rest validate.
+            let n_train = (x.nrows() as f64 * (1.0 - f)).floor() as usize;
+            if n_train == 0 {
+                return Err(Error::Empty {
+                    what: "training rows after the validation split",
+                });
+            }
+            if n_train == x.nrows() {
+                return Err(Error::Empty {
+                    what: "validation rows after the validation split",
+                });
+            }
+            let n_val = x.nrows() - n_train;
+            Ok((
+                n_train,
+                Some((x.rows(n_train, n_val), y.rows(n_train, n_val))),
+            ))
+        }
+        (None, None) => Ok((x.nrows(), None)),
+    }
+}
