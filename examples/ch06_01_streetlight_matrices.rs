@@ -82,7 +82,7 @@ fn main() -> Result<()> {
     );
 
     // A network reads rows of three lights: every one of these matrices is a valid input.
-    let mut model = Sequential::<f64>::builder(3)
+    let model = Sequential::<f64>::builder(3)
         .seed(1)
         .init(BookUniform)
         .bias(false)

@@ -76,7 +76,7 @@ fn main() -> Result<()> {
 
     // z_1 = w_1.T.dot(images.T) + b_1, with b_1 = 0: a dense layer from 64 pixels to 1 neuron.
     let b_1 = Matrix::zeros(1, 1);
-    let mut neuron = Sequential::builder(64)
+    let neuron = Sequential::builder(64)
         .add(Dense::from_weights(w_1, Some(b_1))?)
         .build()?;
     let z_1 = neuron.predict(&images)?;
@@ -91,7 +91,7 @@ fn main() -> Result<()> {
     // b_1 = np.zeros((4, 1)); z_1 = w_1.T.dot(images.T) + b_1
     let b_1 = Matrix::zeros(1, 4);
     let hidden = Dense::from_weights(w_1.clone(), Some(b_1.clone()))?;
-    let mut layer_1 = Sequential::builder(64).add(hidden).build()?;
+    let layer_1 = Sequential::builder(64).add(hidden).build()?;
     let z_1 = layer_1.predict(&images)?;
     // a_1 = sigmoid(z_1 + b_1): b_1 is zero, so adding it a second time changes nothing.
     let a_1 = sigmoid(&z_1);
@@ -109,7 +109,7 @@ fn main() -> Result<()> {
     let beta_2 = Matrix::zeros(1, 1);
     // The network as the notebook runs it: z_2 = w_2.T.dot(z_1), so the hidden layer passes z_1
     // on without its sigmoid; a_2 = sigmoid(z_2 + beta_2).
-    let mut as_written = Sequential::builder(64)
+    let as_written = Sequential::builder(64)
         .add(Dense::from_weights(w_1.clone(), Some(b_1.clone()))?)
         .add(Dense::from_weights(w_2.clone(), Some(beta_2.clone()))?.with_activation(Sigmoid))
         .build()?;
@@ -126,7 +126,7 @@ fn main() -> Result<()> {
     );
 
     // The network the text describes: the sigmoid neurons' outputs a_1 feed the output layer.
-    let mut intended = Sequential::builder(64)
+    let intended = Sequential::builder(64)
         .add(Dense::from_weights(w_1, Some(b_1))?.with_activation(Sigmoid))
         .add(Dense::from_weights(w_2, Some(beta_2))?.with_activation(Sigmoid))
         .build()?;

@@ -24,7 +24,7 @@ use crate::{Float, MatrixView, MatrixViewMut, linalg};
 /// use nalgebra::DMatrix;
 ///
 /// /// Leaky ReLU with slope 0.1 below zero.
-/// #[derive(Debug)]
+/// #[derive(Debug, Clone)]
 /// struct Leaky;
 /// impl<T: Float> Activation<T> for Leaky {
 ///     fn name(&self) -> &'static str { "Leaky" }
@@ -40,7 +40,7 @@ use crate::{Float, MatrixView, MatrixViewMut, linalg};
 /// let report = gradcheck::check_activation(&Leaky, &z, &DMatrix::repeat(1, 3, 1.0)).unwrap();
 /// assert!(report.max_rel() < 1e-6);
 /// ```
-pub trait Activation<T: Float>: Any + Debug + Send + Sync {
+pub trait Activation<T: Float>: CloneActivation<T> + Any + Debug + Send + Sync {
     /// Short name, e.g. `"Relu"`.
     fn name(&self) -> &'static str;
 
@@ -49,6 +49,25 @@ pub trait Activation<T: Float>: Any + Debug + Send + Sync {
 
     /// `delta = dL/da` on entry, `dL/dz` on return, computed from the output `a = f(z)`.
     fn backward(&self, output: MatrixView<'_, T>, delta: MatrixViewMut<'_, T>);
+}
+
+/// Clones a boxed activation, so that layers and models clone; implemented for every activation
+/// that is [`Clone`].
+pub trait CloneActivation<T: Float> {
+    /// A boxed copy.
+    fn clone_box(&self) -> Box<dyn Activation<T>>;
+}
+
+impl<T: Float, A: Activation<T> + Clone> CloneActivation<T> for A {
+    fn clone_box(&self) -> Box<dyn Activation<T>> {
+        Box::new(self.clone())
+    }
+}
+
+impl<T: Float> Clone for Box<dyn Activation<T>> {
+    fn clone(&self) -> Self {
+        self.as_ref().clone_box()
+    }
 }
 
 /// `f(z) = z`; `f'(a) = 1`. A linear layer, like the book's `layer_2`.

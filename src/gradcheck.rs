@@ -224,11 +224,11 @@ impl GradCheck {
         let h = T::of(self.step);
         let mut out = DMatrix::zeros(rows, layer.output_size());
         let scalar = |layer: &mut dyn Layer<T>, x: &Matrix<T>, out: &mut Matrix<T>| -> T {
-            layer.forward(x.as_view(), out.as_view_mut());
+            layer.forward_train(x.as_view(), out.as_view_mut());
             out.dot(upstream)
         };
         // Analytic: the model's sequence for one layer.
-        layer.forward(input.as_view(), out.as_view_mut());
+        layer.forward_train(input.as_view(), out.as_view_mut());
         let mut delta = upstream.clone();
         if let Some(f) = layer.activation() {
             f.backward(out.as_view(), delta.as_view_mut());

@@ -26,12 +26,30 @@ const LOG_FLOOR: f64 = -100.0;
 /// Divisors are kept above this, as PyTorch's `BCELoss` backward does.
 const DIV_FLOOR: f64 = 1e-12;
 
+/// Clones a boxed loss, so that models clone; implemented for every loss that is [`Clone`].
+pub trait CloneLoss<T: Float> {
+    /// A boxed copy.
+    fn clone_box(&self) -> Box<dyn Loss<T>>;
+}
+
+impl<T: Float, L: Loss<T> + Clone> CloneLoss<T> for L {
+    fn clone_box(&self) -> Box<dyn Loss<T>> {
+        Box::new(self.clone())
+    }
+}
+
+impl<T: Float> Clone for Box<dyn Loss<T>> {
+    fn clone(&self) -> Self {
+        self.as_ref().clone_box()
+    }
+}
+
 /// A loss: its value on a batch and its gradient with respect to the predictions.
 ///
 /// The value must be a mean over rows (so that losses of batches combine by weighted averages) and
 /// `gradient` must be its exact gradient; the gradient checker
 /// ([`gradcheck::check_loss`](crate::gradcheck::check_loss)) verifies both for your own losses.
-pub trait Loss<T: Float>: Any + Debug + Send + Sync {
+pub trait Loss<T: Float>: CloneLoss<T> + Any + Debug + Send + Sync {
     /// Short name, e.g. `"Mse"`.
     fn name(&self) -> &'static str;
 

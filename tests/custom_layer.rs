@@ -6,7 +6,7 @@ use nalgebra::DMatrix;
 
 /// Per-feature affine map `y = x * scale + shift` (element-wise, one scale and shift per column):
 /// a learned normalisation written only against the public `Layer` trait.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Affine {
     scale: DMatrix<f64>,
     shift: DMatrix<f64>,
@@ -36,7 +36,7 @@ impl Layer<f64> for Affine {
     fn output_size(&self) -> usize {
         self.scale.ncols()
     }
-    fn forward(&mut self, input: MatrixView<'_, f64>, mut output: MatrixViewMut<'_, f64>) {
+    fn forward(&self, input: MatrixView<'_, f64>, mut output: MatrixViewMut<'_, f64>) {
         for j in 0..input.ncols() {
             for r in 0..input.nrows() {
                 output[(r, j)] = input[(r, j)] * self.scale[(0, j)] + self.shift[(0, j)];

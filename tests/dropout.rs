@@ -11,7 +11,7 @@ fn training_keeps_the_mean_activation_and_drops_about_p() {
     let mut layer = Dropout::<f64>::new(width, p, 7).unwrap();
     let input = DMatrix::from_element(rows, width, 1.0);
     let mut output = DMatrix::zeros(rows, width);
-    layer.forward(input.as_view(), output.as_view_mut());
+    layer.forward_train(input.as_view(), output.as_view_mut());
     let n = (rows * width) as f64;
     // Each output is 1/(1-p) with probability 1-p, else 0: mean 1, variance p/(1-p).
     let mean = output.sum() / n;
@@ -33,7 +33,7 @@ fn inference_is_the_identity() {
     layer.set_training(false);
     let input = DMatrix::from_fn(3, 5, |r, c| (r * 5 + c) as f32 - 4.0);
     let mut output = DMatrix::zeros(3, 5);
-    layer.forward(input.as_view(), output.as_view_mut());
+    layer.forward_train(input.as_view(), output.as_view_mut());
     assert_eq!(output, input);
     let mut grad = DMatrix::zeros(3, 5);
     layer.backward(input.as_view(), input.as_view(), Some(grad.as_view_mut()));
@@ -45,7 +45,7 @@ fn the_backward_pass_uses_the_forward_mask() {
     let mut layer = Dropout::<f64>::new(6, 0.4, 3).unwrap();
     let input = DMatrix::from_fn(4, 6, |r, c| 1.0 + (r + c) as f64);
     let mut output = DMatrix::zeros(4, 6);
-    layer.forward(input.as_view(), output.as_view_mut());
+    layer.forward_train(input.as_view(), output.as_view_mut());
     let delta = DMatrix::from_fn(4, 6, |r, c| 0.5 - (r * c) as f64);
     let mut grad = DMatrix::zeros(4, 6);
     layer.backward(input.as_view(), delta.as_view(), Some(grad.as_view_mut()));
@@ -69,7 +69,7 @@ fn masks_are_seeded() {
     let run = |seed: u32| {
         let mut layer = Dropout::<f64>::new(10, 0.5, seed).unwrap();
         let mut out = DMatrix::zeros(8, 10);
-        layer.forward(
+        layer.forward_train(
             DMatrix::from_element(8, 10, 1.0).as_view(),
             out.as_view_mut(),
         );

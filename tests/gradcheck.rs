@@ -280,7 +280,7 @@ proptest! {
 /// A wrong gradient must be caught: the checker is not a check that cannot fail.
 #[test]
 fn the_checker_catches_a_wrong_gradient() {
-    #[derive(Debug)]
+    #[derive(Debug, Clone)]
     struct WrongTanh;
     impl Activation<f64> for WrongTanh {
         fn name(&self) -> &'static str {

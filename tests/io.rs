@@ -148,10 +148,10 @@ fn fingerprint<T: Float>(model: &Sequential<T>) -> Fingerprint {
 
 fn round_trip<T: Float>(name: &str) {
     let dir = scratch(name);
-    for (k, mut model) in models::<T>().into_iter().enumerate() {
+    for (k, model) in models::<T>().into_iter().enumerate() {
         let path = dir.join(format!("model{k}.safetensors"));
         model.save(&path).unwrap();
-        let mut loaded = Sequential::<T>::load(&path).unwrap();
+        let loaded = Sequential::<T>::load(&path).unwrap();
         assert_eq!(fingerprint(&loaded), fingerprint(&model), "model {k}");
         let x = data::<T>(9, 5, 3);
         let (a, b) = (model.predict(&x).unwrap(), loaded.predict(&x).unwrap());
@@ -447,7 +447,7 @@ fn data_layout(bytes: &[u8], model: &Sequential<f64>) -> Vec<(usize, usize, usiz
 fn check_flip(original: &Sequential<f64>, bytes: &[u8], at: usize, mask: u8) {
     let mut flipped = bytes.to_vec();
     flipped[at] ^= mask;
-    let Ok(mut loaded) = io::from_bytes::<f64>(&flipped) else {
+    let Ok(loaded) = io::from_bytes::<f64>(&flipped) else {
         return; // a typed error: fine
     };
     // A model came back: it must be fully formed, and differ from the original in at most the
@@ -490,7 +490,7 @@ fn byte_flips_give_an_error_or_a_fully_formed_model() {
             let at = (rng.random() * bytes.len() as f64) as usize;
             flipped[at] ^= 1 + (rng.random() * 255.0) as u8;
         }
-        if let Ok(mut loaded) = io::from_bytes::<f64>(&flipped) {
+        if let Ok(loaded) = io::from_bytes::<f64>(&flipped) {
             assert_eq!(fingerprint(&loaded).layers, fingerprint(&model).layers);
             assert!(loaded.predict(&data::<f64>(3, 2, 3)).is_ok());
         }
@@ -498,7 +498,7 @@ fn byte_flips_give_an_error_or_a_fully_formed_model() {
 }
 
 /// A layer the file format does not know.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Scale {
     s: DMatrix<f64>,
     g: DMatrix<f64>,
@@ -514,7 +514,7 @@ impl Layer<f64> for Scale {
     fn output_size(&self) -> usize {
         3
     }
-    fn forward(&mut self, input: MatrixView<'_, f64>, mut output: MatrixViewMut<'_, f64>) {
+    fn forward(&self, input: MatrixView<'_, f64>, mut output: MatrixViewMut<'_, f64>) {
         output.copy_from(&(input * self.s[(0, 0)]));
     }
     fn backward(
@@ -545,7 +545,7 @@ impl Layer<f64> for Scale {
 }
 
 /// An activation the file format does not know.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Leaky;
 
 impl Activation<f64> for Leaky {
@@ -565,7 +565,7 @@ impl Activation<f64> for Leaky {
 }
 
 /// A loss the file format does not know.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Absolute;
 
 impl Loss<f64> for Absolute {
@@ -1530,7 +1530,7 @@ fn version_1_file_loads<T: Float>(file: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(file);
-    let (mut model, saved) = Sequential::<T>::load_with_optimizer(&path).unwrap();
+    let (model, saved) = Sequential::<T>::load_with_optimizer(&path).unwrap();
     assert_eq!(saved, None);
     let bits = |v: &[f64]| {
         v.iter()

@@ -311,7 +311,7 @@ fn seeded_uniform(rows: usize, cols: usize) -> Matrix<f64> {
 fn z_1(images: &Matrix<f64>, w_1: &Matrix<f64>) -> Matrix<f64> {
     let b_1 = Matrix::zeros(1, w_1.ncols());
     let layer = Dense::from_weights(w_1.clone(), Some(b_1)).unwrap();
-    let mut model = Sequential::builder(64).add(layer).build().unwrap();
+    let model = Sequential::builder(64).add(layer).build().unwrap();
     model.predict(images).unwrap()
 }
 
@@ -610,7 +610,7 @@ fn split_keeps_each_digits_share() {
 fn softmax_network_with_categorical_cross_entropy_beats_95_percent() {
     let split = digits_split(SEED).unwrap();
     let (x, y) = (split.train.inputs(), split.train.targets());
-    let (mut model, first, last) = trained(10, Softmax, CategoricalCrossEntropy, x, y);
+    let (model, first, last) = trained(10, Softmax, CategoricalCrossEntropy, x, y);
     assert!(last < first / 10.0, "loss {first} -> {last}");
     let probabilities = model.predict(split.test.inputs()).unwrap();
     for row in probabilities.row_iter() {
@@ -635,7 +635,7 @@ fn sigmoid_network_with_binary_cross_entropy_learns_even_or_odd() {
         )
     };
     let (y_train, y_test) = (even(split.train.targets()), even(split.test.targets()));
-    let (mut model, first, last) = trained(
+    let (model, first, last) = trained(
         1,
         Sigmoid,
         BinaryCrossEntropy,
@@ -661,7 +661,7 @@ fn linear_network_with_mse_regresses_the_digit_value() {
         Matrix::from_iterator(labels.len(), 1, labels.iter().map(|&l| l as f64 / 9.0))
     };
     let (y_train, y_test) = (value(split.train.targets()), value(split.test.targets()));
-    let (mut model, first, last) = trained(1, Identity, Mse, split.train.inputs(), &y_train);
+    let (model, first, last) = trained(1, Identity, Mse, split.train.inputs(), &y_train);
     assert!(last < first / 5.0, "loss {first} -> {last}");
     // Far better than always guessing the training mean.
     let mean = y_train.mean();

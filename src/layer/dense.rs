@@ -24,7 +24,7 @@ const BIAS: &str = "dense layer bias";
 /// assert_eq!((layer.input_size(), layer.output_size()), (3, 1));
 /// assert_eq!(layer.weights()[(1, 0)], 0.48);
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Dense<T: Float> {
     weights: Matrix<T>,
     bias: Option<Matrix<T>>,
@@ -191,7 +191,7 @@ impl<T: Float> Layer<T> for Dense<T> {
         Some(self.activation.as_ref())
     }
 
-    fn forward(&mut self, input: MatrixView<'_, T>, mut output: MatrixViewMut<'_, T>) {
+    fn forward(&self, input: MatrixView<'_, T>, mut output: MatrixViewMut<'_, T>) {
         // layer_1 = layer_0.dot(weights_0_1)
         let weights = self.weights.as_view();
         gemm(

@@ -103,7 +103,12 @@ impl<T: Float> Layer<T> for Dropout<T> {
         self.width
     }
 
-    fn forward(&mut self, input: MatrixView<'_, T>, mut output: MatrixViewMut<'_, T>) {
+    fn forward(&self, input: MatrixView<'_, T>, mut output: MatrixViewMut<'_, T>) {
+        // layer_out = layer_in
+        output.copy_from(&input);
+    }
+
+    fn forward_train(&mut self, input: MatrixView<'_, T>, mut output: MatrixViewMut<'_, T>) {
         output.copy_from(&input);
         if !self.training || self.p == 0.0 {
             return;

@@ -46,21 +46,42 @@ pub struct ParamMut<'a, T: Float> {
     pub grad: &'a mut Matrix<T>,
 }
 
+/// Clones a boxed layer, so that models clone; implemented for every layer that is [`Clone`].
+pub trait CloneLayer<T: Float> {
+    /// A boxed copy.
+    fn clone_box(&self) -> Box<dyn Layer<T>>;
+}
+
+impl<T: Float, L: Layer<T> + Clone> CloneLayer<T> for L {
+    fn clone_box(&self) -> Box<dyn Layer<T>> {
+        Box::new(self.clone())
+    }
+}
+
+impl<T: Float> Clone for Box<dyn Layer<T>> {
+    fn clone(&self) -> Self {
+        self.as_ref().clone_box()
+    }
+}
+
 /// A layer of a network. Object safe: a [`Sequential`](crate::Sequential) holds `Box<dyn Layer<T>>`,
 /// and you can implement it for your own layers.
 ///
 /// The model calls, for a batch of `n` rows:
 ///
-/// 1. [`forward`](Layer::forward) with `input: n x input_size` and `output: n x output_size`
-///    (to be overwritten);
-/// 2. [`backward`](Layer::backward) with the same `input` and the layer's `delta`: the gradient of
+/// 1. [`forward_train`](Layer::forward_train) with `input: n x input_size` and
+///    `output: n x output_size` (to be overwritten) when it trains, or [`forward`](Layer::forward)
+///    (through `&self`, so that a shared model can predict from several threads) when it predicts;
+/// 2. after `forward_train`, [`backward`](Layer::backward) with the same `input` and the layer's
+///    `delta`: the gradient of
 ///    the loss with respect to the layer's pre-activation values if [`activation`](Layer::activation)
 ///    returns `Some` (the model applies the activation's derivative, as the book's
 ///    `* relu2deriv(layer_1)` does), otherwise with respect to its output. The layer stores its
 ///    parameter gradients and, if `grad_input` is `Some`, writes `dL/dinput` there.
 ///
 /// Shapes are validated by the model before these calls; an implementation may panic on shapes
-/// that do not match its sizes.
+/// that do not match its sizes. A layer is [`Clone`] (so that models clone) and `Send + Sync`
+/// (so that a model can be shared between threads).
 ///
 /// ```
 /// use backprop::prelude::*;
@@ -68,14 +89,14 @@ pub struct ParamMut<'a, T: Float> {
 /// use nalgebra::DMatrix;
 ///
 /// /// Multiplies every input by one learned scalar.
-/// #[derive(Debug)]
+/// #[derive(Debug, Clone)]
 /// struct Scale { width: usize, s: DMatrix<f64>, grad: DMatrix<f64> }
 ///
 /// impl Layer<f64> for Scale {
 ///     fn name(&self) -> &str { "Scale" }
 ///     fn input_size(&self) -> usize { self.width }
 ///     fn output_size(&self) -> usize { self.width }
-///     fn forward(&mut self, input: MatrixView<'_, f64>, mut output: MatrixViewMut<'_, f64>) {
+///     fn forward(&self, input: MatrixView<'_, f64>, mut output: MatrixViewMut<'_, f64>) {
 ///         output.copy_from(&(input * self.s[(0, 0)]));
 ///     }
 ///     fn backward(&mut self, input: MatrixView<'_, f64>, delta: MatrixView<'_, f64>,
@@ -101,7 +122,7 @@ pub struct ParamMut<'a, T: Float> {
 /// let report = gradcheck::check_model(&mut model, &x, &y).unwrap();
 /// assert!(report.max_rel() < 1e-6);
 /// ```
-pub trait Layer<T: Float>: Any + Debug + Send + Sync {
+pub trait Layer<T: Float>: CloneLayer<T> + Any + Debug + Send + Sync {
     /// Short name, e.g. `"Dense"`.
     fn name(&self) -> &str;
 
@@ -117,8 +138,14 @@ pub trait Layer<T: Float>: Any + Debug + Send + Sync {
         None
     }
 
-    /// Computes `output` (`n x output_size`) from `input` (`n x input_size`).
-    fn forward(&mut self, input: MatrixView<'_, T>, output: MatrixViewMut<'_, T>);
+    /// Computes `output` (`n x output_size`) from `input` (`n x input_size`) for inference.
+    fn forward(&self, input: MatrixView<'_, T>, output: MatrixViewMut<'_, T>);
+
+    /// [`forward`](Layer::forward) in a training step, before [`backward`](Layer::backward): a
+    /// layer that keeps something of the pass for the way back (dropout's mask) overrides it.
+    fn forward_train(&mut self, input: MatrixView<'_, T>, output: MatrixViewMut<'_, T>) {
+        self.forward(input, output);
+    }
 
     /// Stores the parameter gradients for `delta` and writes `dL/dinput` into `grad_input`.
     fn backward(

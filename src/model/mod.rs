@@ -5,12 +5,14 @@
 //! parameters. Training loops over it live in [`crate::train`].
 
 mod builder;
+mod infer;
 mod params;
 mod pass;
 
 use std::any::Any;
 
 pub use builder::SequentialBuilder;
+pub use infer::Workspace;
 
 use crate::linalg::view;
 use crate::validate::check_finite;
@@ -21,6 +23,10 @@ use crate::{Error, Float, Layer, Loss, Matrix, MatrixView, Result};
 pub(crate) const CHUNK: usize = 1024;
 
 /// Layers applied one after another, with a loss: forward, backward and update in one place.
+///
+/// A model is `Clone`, `Send` and `Sync`: [`predict`](Sequential::predict) and
+/// [`evaluate`](Sequential::evaluate) take `&self`, so one model behind an
+/// [`Arc`](std::sync::Arc) serves several threads, each predicting with the same bits as alone.
 ///
 /// After a forward and backward pass every intermediate value of the book can be read:
 ///
@@ -54,7 +60,7 @@ pub(crate) const CHUNK: usize = 1024;
 ///     .unwrap();
 /// assert!(history.loss.last().unwrap() < &1e-4);
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Sequential<T: Float> {
     inputs: usize,
     layers: Vec<Box<dyn Layer<T>>>,
@@ -137,46 +143,6 @@ impl<T: Float> Sequential<T> {
             });
         }
         Ok(())
-    }
-
-    // ----- inference --------------------------------------------------------------------------
-
-    /// The model's outputs for every row of `x`, in inference mode (dropout off; no training
-    /// state is changed).
-    ///
-    /// # Errors
-    ///
-    /// The errors of [`forward`](Self::forward).
-    pub fn predict(&mut self, x: &Matrix<T>) -> Result<Matrix<T>> {
-        self.check_inputs(x.as_view())?;
-        let out_width = self.output_size();
-        let mut out = crate::size::zeros("predictions", x.nrows(), out_width)?;
-        self.reserve(CHUNK.min(x.nrows()))?;
-        self.set_mode(false);
-        let mut start = 0;
-        while start < x.nrows() {
-            let rows = CHUNK.min(x.nrows() - start);
-            self.forward_unchecked(x.rows(start, rows));
-            out.rows_mut(start, rows).copy_from(&view(
-                &self.outputs[self.layers.len()],
-                rows,
-                out_width,
-            ));
-            start += rows;
-        }
-        Ok(out)
-    }
-
-    /// The loss over a whole data set (a mean over its rows, like a batch loss), in inference mode.
-    ///
-    /// # Errors
-    ///
-    /// The errors of [`step`](Self::step).
-    pub fn evaluate(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> Result<T> {
-        self.check_inputs(x.as_view())?;
-        self.check_targets(x.nrows(), y.as_view())?;
-        self.reserve(CHUNK.min(x.nrows()))?;
-        Ok(self.measure(x.as_view(), y.as_view(), false).0)
     }
 
     // ----- introspection ----------------------------------------------------------------------

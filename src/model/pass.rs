@@ -50,7 +50,7 @@ impl<T: Float> Sequential<T> {
                 _ => view(&before[i], rows, widths[i]),
             };
             // layer_1 = relu(layer_0.dot(weights_0_1))
-            layer.forward(input, view_mut(&mut after[0], rows, widths[i + 1]));
+            layer.forward_train(input, view_mut(&mut after[0], rows, widths[i + 1]));
         }
     }
 

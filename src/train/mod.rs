@@ -17,9 +17,8 @@ use stopping::Watch;
 
 #[cfg(doc)]
 use crate::Error;
-use crate::metrics::count_correct;
 use crate::optim::Schedule;
-use crate::{Float, Matrix, MatrixView, Optimizer, Result, Sequential};
+use crate::{Float, Matrix, Optimizer, Result, Sequential};
 
 /// How many rows feed each update: the chapter's three flavours of gradient descent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -394,7 +393,7 @@ impl<T: Float> Sequential<T> {
             val_accuracy: None,
         };
         if let Some((xv, yv)) = plan.validation {
-            let (val_loss, val_correct) = self.measure(xv, yv, fit.accuracy);
+            let (val_loss, val_correct) = self.measure(xv, yv, fit.accuracy, &mut plan.workspace);
             log.val_loss = Some(val_loss);
             log.val_accuracy = fit.accuracy.then(|| val_correct as f64 / xv.nrows() as f64);
         }
@@ -424,28 +423,5 @@ impl<T: Float> Sequential<T> {
     /// ```
     pub fn take_interrupted_history(&mut self) -> Option<History<T>> {
         self.interrupted.take()
-    }
-
-    /// Loss and correctly classified rows of validated data, in chunks, in inference mode (no
-    /// training state changes).
-    pub(crate) fn measure(
-        &mut self,
-        x: MatrixView<'_, T>,
-        y: MatrixView<'_, T>,
-        accuracy: bool,
-    ) -> (T, usize) {
-        self.set_mode(false);
-        let (mut total, mut correct, mut start) = (T::zero(), 0, 0);
-        while start < x.nrows() {
-            let rows = crate::model::CHUNK.min(x.nrows() - start);
-            let yb = y.rows(start, rows);
-            self.forward_unchecked(x.rows(start, rows));
-            total += self.loss_fn().loss(self.output(), yb) * T::of_usize(rows);
-            if accuracy {
-                correct += count_correct(self.output(), yb);
-            }
-            start += rows;
-        }
-        (total / T::of_usize(x.nrows()), correct)
     }
 }

@@ -6,6 +6,7 @@ use std::any::Any;
 use super::batches::Batches;
 use super::guard::Guard;
 use super::{Descent, Fit};
+use crate::model::Workspace;
 use crate::optim::ClipGradNorm;
 use crate::{Dense, Error, Float, Matrix, MatrixView, Optimizer, Result, Sequential};
 
@@ -16,8 +17,9 @@ pub(crate) type Validation<'d, T> = (MatrixView<'d, T>, MatrixView<'d, T>);
 pub(crate) struct Plan<'d, 'o, T: Float> {
     /// The training rows, batched.
     pub(crate) batches: Batches<'d, T>,
-    /// The rows measured after every epoch, if any.
+    /// The rows measured after every epoch, if any, and the buffers that measure them.
     pub(crate) validation: Option<Validation<'d, T>>,
+    pub(crate) workspace: Workspace<T>,
     /// The optimizer and gradient clipping, behind the divergence guard.
     pub(crate) guard: Guard<'o, T>,
     /// Whether epochs are checked for divergence at their end rather than at every step.
@@ -26,7 +28,7 @@ pub(crate) struct Plan<'d, 'o, T: Float> {
 
 impl<'d, 'o, T: Float> Plan<'d, 'o, T> {
     /// Checks `fit`'s settings and the data against `model`, and sizes every buffer for the
-    /// largest batch, training or measuring; the model is unchanged on error.
+    /// largest batch, training or measuring, before anything changes.
     pub(crate) fn new(
         model: &mut Sequential<T>,
         (x, y): (&'d Matrix<T>, &'d Matrix<T>),
@@ -58,8 +60,11 @@ impl<'d, 'o, T: Float> Plan<'d, 'o, T> {
             .clip_grad_norm
             .map(|max| ClipGradNorm::new(T::of(max)))
             .transpose()?;
-        let val_rows = validation.map_or(0, |(xv, _)| crate::model::CHUNK.min(xv.nrows()));
-        model.reserve(batch.max(val_rows))?;
+        model.reserve(batch)?;
+        let mut workspace = Workspace::new();
+        if let Some((xv, _)) = validation {
+            model.reserve_workspace(&mut workspace, xv.nrows())?;
+        }
         let batches = Batches::new(
             x.rows(0, train_rows),
             y.rows(0, train_rows),
@@ -77,6 +82,7 @@ impl<'d, 'o, T: Float> Plan<'d, 'o, T> {
             end_checked: replayable && guard.end_checkable(),
             batches,
             validation,
+            workspace,
             guard,
         })
     }
