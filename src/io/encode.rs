@@ -17,18 +17,38 @@ use crate::{
     Matrix, Mse, Result, Sequential, Softmax, SquaredError,
 };
 
+/// The string metadata of a file being written.
+type Metadata = HashMap<String, String>;
+
+/// The tensors of a file being written: (name, shape, little-endian bytes), row-major as
+/// safetensors and numpy expect.
+type Tensors = Vec<(String, Vec<usize>, Vec<u8>)>;
+
 /// The model's part of a saved file, plus the optimizer state if `opt` is given.
 pub(super) fn encode<T: Float>(
     model: &Sequential<T>,
     opt: Option<&SavedOptimizer<T>>,
 ) -> Result<Vec<u8>> {
-    let dtype = dtype_of::<T>();
-    let mut meta = HashMap::new();
+    let mut meta = header(model, opt.is_some())?;
+    let mut tensors = Tensors::new();
+    for i in 0..model.len() {
+        encode_layer(model, i, &mut meta, &mut tensors)?;
+    }
+    if let Some(opt) = opt {
+        encode_optimizer(model, opt, &mut meta, &mut tensors)?;
+    }
+    serialize::<T>(&tensors, meta)
+}
+
+/// The metadata that describes the whole file and model: format, version, float type, input
+/// width, number of layers and loss.
+fn header<T: Float>(model: &Sequential<T>, with_optimizer: bool) -> Result<Metadata> {
+    let mut meta = Metadata::new();
     let mut put = |k: String, v: String| {
         meta.insert(k, v);
     };
     put("format".into(), FORMAT.into());
-    let version = if opt.is_some() {
+    let version = if with_optimizer {
         OPTIMIZER_VERSION
     } else {
         MODEL_VERSION
@@ -38,64 +58,83 @@ pub(super) fn encode<T: Float>(
     put("inputs".into(), model.input_size().to_string());
     put("layers".into(), model.len().to_string());
     put("loss".into(), loss_name(model.loss_fn())?.into());
+    Ok(meta)
+}
 
-    // (name, shape, little-endian bytes), row-major as safetensors and numpy expect.
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for i in 0..model.len() {
-        if let Some(dropout) = model.layer_as::<Dropout<T>>(i) {
-            let width = dropout.input_size().to_string();
-            put(format!("layer.{i}.kind"), "Dropout".into());
-            put(format!("layer.{i}.inputs"), width.clone());
-            put(format!("layer.{i}.outputs"), width);
-            // Rust prints the shortest decimal that parses back to the same f64.
-            put(format!("layer.{i}.rate"), dropout.rate().to_string());
-            continue;
-        }
-        let Some(dense) = model.layer_as::<Dense<T>>(i) else {
-            let name = model.layer(i).map(|l| l.name().to_string())?;
-            return Err(Error::Unsupported {
-                what: format!("layer {i} ({name})"),
-            });
-        };
-        let activation = dense
-            .activation()
-            .map(activation_name)
-            .unwrap_or(Some("Identity"))
-            .ok_or_else(|| Error::Unsupported {
-                what: format!(
-                    "the activation of layer {i} ({})",
-                    dense.activation().map_or("?", |f| f.name())
-                ),
-            })?;
-        let w = dense.weights();
-        check_finite(&format!("layer {i} weights"), w.as_view())?;
-        if let Some(b) = dense.bias() {
-            check_finite(&format!("layer {i} bias"), b.as_view())?;
-        }
-        put(format!("layer.{i}.kind"), "Dense".into());
-        put(format!("layer.{i}.inputs"), w.nrows().to_string());
-        put(format!("layer.{i}.outputs"), w.ncols().to_string());
-        put(
-            format!("layer.{i}.bias"),
-            dense.bias().is_some().to_string(),
-        );
-        put(format!("layer.{i}.activation"), activation.into());
+/// Adds layer `i`'s metadata and tensors; a layer that is not one of the crate's is unsupported.
+fn encode_layer<T: Float>(
+    model: &Sequential<T>,
+    i: usize,
+    meta: &mut Metadata,
+    tensors: &mut Tensors,
+) -> Result<()> {
+    if let Some(dropout) = model.layer_as::<Dropout<T>>(i) {
+        let width = dropout.input_size().to_string();
+        meta.insert(format!("layer.{i}.kind"), "Dropout".into());
+        meta.insert(format!("layer.{i}.inputs"), width.clone());
+        meta.insert(format!("layer.{i}.outputs"), width);
+        // Rust prints the shortest decimal that parses back to the same f64.
+        meta.insert(format!("layer.{i}.rate"), dropout.rate().to_string());
+        return Ok(());
+    }
+    let Some(dense) = model.layer_as::<Dense<T>>(i) else {
+        let name = model.layer(i).map(|l| l.name().to_string())?;
+        return Err(Error::Unsupported {
+            what: format!("layer {i} ({name})"),
+        });
+    };
+    encode_dense(i, dense, meta, tensors)
+}
+
+/// Adds dense layer `i`'s metadata and tensors, after checking that its activation is one of the
+/// crate's and its parameters are finite.
+fn encode_dense<T: Float>(
+    i: usize,
+    dense: &Dense<T>,
+    meta: &mut Metadata,
+    tensors: &mut Tensors,
+) -> Result<()> {
+    let activation = dense
+        .activation()
+        .map(activation_name)
+        .unwrap_or(Some("Identity"))
+        .ok_or_else(|| Error::Unsupported {
+            what: format!(
+                "the activation of layer {i} ({})",
+                dense.activation().map_or("?", |f| f.name())
+            ),
+        })?;
+    let w = dense.weights();
+    check_finite(&format!("layer {i} weights"), w.as_view())?;
+    if let Some(b) = dense.bias() {
+        check_finite(&format!("layer {i} bias"), b.as_view())?;
+    }
+    meta.insert(format!("layer.{i}.kind"), "Dense".into());
+    meta.insert(format!("layer.{i}.inputs"), w.nrows().to_string());
+    meta.insert(format!("layer.{i}.outputs"), w.ncols().to_string());
+    meta.insert(
+        format!("layer.{i}.bias"),
+        dense.bias().is_some().to_string(),
+    );
+    meta.insert(format!("layer.{i}.activation"), activation.into());
+    tensors.push((
+        format!("layer.{i}.weights"),
+        vec![w.nrows(), w.ncols()],
+        le_bytes_row_major(w),
+    ));
+    if let Some(b) = dense.bias() {
         tensors.push((
-            format!("layer.{i}.weights"),
-            vec![w.nrows(), w.ncols()],
-            le_bytes_row_major(w),
+            format!("layer.{i}.bias"),
+            vec![b.len()],
+            le_bytes_row_major(b),
         ));
-        if let Some(b) = dense.bias() {
-            tensors.push((
-                format!("layer.{i}.bias"),
-                vec![b.len()],
-                le_bytes_row_major(b),
-            ));
-        }
     }
-    if let Some(opt) = opt {
-        encode_optimizer(model, opt, &mut meta, &mut tensors)?;
-    }
+    Ok(())
+}
+
+/// The safetensors file holding `tensors` and `meta`.
+fn serialize<T: Float>(tensors: &Tensors, meta: Metadata) -> Result<Vec<u8>> {
+    let dtype = dtype_of::<T>();
     let views = tensors
         .iter()
         .map(|(name, shape, data)| {
@@ -112,8 +151,8 @@ pub(super) fn encode<T: Float>(
 fn encode_optimizer<T: Float>(
     model: &Sequential<T>,
     opt: &SavedOptimizer<T>,
-    meta: &mut HashMap<String, String>,
-    tensors: &mut Vec<(String, Vec<usize>, Vec<u8>)>,
+    meta: &mut Metadata,
+    tensors: &mut Tensors,
 ) -> Result<()> {
     let lr = opt.learning_rate;
     if !(lr.finite() && lr >= T::zero()) {
