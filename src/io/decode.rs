@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use safetensors::tensor::SafeTensors;
+use safetensors::tensor::{SafeTensorError, SafeTensors};
 
 use super::{
     CUSTOM, FORMAT, FORMAT_VERSION, KINDS, OPTIMIZER_VERSION, STATE_PREFIX, SavedOptimizer,
@@ -14,7 +14,8 @@ use crate::optim::StateTensor;
 use crate::validate::check_finite;
 use crate::{
     BinaryCrossEntropy, CategoricalCrossEntropy, Dense, Error, Float, Identity, Matrix, Mse,
-    OptimizerState, Relu, Result, Sequential, Sigmoid, Softmax, SquaredError, Tanh,
+    OptimizerState, Relu, Result, Sequential, SequentialBuilder, Sigmoid, Softmax, SquaredError,
+    Tanh,
 };
 
 /// Reads the metadata of a parsed file, naming the file and the key in errors.
@@ -47,10 +48,10 @@ pub(super) fn decode<T: Float>(
     bytes: &[u8],
     path: &str,
 ) -> Result<(Sequential<T>, Option<SavedOptimizer<T>>)> {
-    let file = SafeTensors::deserialize(bytes)
-        .map_err(|e| format_error(path, format!("not a readable safetensors file: {e}")))?;
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| format_error(path, format!("not a readable safetensors file: {e}")))?;
+    let unreadable =
+        |e: SafeTensorError| format_error(path, format!("not a readable safetensors file: {e}"));
+    let file = SafeTensors::deserialize(bytes).map_err(unreadable)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(unreadable)?;
     let Some(map) = header.metadata() else {
         return Err(format_error(
             path,
@@ -58,7 +59,25 @@ pub(super) fn decode<T: Float>(
         ));
     };
     let meta = Meta { map, path };
+    let version = check_format::<T>(&meta)?;
+    let (builder, layers, expected_tensors) = decode_layers::<T>(&file, &meta)?;
+    let model = with_loss(builder, &meta)?
+        .build()
+        .map_err(|e| format_error(path, e.to_string()))?;
+    let (opt, opt_tensors) = decode_optimizer(&file, &meta, version, &model)?;
+    if file.len() != expected_tensors + opt_tensors {
+        let extra = sorted_names(&file, |n| {
+            !(is_expected_tensor(n, layers) || opt.is_some() && is_state_tensor(n))
+        });
+        return Err(format_error(path, format!("unexpected tensors {extra:?}")));
+    }
+    Ok((model, opt))
+}
 
+/// The file's format version, after checking that it holds a model of this format, of a version
+/// this crate reads, with parameters of type `T`.
+fn check_format<T: Float>(meta: &Meta<'_>) -> Result<u64> {
+    let path = meta.path;
     let format = meta.get("format")?;
     if format != FORMAT {
         return Err(format_error(
@@ -88,14 +107,26 @@ pub(super) fn decode<T: Float>(
             found: dtype.to_string(),
         });
     }
+    Ok(version)
+}
 
+/// A builder holding the file's layers, each checked against the width it receives, with the
+/// number of layers and of the tensors they take.
+fn decode_layers<T: Float>(
+    file: &SafeTensors<'_>,
+    meta: &Meta<'_>,
+) -> Result<(SequentialBuilder<T>, usize, usize)> {
+    let path = meta.path;
     let inputs = meta.number("inputs")?;
     let layers = meta.number("layers")?;
     // Every layer has several metadata entries: this bounds the loop by the file's own contents.
-    if layers == 0 || layers > map.len() {
+    if layers == 0 || layers > meta.map.len() {
         return Err(format_error(
             path,
-            format!("{layers} layers declared in {} metadata entries", map.len()),
+            format!(
+                "{layers} layers declared in {} metadata entries",
+                meta.map.len()
+            ),
         ));
     }
     let mut expected_tensors = 0;
@@ -112,23 +143,13 @@ pub(super) fn decode<T: Float>(
             ));
         }
         match kind {
-            "Dense" => {}
-            "Dropout" => {
-                let rate = meta.get(&format!("layer.{i}.rate"))?;
-                let p: f64 = rate.parse().map_err(|_| {
-                    format_error(path, format!("layer {i} rate {rate:?} is not a number"))
-                })?;
-                if n_out != n_in {
-                    return Err(format_error(
-                        path,
-                        format!("dropout layer {i} maps {n_in} inputs to {n_out} outputs"),
-                    ));
-                }
-                let dropout = Dropout::new(n_in, p, 0)
-                    .map_err(|e| format_error(path, format!("layer {i}: {e}")))?;
-                builder = builder.add(dropout);
-                continue;
+            "Dense" => {
+                let (dense, tensors) = decode_dense(file, meta, i, n_in, n_out)?;
+                builder = builder.add(dense);
+                expected_tensors += tensors;
+                width = n_out;
             }
+            "Dropout" => builder = builder.add(decode_dropout::<T>(meta, i, n_in, n_out)?),
             _ => {
                 return Err(format_error(
                     path,
@@ -136,75 +157,108 @@ pub(super) fn decode<T: Float>(
                 ));
             }
         }
-        let has_bias = match meta.get(&format!("layer.{i}.bias"))? {
-            "true" => true,
-            "false" => false,
-            other => {
-                return Err(format_error(
-                    path,
-                    format!("layer {i} bias is {other:?}, not \"true\" or \"false\""),
-                ));
-            }
-        };
-        let weights = tensor::<T>(
-            &file,
-            path,
-            &format!("layer.{i}.weights"),
-            (n_in, n_out),
-            false,
-        )?;
-        expected_tensors += 1;
-        let bias = if has_bias {
-            expected_tensors += 1;
-            Some(tensor::<T>(
-                &file,
-                path,
-                &format!("layer.{i}.bias"),
-                (1, n_out),
-                true,
-            )?)
-        } else {
-            None
-        };
-        let activation = meta.get(&format!("layer.{i}.activation"))?;
-        let dense = Dense::from_weights(weights, bias)
-            .map_err(|e| format_error(path, format!("layer {i}: {e}")))?;
-        let dense = with_activation(dense, activation).ok_or_else(|| {
-            format_error(
-                path,
-                format!("layer {i} has unknown activation {activation:?}"),
-            )
-        })?;
-        builder = builder.add(dense);
-        width = n_out;
     }
-    builder = match meta.get("loss")? {
+    Ok((builder, layers, expected_tensors))
+}
+
+/// Dropout layer `i`, which maps `n_in` inputs to `n_out` outputs, from its rate.
+fn decode_dropout<T: Float>(
+    meta: &Meta<'_>,
+    i: usize,
+    n_in: usize,
+    n_out: usize,
+) -> Result<Dropout<T>> {
+    let path = meta.path;
+    let rate = meta.get(&format!("layer.{i}.rate"))?;
+    let p: f64 = rate
+        .parse()
+        .map_err(|_| format_error(path, format!("layer {i} rate {rate:?} is not a number")))?;
+    if n_out != n_in {
+        return Err(format_error(
+            path,
+            format!("dropout layer {i} maps {n_in} inputs to {n_out} outputs"),
+        ));
+    }
+    Dropout::new(n_in, p, 0).map_err(|e| format_error(path, format!("layer {i}: {e}")))
+}
+
+/// Dense layer `i`, which maps `n_in` inputs to `n_out` outputs, from its tensors and activation,
+/// with the number of tensors it takes.
+fn decode_dense<T: Float>(
+    file: &SafeTensors<'_>,
+    meta: &Meta<'_>,
+    i: usize,
+    n_in: usize,
+    n_out: usize,
+) -> Result<(Dense<T>, usize)> {
+    let path = meta.path;
+    let has_bias = match meta.get(&format!("layer.{i}.bias"))? {
+        "true" => true,
+        "false" => false,
+        other => {
+            return Err(format_error(
+                path,
+                format!("layer {i} bias is {other:?}, not \"true\" or \"false\""),
+            ));
+        }
+    };
+    let weights = tensor::<T>(
+        file,
+        path,
+        &format!("layer.{i}.weights"),
+        (n_in, n_out),
+        false,
+    )?;
+    let bias = if has_bias {
+        Some(tensor::<T>(
+            file,
+            path,
+            &format!("layer.{i}.bias"),
+            (1, n_out),
+            true,
+        )?)
+    } else {
+        None
+    };
+    let activation = meta.get(&format!("layer.{i}.activation"))?;
+    let dense = Dense::from_weights(weights, bias)
+        .map_err(|e| format_error(path, format!("layer {i}: {e}")))?;
+    let dense = with_activation(dense, activation).ok_or_else(|| {
+        format_error(
+            path,
+            format!("layer {i} has unknown activation {activation:?}"),
+        )
+    })?;
+    Ok((dense, 1 + usize::from(has_bias)))
+}
+
+/// `builder` with the file's loss.
+fn with_loss<T: Float>(
+    builder: SequentialBuilder<T>,
+    meta: &Meta<'_>,
+) -> Result<SequentialBuilder<T>> {
+    Ok(match meta.get("loss")? {
         "SquaredError" => builder.loss(SquaredError),
         "Mse" => builder.loss(Mse),
         "BinaryCrossEntropy" => builder.loss(BinaryCrossEntropy),
         "CategoricalCrossEntropy" => builder.loss(CategoricalCrossEntropy),
-        other => return Err(format_error(path, format!("unknown loss {other:?}"))),
-    };
-    let model = builder
-        .build()
-        .map_err(|e| format_error(path, e.to_string()))?;
-    let (opt, opt_tensors) = decode_optimizer(&file, &meta, version, &model)?;
-    if file.len() != expected_tensors + opt_tensors {
-        let mut extra: Vec<&str> = file
-            .names()
-            .into_iter()
-            .filter(|n| !(is_expected_tensor(n, layers) || opt.is_some() && is_state_tensor(n)))
-            .collect();
-        extra.sort_unstable();
-        return Err(format_error(path, format!("unexpected tensors {extra:?}")));
-    }
-    Ok((model, opt))
+        other => return Err(format_error(meta.path, format!("unknown loss {other:?}"))),
+    })
 }
 
+/// The names of the file's tensors that `keep` accepts, sorted.
+fn sorted_names<'f>(file: &'f SafeTensors<'_>, keep: impl Fn(&str) -> bool) -> Vec<&'f str> {
+    let mut names: Vec<&str> = file.names().into_iter().filter(|n| keep(n)).collect();
+    names.sort_unstable();
+    names
+}
+
+/// Whether `name` is the weights or bias tensor of one of the model's `layers` layers.
 fn is_expected_tensor(name: &str, layers: usize) -> bool {
     (0..layers).any(|i| name == format!("layer.{i}.weights") || name == format!("layer.{i}.bias"))
 }
 
+/// Whether `name` is the name of an optimizer-state tensor.
 fn is_state_tensor(name: &str) -> bool {
     name.starts_with(STATE_PREFIX)
 }
@@ -273,12 +327,7 @@ fn decode_optimizer<T: Float>(
     }
 
     let params = model.params();
-    let mut names: Vec<&str> = file
-        .names()
-        .into_iter()
-        .filter(|n| is_state_tensor(n))
-        .collect();
-    names.sort_unstable();
+    let names = sorted_names(file, is_state_tensor);
     // (parameter index, position in `buffers`, value)
     let mut found: Vec<(usize, usize, Matrix<T>)> = Vec::with_capacity(names.len());
     for name in names {
