@@ -263,6 +263,12 @@ fn is_state_tensor(name: &str) -> bool {
     name.starts_with(STATE_PREFIX)
 }
 
+/// One of the crate's optimizers, as [`KINDS`] lists it: its name and the buffers it can keep.
+type Kind = &'static (&'static str, &'static [&'static str]);
+
+/// An optimizer buffer read from a file: (parameter index, position in the buffer list, value).
+type Buffer<T> = (usize, usize, Matrix<T>);
+
 /// The optimizer state of a parsed file, checked against the file's `model`, and the number of
 /// tensors it takes; `None` if the file has no optimizer state.
 fn decode_optimizer<T: Float>(
@@ -281,12 +287,50 @@ fn decode_optimizer<T: Float>(
             format!("optimizer state in a format version {version} file"),
         ));
     }
-    let kind = if kind == CUSTOM {
-        None
-    } else {
-        let known = KINDS.iter().find(|(name, _)| name == kind);
-        Some(known.ok_or_else(|| format_error(path, format!("unknown optimizer {kind:?}")))?)
+    let kind = optimizer_kind(path, kind)?;
+    let (step, learning_rate) = hyperparameters::<T>(meta)?;
+    let list = meta.get("optimizer.buffers")?;
+    let buffers = buffer_names(path, list, kind)?;
+    let params = model.params();
+    let found = state_tensors(file, path, &params, &buffers, list)?;
+    check_buffers(path, &found, &buffers, list, kind.is_some())?;
+    let count = found.len();
+    let state = OptimizerState {
+        step,
+        tensors: found
+            .into_iter()
+            .map(|(index, k, value)| StateTensor {
+                index,
+                name: buffers[k].to_string(),
+                value,
+            })
+            .collect(),
     };
+    let shapes: Vec<(usize, usize)> = params.iter().map(|(_, _, m)| m.shape()).collect();
+    state
+        .check_shapes(&shapes)
+        .map_err(|e| format_error(path, e.to_string()))?;
+    let saved = SavedOptimizer {
+        kind: kind.map(|&(name, _)| name),
+        learning_rate,
+        state,
+    };
+    Ok((Some(saved), count))
+}
+
+/// The crate's optimizer the `optimizer` metadata names, `None` for one from outside the crate.
+fn optimizer_kind(path: &str, kind: &str) -> Result<Option<Kind>> {
+    if kind == CUSTOM {
+        return Ok(None);
+    }
+    let known = KINDS.iter().find(|(name, _)| *name == kind);
+    let known = known.ok_or_else(|| format_error(path, format!("unknown optimizer {kind:?}")))?;
+    Ok(Some(known))
+}
+
+/// The optimizer's step count and learning rate (finite and not negative).
+fn hyperparameters<T: Float>(meta: &Meta<'_>) -> Result<(u64, T)> {
+    let path = meta.path;
     let step = meta.get("optimizer.step")?;
     let step: u64 = step
         .parse()
@@ -300,8 +344,12 @@ fn decode_optimizer<T: Float>(
                 format!("optimizer.learning_rate {lr:?} is not a finite, non-negative number"),
             )
         })?;
+    Ok((step, learning_rate))
+}
 
-    let list = meta.get("optimizer.buffers")?;
+/// The buffer names in `list` (the `optimizer.buffers` metadata), each well-formed and listed once,
+/// and for one of the crate's optimizers, among its buffers and in its order.
+fn buffer_names<'a>(path: &str, list: &'a str, kind: Option<Kind>) -> Result<Vec<&'a str>> {
     let buffers: Vec<&str> = if list.is_empty() {
         Vec::new()
     } else {
@@ -325,11 +373,20 @@ fn decode_optimizer<T: Float>(
             ));
         }
     }
+    Ok(buffers)
+}
 
-    let params = model.params();
+/// Every optimizer-state tensor of the file, each named for a parameter of `params` and a buffer
+/// of `buffers`, of its parameter's shape and finite; sorted by parameter, then buffer.
+fn state_tensors<T: Float>(
+    file: &SafeTensors<'_>,
+    path: &str,
+    params: &[(usize, &str, &Matrix<T>)],
+    buffers: &[&str],
+    list: &str,
+) -> Result<Vec<Buffer<T>>> {
     let names = sorted_names(file, is_state_tensor);
-    // (parameter index, position in `buffers`, value)
-    let mut found: Vec<(usize, usize, Matrix<T>)> = Vec::with_capacity(names.len());
+    let mut found: Vec<Buffer<T>> = Vec::with_capacity(names.len());
     for name in names {
         let parsed = name[STATE_PREFIX.len()..]
             .split_once('.')
@@ -360,6 +417,18 @@ fn decode_optimizer<T: Float>(
         found.push((index, k, m));
     }
     found.sort_unstable_by_key(|&(index, k, _)| (index, k));
+    Ok(found)
+}
+
+/// Checks that some parameter has each listed buffer and, if `complete` (one of the crate's
+/// optimizers), that every parameter with a buffer has all of them.
+fn check_buffers<T: Float>(
+    path: &str,
+    found: &[Buffer<T>],
+    buffers: &[&str],
+    list: &str,
+    complete: bool,
+) -> Result<()> {
     if let Some((k, name)) = buffers
         .iter()
         .enumerate()
@@ -370,7 +439,7 @@ fn decode_optimizer<T: Float>(
             format!("optimizer buffer {name:?} (number {k}) is listed, but no parameter has it"),
         ));
     }
-    if kind.is_some() {
+    if complete {
         // The crate's optimizers keep every buffer for each parameter they have updated.
         for group in found.chunk_by(|a, b| a.0 == b.0) {
             if group.len() != buffers.len() {
@@ -385,28 +454,7 @@ fn decode_optimizer<T: Float>(
             }
         }
     }
-    let count = found.len();
-    let state = OptimizerState {
-        step,
-        tensors: found
-            .into_iter()
-            .map(|(index, k, value)| StateTensor {
-                index,
-                name: buffers[k].to_string(),
-                value,
-            })
-            .collect(),
-    };
-    let shapes: Vec<(usize, usize)> = params.iter().map(|(_, _, m)| m.shape()).collect();
-    state
-        .check_shapes(&shapes)
-        .map_err(|e| format_error(path, e.to_string()))?;
-    let saved = SavedOptimizer {
-        kind: kind.map(|&(name, _)| name),
-        learning_rate,
-        state,
-    };
-    Ok((Some(saved), count))
+    Ok(())
 }
 
 /// A parameter index written as `to_string` writes it: digits, no sign, no leading zero.
