@@ -232,6 +232,18 @@ fn decode_dense<T: Float>(
     Ok((dense, 1 + usize::from(has_bias)))
 }
 
+/// `layer` with the activation named `name`, `None` if it is not one of the crate's.
+fn with_activation<T: Float>(layer: Dense<T>, name: &str) -> Option<Dense<T>> {
+    Some(match name {
+        "Identity" => layer.with_activation(Identity),
+        "Relu" => layer.with_activation(Relu),
+        "Sigmoid" => layer.with_activation(Sigmoid),
+        "Tanh" => layer.with_activation(Tanh),
+        "Softmax" => layer.with_activation(Softmax),
+        _ => return None,
+    })
+}
+
 /// `builder` with the file's loss.
 fn with_loss<T: Float>(
     builder: SequentialBuilder<T>,
@@ -517,18 +529,7 @@ fn tensor<T: Float>(
     Ok(Matrix::from_row_slice(rows, cols, &values))
 }
 
-fn with_activation<T: Float>(layer: Dense<T>, name: &str) -> Option<Dense<T>> {
-    Some(match name {
-        "Identity" => layer.with_activation(Identity),
-        "Relu" => layer.with_activation(Relu),
-        "Sigmoid" => layer.with_activation(Sigmoid),
-        "Tanh" => layer.with_activation(Tanh),
-        "Softmax" => layer.with_activation(Softmax),
-        _ => return None,
-    })
-}
-
-/// Reads what [`shortest`](super::encode::shortest) writes, rounding once, to `T`.
+/// Reads what `encode::shortest` writes, rounding once, to `T`.
 fn parse_float<T: Float>(s: &str) -> Option<T> {
     if T::NAME == "f32" {
         s.parse::<f32>().ok().map(|v| T::of(f64::from(v)))

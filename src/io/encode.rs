@@ -208,6 +208,7 @@ fn activation_name<T: Float>(f: &dyn Activation<T>) -> Option<&'static str> {
     builtin.then(|| f.name())
 }
 
+/// The name of one of the crate's own losses; any other is unsupported.
 fn loss_name<T: Float>(loss: &dyn Loss<T>) -> Result<&'static str> {
     let any = loss as &dyn Any;
     if any.is::<SquaredError>() {

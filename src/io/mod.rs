@@ -454,6 +454,7 @@ fn is_buffer_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// The safetensors type of `T`'s tensors.
 fn dtype_of<T: Float>() -> Dtype {
     if T::NAME == "f32" {
         Dtype::F32
@@ -464,6 +465,7 @@ fn dtype_of<T: Float>() -> Dtype {
 
 // ----- errors ---------------------------------------------------------------------------------
 
+/// An [`Error::Format`] about the file (or source) `path`.
 fn format_error(path: &str, reason: impl Into<String>) -> Error {
     Error::Format {
         path: path.to_string(),
@@ -471,6 +473,7 @@ fn format_error(path: &str, reason: impl Into<String>) -> Error {
     }
 }
 
+/// An [`Error::Io`] about `path`, saying what was being done when `e` happened.
 fn io_error(path: &Path, doing: &str, e: &io::Error) -> Error {
     Error::Io {
         path: path.display().to_string(),
