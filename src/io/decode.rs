@@ -1,0 +1,539 @@
+//! Decoding: the bytes of a saved file back into a model and its optimizer state, with every check
+//! that a truncated, corrupted or hostile file needs.
+
+use std::collections::HashMap;
+
+use safetensors::tensor::{SafeTensorError, SafeTensors};
+
+use super::{
+    CUSTOM, FORMAT, FORMAT_VERSION, KINDS, OPTIMIZER_VERSION, STATE_PREFIX, SavedOptimizer,
+    dtype_of, format_error, is_buffer_name,
+};
+use crate::layer::Dropout;
+use crate::optim::StateTensor;
+use crate::validate::check_finite;
+use crate::{
+    BinaryCrossEntropy, CategoricalCrossEntropy, Dense, Error, Float, Identity, Matrix, Mse,
+    OptimizerState, Relu, Result, Sequential, SequentialBuilder, Sigmoid, Softmax, SquaredError,
+    Tanh,
+};
+
+/// Reads the metadata of a parsed file, naming the file and the key in errors.
+struct Meta<'a> {
+    map: &'a HashMap<String, String>,
+    path: &'a str,
+}
+
+impl Meta<'_> {
+    fn get(&self, key: &str) -> Result<&str> {
+        self.map
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| format_error(self.path, format!("metadata key {key:?} is missing")))
+    }
+
+    fn number(&self, key: &str) -> Result<usize> {
+        let v = self.get(key)?;
+        v.parse().map_err(|_| {
+            format_error(
+                self.path,
+                format!("metadata {key:?} = {v:?} is not a count"),
+            )
+        })
+    }
+}
+
+/// The model of a saved file and its optimizer state, if it has one, all checked.
+pub(super) fn decode<T: Float>(
+    bytes: &[u8],
+    path: &str,
+) -> Result<(Sequential<T>, Option<SavedOptimizer<T>>)> {
+    let unreadable =
+        |e: SafeTensorError| format_error(path, format!("not a readable safetensors file: {e}"));
+    let file = SafeTensors::deserialize(bytes).map_err(unreadable)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(unreadable)?;
+    let Some(map) = header.metadata() else {
+        return Err(format_error(
+            path,
+            "no metadata: not a saved backprop model",
+        ));
+    };
+    let meta = Meta { map, path };
+    let version = check_format::<T>(&meta)?;
+    let (builder, layers, expected_tensors) = decode_layers::<T>(&file, &meta)?;
+    let model = with_loss(builder, &meta)?
+        .build()
+        .map_err(|e| format_error(path, e.to_string()))?;
+    let (opt, opt_tensors) = decode_optimizer(&file, &meta, version, &model)?;
+    if file.len() != expected_tensors + opt_tensors {
+        let extra = sorted_names(&file, |n| {
+            !(is_expected_tensor(n, layers) || opt.is_some() && is_state_tensor(n))
+        });
+        return Err(format_error(path, format!("unexpected tensors {extra:?}")));
+    }
+    Ok((model, opt))
+}
+
+/// The file's format version, after checking that it holds a model of this format, of a version
+/// this crate reads, with parameters of type `T`.
+fn check_format<T: Float>(meta: &Meta<'_>) -> Result<u64> {
+    let path = meta.path;
+    let format = meta.get("format")?;
+    if format != FORMAT {
+        return Err(format_error(
+            path,
+            format!("format is {format:?}, not {FORMAT:?}"),
+        ));
+    }
+    let version = meta.get("format_version")?;
+    let version: u64 = version
+        .parse()
+        .map_err(|_| format_error(path, format!("format_version {version:?} is not a number")))?;
+    if version > FORMAT_VERSION {
+        return Err(Error::FormatVersion {
+            path: path.to_string(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if version == 0 {
+        return Err(format_error(path, "format_version 0 does not exist"));
+    }
+    let dtype = meta.get("dtype")?;
+    if dtype != T::NAME {
+        return Err(Error::FloatType {
+            path: path.to_string(),
+            expected: T::NAME,
+            found: dtype.to_string(),
+        });
+    }
+    Ok(version)
+}
+
+/// A builder holding the file's layers, each checked against the width it receives, with the
+/// number of layers and of the tensors they take.
+fn decode_layers<T: Float>(
+    file: &SafeTensors<'_>,
+    meta: &Meta<'_>,
+) -> Result<(SequentialBuilder<T>, usize, usize)> {
+    let path = meta.path;
+    let inputs = meta.number("inputs")?;
+    let layers = meta.number("layers")?;
+    // Every layer has several metadata entries: this bounds the loop by the file's own contents.
+    if layers == 0 || layers > meta.map.len() {
+        return Err(format_error(
+            path,
+            format!(
+                "{layers} layers declared in {} metadata entries",
+                meta.map.len()
+            ),
+        ));
+    }
+    let mut expected_tensors = 0;
+    let mut builder = Sequential::<T>::builder(inputs);
+    let mut width = inputs;
+    for i in 0..layers {
+        let kind = meta.get(&format!("layer.{i}.kind"))?;
+        let n_in = meta.number(&format!("layer.{i}.inputs"))?;
+        let n_out = meta.number(&format!("layer.{i}.outputs"))?;
+        if n_in != width {
+            return Err(format_error(
+                path,
+                format!("layer {i} takes {n_in} inputs but receives {width}"),
+            ));
+        }
+        match kind {
+            "Dense" => {
+                let (dense, tensors) = decode_dense(file, meta, i, n_in, n_out)?;
+                builder = builder.add(dense);
+                expected_tensors += tensors;
+                width = n_out;
+            }
+            "Dropout" => builder = builder.add(decode_dropout::<T>(meta, i, n_in, n_out)?),
+            _ => {
+                return Err(format_error(
+                    path,
+                    format!("layer {i} has unknown kind {kind:?}"),
+                ));
+            }
+        }
+    }
+    Ok((builder, layers, expected_tensors))
+}
+
+/// Dropout layer `i`, which maps `n_in` inputs to `n_out` outputs, from its rate.
+fn decode_dropout<T: Float>(
+    meta: &Meta<'_>,
+    i: usize,
+    n_in: usize,
+    n_out: usize,
+) -> Result<Dropout<T>> {
+    let path = meta.path;
+    let rate = meta.get(&format!("layer.{i}.rate"))?;
+    let p: f64 = rate
+        .parse()
+        .map_err(|_| format_error(path, format!("layer {i} rate {rate:?} is not a number")))?;
+    if n_out != n_in {
+        return Err(format_error(
+            path,
+            format!("dropout layer {i} maps {n_in} inputs to {n_out} outputs"),
+        ));
+    }
+    Dropout::new(n_in, p, 0).map_err(|e| format_error(path, format!("layer {i}: {e}")))
+}
+
+/// Dense layer `i`, which maps `n_in` inputs to `n_out` outputs, from its tensors and activation,
+/// with the number of tensors it takes.
+fn decode_dense<T: Float>(
+    file: &SafeTensors<'_>,
+    meta: &Meta<'_>,
+    i: usize,
+    n_in: usize,
+    n_out: usize,
+) -> Result<(Dense<T>, usize)> {
+    let path = meta.path;
+    let has_bias = match meta.get(&format!("layer.{i}.bias"))? {
+        "true" => true,
+        "false" => false,
+        other => {
+            return Err(format_error(
+                path,
+                format!("layer {i} bias is {other:?}, not \"true\" or \"false\""),
+            ));
+        }
+    };
+    let weights = tensor::<T>(
+        file,
+        path,
+        &format!("layer.{i}.weights"),
+        (n_in, n_out),
+        false,
+    )?;
+    let bias = if has_bias {
+        Some(tensor::<T>(
+            file,
+            path,
+            &format!("layer.{i}.bias"),
+            (1, n_out),
+            true,
+        )?)
+    } else {
+        None
+    };
+    let activation = meta.get(&format!("layer.{i}.activation"))?;
+    let dense = Dense::from_weights(weights, bias)
+        .map_err(|e| format_error(path, format!("layer {i}: {e}")))?;
+    let dense = with_activation(dense, activation).ok_or_else(|| {
+        format_error(
+            path,
+            format!("layer {i} has unknown activation {activation:?}"),
+        )
+    })?;
+    Ok((dense, 1 + usize::from(has_bias)))
+}
+
+/// `layer` with the activation named `name`, `None` if it is not one of the crate's.
+fn with_activation<T: Float>(layer: Dense<T>, name: &str) -> Option<Dense<T>> {
+    Some(match name {
+        "Identity" => layer.with_activation(Identity),
+        "Relu" => layer.with_activation(Relu),
+        "Sigmoid" => layer.with_activation(Sigmoid),
+        "Tanh" => layer.with_activation(Tanh),
+        "Softmax" => layer.with_activation(Softmax),
+        _ => return None,
+    })
+}
+
+/// `builder` with the file's loss.
+fn with_loss<T: Float>(
+    builder: SequentialBuilder<T>,
+    meta: &Meta<'_>,
+) -> Result<SequentialBuilder<T>> {
+    Ok(match meta.get("loss")? {
+        "SquaredError" => builder.loss(SquaredError),
+        "Mse" => builder.loss(Mse),
+        "BinaryCrossEntropy" => builder.loss(BinaryCrossEntropy),
+        "CategoricalCrossEntropy" => builder.loss(CategoricalCrossEntropy),
+        other => return Err(format_error(meta.path, format!("unknown loss {other:?}"))),
+    })
+}
+
+/// The names of the file's tensors that `keep` accepts, sorted.
+fn sorted_names<'f>(file: &'f SafeTensors<'_>, keep: impl Fn(&str) -> bool) -> Vec<&'f str> {
+    let mut names: Vec<&str> = file.names().into_iter().filter(|n| keep(n)).collect();
+    names.sort_unstable();
+    names
+}
+
+/// Whether `name` is the weights or bias tensor of one of the model's `layers` layers.
+fn is_expected_tensor(name: &str, layers: usize) -> bool {
+    (0..layers).any(|i| name == format!("layer.{i}.weights") || name == format!("layer.{i}.bias"))
+}
+
+/// Whether `name` is the name of an optimizer-state tensor.
+fn is_state_tensor(name: &str) -> bool {
+    name.starts_with(STATE_PREFIX)
+}
+
+/// One of the crate's optimizers, as [`KINDS`] lists it: its name and the buffers it can keep.
+type Kind = &'static (&'static str, &'static [&'static str]);
+
+/// An optimizer buffer read from a file: (parameter index, position in the buffer list, value).
+type Buffer<T> = (usize, usize, Matrix<T>);
+
+/// The optimizer state of a parsed file, checked against the file's `model`, and the number of
+/// tensors it takes; `None` if the file has no optimizer state.
+fn decode_optimizer<T: Float>(
+    file: &SafeTensors<'_>,
+    meta: &Meta<'_>,
+    version: u64,
+    model: &Sequential<T>,
+) -> Result<(Option<SavedOptimizer<T>>, usize)> {
+    let path = meta.path;
+    let Some(kind) = meta.map.get("optimizer") else {
+        return Ok((None, 0));
+    };
+    if version < OPTIMIZER_VERSION {
+        return Err(format_error(
+            path,
+            format!("optimizer state in a format version {version} file"),
+        ));
+    }
+    let kind = optimizer_kind(path, kind)?;
+    let (step, learning_rate) = hyperparameters::<T>(meta)?;
+    let list = meta.get("optimizer.buffers")?;
+    let buffers = buffer_names(path, list, kind)?;
+    let params = model.params();
+    let found = state_tensors(file, path, &params, &buffers, list)?;
+    check_buffers(path, &found, &buffers, list, kind.is_some())?;
+    let count = found.len();
+    let state = OptimizerState {
+        step,
+        tensors: found
+            .into_iter()
+            .map(|(index, k, value)| StateTensor {
+                index,
+                name: buffers[k].to_string(),
+                value,
+            })
+            .collect(),
+    };
+    let shapes: Vec<(usize, usize)> = params.iter().map(|(_, _, m)| m.shape()).collect();
+    state
+        .check_shapes(&shapes)
+        .map_err(|e| format_error(path, e.to_string()))?;
+    let saved = SavedOptimizer {
+        kind: kind.map(|&(name, _)| name),
+        learning_rate,
+        state,
+    };
+    Ok((Some(saved), count))
+}
+
+/// The crate's optimizer the `optimizer` metadata names, `None` for one from outside the crate.
+fn optimizer_kind(path: &str, kind: &str) -> Result<Option<Kind>> {
+    if kind == CUSTOM {
+        return Ok(None);
+    }
+    let known = KINDS.iter().find(|(name, _)| *name == kind);
+    let known = known.ok_or_else(|| format_error(path, format!("unknown optimizer {kind:?}")))?;
+    Ok(Some(known))
+}
+
+/// The optimizer's step count and learning rate (finite and not negative).
+fn hyperparameters<T: Float>(meta: &Meta<'_>) -> Result<(u64, T)> {
+    let path = meta.path;
+    let step = meta.get("optimizer.step")?;
+    let step: u64 = step
+        .parse()
+        .map_err(|_| format_error(path, format!("optimizer.step {step:?} is not a count")))?;
+    let lr = meta.get("optimizer.learning_rate")?;
+    let learning_rate = parse_float::<T>(lr)
+        .filter(|v| v.finite() && *v >= T::zero())
+        .ok_or_else(|| {
+            format_error(
+                path,
+                format!("optimizer.learning_rate {lr:?} is not a finite, non-negative number"),
+            )
+        })?;
+    Ok((step, learning_rate))
+}
+
+/// The buffer names in `list` (the `optimizer.buffers` metadata), each well-formed and listed once,
+/// and for one of the crate's optimizers, among its buffers and in its order.
+fn buffer_names<'a>(path: &str, list: &'a str, kind: Option<Kind>) -> Result<Vec<&'a str>> {
+    let buffers: Vec<&str> = if list.is_empty() {
+        Vec::new()
+    } else {
+        list.split(',').collect()
+    };
+    for (k, name) in buffers.iter().enumerate() {
+        if !is_buffer_name(name) || buffers[..k].contains(name) {
+            return Err(format_error(
+                path,
+                format!("optimizer.buffers {list:?}: {name:?} is not a new buffer name"),
+            ));
+        }
+    }
+    if let Some((name, known)) = kind {
+        // The named optimizer's buffers, or some of them, in its order.
+        let mut order = known.iter();
+        if !buffers.iter().all(|b| order.any(|n| n == b)) {
+            return Err(format_error(
+                path,
+                format!("optimizer.buffers {list:?} are not {name}'s (some of {known:?})"),
+            ));
+        }
+    }
+    Ok(buffers)
+}
+
+/// Every optimizer-state tensor of the file, each named for a parameter of `params` and a buffer
+/// of `buffers`, of its parameter's shape and finite; sorted by parameter, then buffer.
+fn state_tensors<T: Float>(
+    file: &SafeTensors<'_>,
+    path: &str,
+    params: &[(usize, &str, &Matrix<T>)],
+    buffers: &[&str],
+    list: &str,
+) -> Result<Vec<Buffer<T>>> {
+    let names = sorted_names(file, is_state_tensor);
+    let mut found: Vec<Buffer<T>> = Vec::with_capacity(names.len());
+    for name in names {
+        let parsed = name[STATE_PREFIX.len()..]
+            .split_once('.')
+            .and_then(|(index, buffer)| Some((parse_index(index)?, buffer)));
+        let Some((index, buffer)) = parsed else {
+            return Err(format_error(
+                path,
+                format!("tensor {name:?} is not named optimizer.{{parameter}}.{{buffer}}"),
+            ));
+        };
+        let Some(k) = buffers.iter().position(|b| *b == buffer) else {
+            return Err(format_error(
+                path,
+                format!("tensor {name:?}: {buffer:?} is not in optimizer.buffers {list:?}"),
+            ));
+        };
+        let Some((_, param, value)) = params.get(index) else {
+            return Err(format_error(
+                path,
+                format!(
+                    "tensor {name:?} belongs to parameter {index}, but the model has {}",
+                    params.len()
+                ),
+            ));
+        };
+        let m = tensor::<T>(file, path, name, value.shape(), *param == "bias")?;
+        check_finite(name, m.as_view()).map_err(|e| format_error(path, e.to_string()))?;
+        found.push((index, k, m));
+    }
+    found.sort_unstable_by_key(|&(index, k, _)| (index, k));
+    Ok(found)
+}
+
+/// Checks that some parameter has each listed buffer and, if `complete` (one of the crate's
+/// optimizers), that every parameter with a buffer has all of them.
+fn check_buffers<T: Float>(
+    path: &str,
+    found: &[Buffer<T>],
+    buffers: &[&str],
+    list: &str,
+    complete: bool,
+) -> Result<()> {
+    if let Some((k, name)) = buffers
+        .iter()
+        .enumerate()
+        .find(|&(k, _)| !found.iter().any(|f| f.1 == k))
+    {
+        return Err(format_error(
+            path,
+            format!("optimizer buffer {name:?} (number {k}) is listed, but no parameter has it"),
+        ));
+    }
+    if complete {
+        // The crate's optimizers keep every buffer for each parameter they have updated.
+        for group in found.chunk_by(|a, b| a.0 == b.0) {
+            if group.len() != buffers.len() {
+                return Err(format_error(
+                    path,
+                    format!(
+                        "parameter {} has {} of the optimizer buffers {list:?}",
+                        group[0].0,
+                        group.len()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A parameter index written as `to_string` writes it: digits, no sign, no leading zero.
+fn parse_index(s: &str) -> Option<usize> {
+    let canonical = s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    if canonical { s.parse().ok() } else { None }
+}
+
+/// The tensor `name` as a `rows x cols` matrix, after checking its type and its shape
+/// (`[rows, cols]`, or `[cols]` for a `vector`). Its values are NaN-checked by the caller (for
+/// parameters, by the layer constructor).
+fn tensor<T: Float>(
+    file: &SafeTensors<'_>,
+    path: &str,
+    name: &str,
+    (rows, cols): (usize, usize),
+    vector: bool,
+) -> Result<Matrix<T>> {
+    let shape = if vector { vec![cols] } else { vec![rows, cols] };
+    let view = file
+        .tensor(name)
+        .map_err(|_| format_error(path, format!("tensor {name:?} is missing")))?;
+    if view.dtype() != dtype_of::<T>() {
+        return Err(Error::FloatType {
+            path: path.to_string(),
+            expected: T::NAME,
+            found: format!("{} (tensor {name:?})", view.dtype()),
+        });
+    }
+    if view.shape() != shape {
+        return Err(format_error(
+            path,
+            format!(
+                "tensor {name:?} has shape {:?}, the architecture says {shape:?}",
+                view.shape()
+            ),
+        ));
+    }
+    let size = std::mem::size_of::<T>();
+    let data = view.data();
+    // The parser has checked this already; checking again keeps the slicing below obviously safe.
+    if Some(data.len()) != rows.checked_mul(cols).and_then(|n| n.checked_mul(size)) {
+        return Err(format_error(
+            path,
+            format!("tensor {name:?} holds {} bytes", data.len()),
+        ));
+    }
+    let values: Vec<T> = data
+        .chunks_exact(size)
+        .map(|b| {
+            if size == 4 {
+                T::of(f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
+            } else {
+                T::of(f64::from_le_bytes([
+                    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                ]))
+            }
+        })
+        .collect();
+    Ok(Matrix::from_row_slice(rows, cols, &values))
+}
+
+/// Reads what `encode::shortest` writes, rounding once, to `T`.
+fn parse_float<T: Float>(s: &str) -> Option<T> {
+    if T::NAME == "f32" {
+        s.parse::<f32>().ok().map(|v| T::of(f64::from(v)))
+    } else {
+        s.parse::<f64>().ok().map(T::of)
+    }
+}
