@@ -229,18 +229,13 @@ impl<T: Float> Sequential<T> {
 
     fn find_param(&self, index: usize, name: &str) -> Result<(&Matrix<T>, &Matrix<T>)> {
         self.check_layer(index)?;
-        let layer = self.layers[index].as_ref();
-        let mut k = 0;
-        while let Some(p) = layer.param(k) {
-            if p.name == name {
-                return Ok((p.value, p.grad));
-            }
-            k += 1;
-        }
-        Err(Error::NoSuchParameter {
-            layer: index,
-            name: name.to_string(),
-        })
+        params::layer_params(self.layers[index].as_ref())
+            .find(|p| p.name == name)
+            .map(|p| (p.value, p.grad))
+            .ok_or_else(|| Error::NoSuchParameter {
+                layer: index,
+                name: name.to_string(),
+            })
     }
 
     /// The weights of layer `index` (the book's `weights_0_1` is `weights(0)`).
@@ -269,20 +264,17 @@ impl<T: Float> Sequential<T> {
     /// As [`param`](Self::param), plus [`Error::Shape`] for a matrix of another shape and
     /// [`Error::NonFinite`] for NaN or infinity; the model is unchanged on error.
     pub fn set_param(&mut self, index: usize, name: &str, value: Matrix<T>) -> Result<()> {
-        self.check_layer(index)?;
-        let layer = self.layers[index].as_mut();
-        let mut k = 0;
-        while let Some(p) = layer.param_mut(k) {
-            if p.name == name {
-                let what = format!("layer {index} {name}");
-                return crate::layer::set_checked(&what, p.value, value);
+        self.find_param(index, name)?;
+        let what = format!("layer {index} {name}");
+        let (mut value, mut result) = (Some(value), Ok(()));
+        params::each_layer_param_mut(self.layers[index].as_mut(), &mut |p| {
+            if p.name == name
+                && let Some(v) = value.take()
+            {
+                result = crate::layer::set_checked(&what, p.value, v);
             }
-            k += 1;
-        }
-        Err(Error::NoSuchParameter {
-            layer: index,
-            name: name.to_string(),
-        })
+        });
+        result
     }
 
     /// Replaces the weights of layer `index` (the book hard-codes `[0.5, 0.48, -0.7]`).
