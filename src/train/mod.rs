@@ -1,4 +1,29 @@
 //! Training settings and the loop over epochs: [`Fit`], [`History`], early stopping, callbacks.
+//!
+//! # How `fit` runs
+//!
+//! ```text
+//! Sequential::fit(x, y, opt, fit)
+//!  └ Plan::new                      train/plan.rs: every setting and shape checked, buffers sized,
+//!     │                             the optimizer put behind the Guard, end-of-epoch check chosen
+//!     └ for each epoch              train/mod.rs: schedule, validation, history, callback,
+//!        │                          early stopping (train/stopping.rs), progress (train/progress.rs)
+//!        └ batches::epoch           train/batches.rs: the one batch loop, in order or reshuffled,
+//!           │                       summing loss and correct rows
+//!           └ Guard::step           train/guard.rs: divergence checked at every step, or
+//!              │  (or unchecked_step  at the end of the epoch and replayed step by step if needed)
+//!              │   between begin_run/end_run)
+//!              ├ forward_rows       model/pass.rs: layer_1 = f(layer_0 . weights_0_1), per layer
+//!              ├ backward_unchecked model/pass.rs: the loss's delta, then the delta rule per layer
+//!              └ update_unchecked   model/pass.rs + model/params.rs: every parameter, walked in
+//!                                   order, handed to Optimizer::update
+//! ```
+//!
+//! Elsewhere: layers (`layer/`) own their parameters and gradients, the model (`model/`) owns the
+//! activations and deltas that the book prints and predicts through `&self` (`model/infer.rs`);
+//! optimizers (`optim/`) know nothing of the loop, and the guard learns what it needs about the
+//! crate's own through the crate-private `optim::Checked`. Products and element-wise loops are in
+//! `linalg/`, saving and loading in `io/` (encode, decode, atomic write).
 
 use std::sync::Arc;
 
