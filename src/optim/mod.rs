@@ -59,6 +59,11 @@ use crate::{Float, Matrix, Result};
 ///   so restoring a snapshot and repeating a step gives bit-identical results;
 /// - [`reset`](Optimizer::reset) forgets the state, as if no step had been taken.
 ///
+/// That is all training needs: [`fit`](crate::Sequential::fit) and
+/// [`step`](crate::Sequential::step) guard a step of your optimizer by copying the parameters and
+/// [`state`](Optimizer::state) first, and put both back if the step leaves anything NaN or
+/// infinite (the crate's own optimizers judge their updates in advance and skip the copies).
+///
 /// ```
 /// use backprop::prelude::*;
 /// use nalgebra::DMatrix;
