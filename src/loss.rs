@@ -77,19 +77,32 @@ pub trait Loss<T: Float>: CloneLoss<T> + Any + Debug + Send + Sync {
         grad: MatrixViewMut<'_, T>,
     );
 
-    /// If this loss has a simpler exact delta when combined with the output layer's `activation`,
-    /// writes `dL/dz` (the gradient at the output's pre-activation) into `delta` and returns `true`.
-    /// The default returns `false`, and the model then applies the activation's backward pass to
-    /// [`gradient`](Loss::gradient).
+    /// Whether this loss has a simpler exact delta at the pre-activation of the output layer when
+    /// that layer's activation is `activation` (sigmoid with binary cross-entropy, softmax with
+    /// categorical cross-entropy). Asked once, when the model is built; the default is `false`.
+    fn fuses_with(&self, activation: &dyn Activation<T>) -> bool {
+        let _ = activation;
+        false
+    }
+
+    /// Writes `dL/dz`, the gradient at the output's pre-activation values, into `delta`; called
+    /// instead of [`gradient`](Loss::gradient) and the activation's backward pass when
+    /// [`fuses_with`](Loss::fuses_with) said so for the output activation.
+    ///
+    /// # Panics
+    ///
+    /// The default panics: a loss that fuses with an activation must say how.
     fn fused_delta(
         &self,
-        activation: &dyn Activation<T>,
         pred: MatrixView<'_, T>,
         target: MatrixView<'_, T>,
         delta: MatrixViewMut<'_, T>,
-    ) -> bool {
-        let _ = (activation, pred, target, delta);
-        false
+    ) {
+        let _ = (pred, target, delta);
+        unimplemented!(
+            "{} fuses with an activation but has no fused_delta",
+            self.name()
+        )
     }
 }
 
@@ -251,20 +264,18 @@ impl<T: Float> Loss<T> for BinaryCrossEntropy {
             (p - y) / floor_div(p * (T::one() - p)) * inv
         });
     }
+    fn fuses_with(&self, activation: &dyn Activation<T>) -> bool {
+        (activation as &dyn Any).is::<Sigmoid>()
+    }
     fn fused_delta(
         &self,
-        activation: &dyn Activation<T>,
         pred: MatrixView<'_, T>,
         target: MatrixView<'_, T>,
         mut delta: MatrixViewMut<'_, T>,
-    ) -> bool {
-        if !(activation as &dyn Any).is::<Sigmoid>() {
-            return false;
-        }
+    ) {
         let inv = T::one() / T::of_usize(pred.len());
         // delta = pred - goal, at the sigmoid's input
         linalg::zip_map(&mut delta, &pred, &target, |p, y| (p - y) * inv);
-        true
     }
 }
 
@@ -385,16 +396,15 @@ impl<T: Float> Loss<T> for CategoricalCrossEntropy {
             }
         }
     }
+    fn fuses_with(&self, activation: &dyn Activation<T>) -> bool {
+        (activation as &dyn Any).is::<Softmax>()
+    }
     fn fused_delta(
         &self,
-        activation: &dyn Activation<T>,
         pred: MatrixView<'_, T>,
         target: MatrixView<'_, T>,
         mut delta: MatrixViewMut<'_, T>,
-    ) -> bool {
-        if !(activation as &dyn Any).is::<Softmax>() {
-            return false;
-        }
+    ) {
         let inv_n = T::one() / T::of_usize(pred.nrows());
         // delta = pred - goal, at the softmax's input
         if Self::sparse(&pred, &target) {
@@ -407,6 +417,5 @@ impl<T: Float> Loss<T> for CategoricalCrossEntropy {
         } else {
             linalg::zip_map(&mut delta, &pred, &target, |p, y| (p - y) * inv_n);
         }
-        true
     }
 }

@@ -97,22 +97,20 @@ impl<T: Float> Loss<T> for PerceptronRule {
     ) {
         Mse.gradient(pred, target, grad);
     }
+    fn fuses_with(&self, activation: &dyn Activation<T>) -> bool {
+        let activation: &dyn Any = activation;
+        activation.is::<Step>()
+    }
     fn fused_delta(
         &self,
-        activation: &dyn Activation<T>,
         pred: MatrixView<'_, T>,
         target: MatrixView<'_, T>,
         mut delta: MatrixViewMut<'_, T>,
-    ) -> bool {
-        let activation: &dyn Any = activation;
-        if !activation.is::<Step>() {
-            return false;
-        }
+    ) {
         // delta = y_hat - y (over the batch size): the perceptron rule, not a gradient
         let inv = T::one() / T::of_usize(pred.len());
         delta.copy_from(&pred);
         delta.zip_apply(&target, |d, y| *d = (*d - y) * inv);
-        true
     }
 }
 

@@ -176,7 +176,11 @@ impl<T: Float> SequentialBuilder<T> {
         let widths = std::iter::once(self.inputs)
             .chain(self.layers.iter().map(|l| l.output_size()))
             .collect();
+        let fused_output = (self.layers.last())
+            .and_then(|l| l.activation())
+            .is_some_and(|f| self.loss.fuses_with(f));
         Ok(Sequential {
+            fused_output,
             interrupted: None,
             widths,
             inputs: self.inputs,

@@ -76,6 +76,9 @@ pub struct Sequential<T: Float> {
     rows: usize,
     /// Whether `deltas` and the layers' gradients belong to the batch in `outputs`.
     has_gradients: bool,
+    /// Whether the loss gives the output delta itself, fused with the output activation
+    /// ([`Loss::fuses_with`]), decided when the model is built.
+    fused_output: bool,
     /// Whether the layers are in training mode (dropout active) or inference mode.
     training: bool,
     /// The epochs of the last `fit` that failed during training (see

@@ -4,7 +4,7 @@
 use super::Sequential;
 use crate::linalg::{copy, view, view_mut};
 use crate::optim::{ClipGradNorm, Clipped, global_norm};
-use crate::{Activation, Error, Float, Loss, Matrix, MatrixView, Optimizer, Result};
+use crate::{Error, Float, Matrix, MatrixView, Optimizer, Result};
 
 impl<T: Float> Sequential<T> {
     /// Sizes every buffer, the model's and the layers', for batches of up to `rows` rows before
@@ -76,8 +76,15 @@ impl<T: Float> Sequential<T> {
         let loss = self.loss.loss(pred, y);
         // layer_2_delta = layer_2 - goal  (through the loss, and the output activation)
         let delta = view_mut(&mut self.deltas[last], rows, widths[last + 1]);
-        self.loss
-            .output_delta(self.layers[last].activation(), pred, y, delta);
+        match self.layers[last].activation() {
+            _ if self.fused_output => self.loss.fused_delta(pred, y, delta),
+            Some(f) => {
+                let mut delta = delta;
+                self.loss.gradient(pred, y, delta.as_view_mut());
+                f.backward(pred, delta);
+            }
+            None => self.loss.gradient(pred, y, delta),
+        }
         for i in (0..=last).rev() {
             let (lower, upper) = self.deltas.split_at_mut(i);
             let delta = view(&upper[0], rows, widths[i + 1]);
@@ -255,27 +262,5 @@ impl<T: Float> Sequential<T> {
         crate::train::Guard::new(opt, None)
             .step(self, x.as_view(), y.as_view(), true)
             .map_err(|d| d.at(0, 0))
-    }
-}
-
-impl<T: Float> dyn Loss<T> {
-    /// `dL/d(pre-activation)` of the output layer: fused with the activation when the loss knows
-    /// a simpler exact form, else the loss gradient through the activation's derivative.
-    pub(crate) fn output_delta(
-        &self,
-        activation: Option<&dyn Activation<T>>,
-        pred: MatrixView<'_, T>,
-        y: MatrixView<'_, T>,
-        mut delta: nalgebra::DMatrixViewMut<'_, T>,
-    ) {
-        match activation {
-            Some(f) => {
-                if !self.fused_delta(f, pred, y, delta.as_view_mut()) {
-                    self.gradient(pred, y, delta.as_view_mut());
-                    f.backward(pred, delta);
-                }
-            }
-            None => self.gradient(pred, y, delta),
-        }
     }
 }
