@@ -226,6 +226,22 @@ unsafe fn small_gemm<T: Float>(
     let zero = T::zero();
     // Below, an index `i < m`, `j < n` or `p < k` addresses an element inside its operand (the
     // caller's contract), and every address is formed from such indices only.
+    if k == 0 {
+        // Empty sums: what the general loop below writes, without forming any address in `a` or
+        // `b`, which may have no elements at all.
+        for j in 0..n {
+            for i in 0..m {
+                // SAFETY: i < m and j < n, so (i, j) is inside `c`.
+                let out = unsafe { &mut *c.add(j * ldc + i) };
+                *out = if beta == zero {
+                    alpha * zero
+                } else {
+                    alpha * zero + beta * *out
+                };
+            }
+        }
+        return;
+    }
     if beta == zero && alpha == T::one() {
         if k == 1 && m == 1 {
             // A number times a row: c[0, j] = a[0, 0] * b[0, j].
