@@ -15,7 +15,7 @@ mod pool;
 
 use std::cell::Cell;
 
-use nalgebra::{DMatrixView, DMatrixViewMut};
+use nalgebra::{DMatrixView, DMatrixViewMut, Dim};
 
 pub(crate) use parts::{all_parts, for_parts};
 
@@ -394,21 +394,61 @@ fn is_contiguous(rows: usize, cols: usize, cs: usize) -> bool {
 }
 
 /// Column `j` of a view as a slice.
+///
+/// # Panics
+///
+/// If `j >= v.ncols()`.
 #[inline]
 pub(crate) fn column<'a, T: Float>(v: &'a DMatrixView<'_, T>, j: usize) -> &'a [T] {
-    let (rows, cs) = (v.nrows(), v.strides().1);
-    debug_assert!(j < v.ncols());
-    // SAFETY: j < ncols (callers) and the view's row stride is 1 by type, so column j is the
-    // `rows` elements from `j * cs` on, which nalgebra checked are inside the view's data.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().add(j * cs), rows) }
+    column_of(v, j)
 }
 
 /// Column `j` of a mutable view as a slice.
+///
+/// # Panics
+///
+/// If `j >= v.ncols()`.
 #[inline]
 pub(crate) fn column_mut<'a, T: Float>(v: &'a mut DMatrixViewMut<'_, T>, j: usize) -> &'a mut [T] {
-    let (rows, cs) = (v.nrows(), v.strides().1);
-    debug_assert!(j < v.ncols());
-    // SAFETY: as `column`, and the view is borrowed mutably.
+    column_of_mut(v, j)
+}
+
+/// [`column`] of a view of any row stride: views whose rows are not contiguous are refused at
+/// run time (the crate's views have row stride 1 by type, and the check folds away).
+///
+/// # Panics
+///
+/// If `j >= v.ncols()` or the row stride is not 1.
+#[inline(always)]
+fn column_of<'a, T: Float, R: Dim>(v: &'a DMatrixView<'_, T, R>, j: usize) -> &'a [T] {
+    let (rows, (rs, cs)) = (v.nrows(), v.strides());
+    assert!(
+        j < v.ncols() && rs == 1,
+        "no contiguous column {j} in the view"
+    );
+    // SAFETY: j < ncols and the row stride is 1 (checked above), so column j is the `rows`
+    // elements from `j * cs` on; nalgebra made the view over data of at least
+    // `(ncols - 1) * cs + rows` elements, so they are inside it and borrowed for `'a`.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().add(j * cs), rows) }
+}
+
+/// [`column_mut`] of a view of any row stride, as [`column_of`].
+///
+/// # Panics
+///
+/// If `j >= v.ncols()` or the row stride is not 1.
+#[inline(always)]
+fn column_of_mut<'a, T: Float, R: Dim>(
+    v: &'a mut DMatrixViewMut<'_, T, R>,
+    j: usize,
+) -> &'a mut [T] {
+    let (rows, (rs, cs)) = (v.nrows(), v.strides());
+    assert!(
+        j < v.ncols() && rs == 1,
+        "no contiguous column {j} in the view"
+    );
+    // SAFETY: as in `column_of`, the `rows` elements from `j * cs` on are inside the view's
+    // data; the view is borrowed mutably for `'a`, so nothing else reads or writes them meanwhile.
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().add(j * cs), rows) }
 }
 
@@ -451,7 +491,11 @@ pub(crate) fn apply<T: Float>(a: &mut DMatrixViewMut<'_, T>, mut f: impl FnMut(&
     })
 }
 
-/// `f(x, y)` on every pair of entries of `a` and `b` (same shape).
+/// `f(x, y)` on every pair of entries of `a` and `b`.
+///
+/// # Panics
+///
+/// If the shapes differ.
 #[inline]
 pub(crate) fn zip_apply<T: Float>(
     a: &mut DMatrixViewMut<'_, T>,
@@ -467,7 +511,7 @@ fn zip_apply_in<T: Float>(
     b: &DMatrixView<'_, T>,
     mut f: impl FnMut(&mut T, T),
 ) {
-    debug_assert_eq!(a.shape(), b.shape());
+    assert_eq!(a.shape(), b.shape(), "shapes differ");
     if let (Some(y), true) = (
         as_slice(b),
         is_contiguous(a.nrows(), a.ncols(), a.strides().1),
@@ -485,7 +529,11 @@ fn zip_apply_in<T: Float>(
     }
 }
 
-/// `out = f(x, y)` on every triple of entries (same shapes).
+/// `out = f(x, y)` on every triple of entries.
+///
+/// # Panics
+///
+/// If the shapes differ.
 #[inline]
 pub(crate) fn zip_map<T: Float>(
     out: &mut DMatrixViewMut<'_, T>,
@@ -503,7 +551,10 @@ fn zip_map_in<T: Float>(
     b: &DMatrixView<'_, T>,
     mut f: impl FnMut(T, T) -> T,
 ) {
-    debug_assert!(out.shape() == a.shape() && a.shape() == b.shape());
+    assert!(
+        out.shape() == a.shape() && a.shape() == b.shape(),
+        "shapes differ"
+    );
     if let (Some(x), Some(y), true) = (
         as_slice(a),
         as_slice(b),
@@ -523,7 +574,11 @@ fn zip_map_in<T: Float>(
     }
 }
 
-/// `acc = f(acc, x, y)` over every pair of entries of `a` and `b` (same shape), column by column.
+/// `acc = f(acc, x, y)` over every pair of entries of `a` and `b`, column by column.
+///
+/// # Panics
+///
+/// If the shapes differ.
 #[inline]
 pub(crate) fn zip_fold<T: Float, A>(
     a: &DMatrixView<'_, T>,
@@ -531,7 +586,7 @@ pub(crate) fn zip_fold<T: Float, A>(
     init: A,
     mut f: impl FnMut(A, T, T) -> A,
 ) -> A {
-    debug_assert_eq!(a.shape(), b.shape());
+    assert_eq!(a.shape(), b.shape(), "shapes differ");
     if let (Some(x), Some(y)) = (as_slice(a), as_slice(b)) {
         return x.iter().zip(y).fold(init, |acc, (&x, &y)| f(acc, x, y));
     }
@@ -544,10 +599,14 @@ pub(crate) fn zip_fold<T: Float, A>(
     acc
 }
 
-/// Copies `src` into `dst` (same shape), column by column.
+/// Copies `src` into `dst`, column by column.
+///
+/// # Panics
+///
+/// If the shapes differ.
 #[inline]
 pub(crate) fn copy<T: Float>(dst: &mut DMatrixViewMut<'_, T>, src: &DMatrixView<'_, T>) {
-    debug_assert_eq!(dst.shape(), src.shape());
+    assert_eq!(dst.shape(), src.shape(), "shapes differ");
     if let (Some(s), true) = (
         as_slice(src),
         is_contiguous(dst.nrows(), dst.ncols(), dst.strides().1),
@@ -571,9 +630,13 @@ pub(crate) fn copy<T: Float>(dst: &mut DMatrixViewMut<'_, T>, src: &DMatrixView<
     }
 }
 
-/// The sum of every column of `a` into `out` (`out.len() == a.ncols()`), each summed from zero
-/// in order of the rows. Eight columns are summed side by side, so that the additions of
-/// different columns overlap instead of waiting for each other.
+/// The sum of every column of `a` into `out`, each summed from zero in order of the rows. Eight
+/// columns are summed side by side, so that the additions of different columns overlap instead
+/// of waiting for each other.
+///
+/// # Panics
+///
+/// If `out.len() != a.ncols()`.
 #[inline]
 pub(crate) fn column_sums<T: Float>(a: &DMatrixView<'_, T>, out: &mut [T]) {
     assert_eq!(out.len(), a.ncols(), "one sum per column");
@@ -728,8 +791,13 @@ pub(crate) fn prefetch_some(lines: usize) {
 }
 
 /// Adds `row[j]` to every entry of column `j` of `a`.
+///
+/// # Panics
+///
+/// If `row.len() != a.ncols()` (a bias that a custom optimizer resized, say).
 #[inline]
 pub(crate) fn add_row<T: Float>(a: &mut DMatrixViewMut<'_, T>, row: &[T]) {
+    assert_eq!(row.len(), a.ncols(), "one value per column");
     vectorized(|| {
         for (j, &r) in row.iter().enumerate() {
             column_mut(a, j).iter_mut().for_each(|x| *x += r);
@@ -740,7 +808,7 @@ pub(crate) fn add_row<T: Float>(a: &mut DMatrixViewMut<'_, T>, row: &[T]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nalgebra::DMatrix;
+    use nalgebra::{DMatrix, Dyn};
 
     #[test]
     fn prefetch_stream_visits_the_lines_of_each_column_in_order() {
@@ -764,6 +832,73 @@ mod tests {
             }
             assert_eq!(got, want, "rows {r0}+{rows}, columns {c0}+{cols}");
         }
+    }
+
+    #[test]
+    fn columns_of_a_view_into_a_larger_matrix_are_its_own() {
+        let mut m = DMatrix::from_fn(6, 4, |i, j| (10 * i + j) as f64);
+        let v = m.view((1, 1), (3, 2));
+        assert_eq!(column(&v, 1), &[12.0, 22.0, 32.0]);
+        assert!(as_slice(&v).is_none(), "column stride 6, not 3");
+        let mut w = m.view_mut((2, 0), (2, 4));
+        column_mut(&mut w, 3).copy_from_slice(&[-1.0, -2.0]);
+        assert_eq!(m.column(3).as_slice(), &[3.0, 13.0, -1.0, -2.0, 43.0, 53.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "no contiguous column 3")]
+    fn a_column_past_the_last_panics() {
+        let m = DMatrix::<f64>::zeros(4, 3);
+        column(&m.as_view(), 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "no contiguous column 2")]
+    fn a_mutable_column_past_the_last_panics() {
+        // A view of the first two columns: the third is in memory, but not in the view.
+        let mut m = DMatrix::<f32>::zeros(4, 3);
+        column_mut(&mut m.columns_mut(0, 2), 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "no contiguous column 0")]
+    fn a_column_of_a_view_with_a_row_stride_panics() {
+        let data = [0.0f64; 12];
+        // Every other element of each column: rows are 2 apart.
+        let v = DMatrixView::<f64, Dyn>::from_slice_with_strides(&data, 3, 2, 2, 6);
+        column_of(&v, 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "no contiguous column 1")]
+    fn a_mutable_column_of_a_view_with_a_row_stride_panics() {
+        let mut data = [0.0f32; 12];
+        let mut v = DMatrixViewMut::<f32, Dyn>::from_slice_with_strides_mut(&mut data, 3, 2, 2, 6);
+        column_of_mut(&mut v, 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "one value per column")]
+    fn adding_a_row_longer_than_the_view_is_wide_panics() {
+        // Four columns in memory, a view of three, a row of four: the fourth must not be touched.
+        let mut m = DMatrix::<f64>::zeros(2, 4);
+        add_row(&mut m.columns_mut(0, 3), &[1.0; 4]);
+    }
+
+    #[test]
+    #[should_panic(expected = "one value per column")]
+    fn adding_a_row_shorter_than_the_view_is_wide_panics() {
+        let mut m = DMatrix::<f32>::zeros(2, 4);
+        add_row(&mut m.as_view_mut(), &[1.0; 3]);
+    }
+
+    #[test]
+    #[should_panic(expected = "shapes differ")]
+    fn copying_between_views_of_different_shapes_panics() {
+        // Strided views, so that the copy would go column by column.
+        let src = DMatrix::<f64>::zeros(5, 2);
+        let mut dst = DMatrix::<f64>::zeros(5, 3);
+        copy(&mut dst.rows_mut(0, 4), &src.rows(0, 4));
     }
 
     /// `alpha * a * b + beta * c` by the definition, in f64, as the independent reference.
