@@ -45,6 +45,7 @@
 //! # Ok::<(), backprop::Error>(())
 //! ```
 #![deny(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod activation;

@@ -28,10 +28,12 @@ pub(super) struct Strided<E> {
     pub(super) cs: isize,
 }
 
-// SAFETY: a `Strided` is only read, by the tasks of one product, while the matrix it points to
-// is borrowed by that product.
-unsafe impl<E> Send for Strided<E> {}
-unsafe impl<E> Sync for Strided<E> {}
+// SAFETY: a `Strided` is only read through, like a `&E`, which may go to another thread when
+// `E: Sync`; the tasks of one product hold it while that product borrows the matrix, and `run`
+// returns only when every task has finished.
+unsafe impl<E: Sync> Send for Strided<E> {}
+// SAFETY: a `&Strided` gives only the pointer, to read through as above.
+unsafe impl<E: Sync> Sync for Strided<E> {}
 
 /// Bytes of an `A` block small enough to read in place from L1.
 const L1_BLOCK: usize = 16 * 1024;
@@ -60,7 +62,8 @@ impl Scratch {
         if bytes > self.bytes {
             self.release();
             let layout = std::alloc::Layout::from_size_align(bytes, ALIGN).expect("scratch size");
-            // SAFETY: `bytes > 0` since it exceeds the old size.
+            // SAFETY: `bytes > self.bytes >= 0`, so the layout is not of size zero, which `alloc`
+            // requires.
             let ptr = unsafe { std::alloc::alloc(layout) };
             if ptr.is_null() {
                 std::alloc::handle_alloc_error(layout);
@@ -73,7 +76,9 @@ impl Scratch {
 
     fn release(&mut self) {
         if !self.ptr.is_null() {
-            // SAFETY: allocated in `get` with this layout.
+            // SAFETY: `ptr` is not null, so `get` allocated it with size `self.bytes` and
+            // alignment `ALIGN`, a layout `from_size_align` accepted; it is freed only once, as
+            // it is reset to null below.
             unsafe {
                 std::alloc::dealloc(
                     self.ptr,
@@ -97,10 +102,13 @@ thread_local! {
     static PACK_A: UnsafeCell<Scratch> = const { UnsafeCell::new(Scratch::EMPTY) };
 }
 
-/// This thread's scratch for `n` elements of `E`.
+/// This thread's scratch for `n` elements of `E` (aligned to 64 bytes, which is enough for f32
+/// and f64), valid until the next call on this thread.
 fn scratch<E>(key: &'static std::thread::LocalKey<UnsafeCell<Scratch>>, n: usize) -> *mut E {
-    // SAFETY: the cell is only used by this function, and no reference into it outlives the call.
-    key.with(|s| unsafe { (*s.get()).get(n * size_of::<E>()) as *mut E })
+    let bytes = n.checked_mul(size_of::<E>()).expect("scratch size");
+    // SAFETY: only this function touches the cell, and `Scratch::get` cannot call it again, so
+    // this is the only reference to the `Scratch`; it does not outlive the call.
+    key.with(|s| unsafe { (*s.get()).get(bytes) as *mut E })
 }
 
 /// `part` of `0..total` split into `parts` nearly equal ranges, the longer ones first: the caller
@@ -114,10 +122,12 @@ fn share(total: usize, parts: usize, part: usize) -> Range<usize> {
 /// A raw pointer that may cross to the pool's threads (each writes a disjoint part).
 #[derive(Clone, Copy)]
 struct Shared<E>(*mut E);
-// SAFETY: the tasks of one job write disjoint tiles or panels and the job ends before the
-// pointer's buffer is touched again.
-unsafe impl<E> Send for Shared<E> {}
-unsafe impl<E> Sync for Shared<E> {}
+// SAFETY: the tasks of one job write through it to disjoint parts of the buffer (each chunk its
+// own tiles of C and its own packing region), so no element is reached from two threads at once,
+// and `E: Send` lets the values cross; the job ends before the buffer is touched again.
+unsafe impl<E: Send> Send for Shared<E> {}
+// SAFETY: a `&Shared` gives only the pointer, used by the tasks as above.
+unsafe impl<E: Send> Sync for Shared<E> {}
 
 impl<E> Shared<E> {
     /// The pointer (a method, so that closures capture the whole `Shared`).
@@ -157,7 +167,9 @@ fn threads_for(m: usize, k: usize, n: usize) -> usize {
 ///
 /// # Safety
 ///
-/// The strides describe valid matrices of those shapes, and `C` overlaps neither.
+/// `a` and `b` address `m x k` and `k x n` matrices (every element `(i, j)` at
+/// `ptr + i * rs + j * cs` readable), `c` a writable `m x n` one with leading dimension `ldc`
+/// that overlaps neither; `k > 0`.
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm<E: Elem>(
     m: usize,
@@ -202,24 +214,34 @@ pub(super) unsafe fn gemm<E: Elem>(
         } else {
             (0..m, share(b_panels, chunks, t))
         };
-        // SAFETY: the region of this chunk is inside the scratch.
+        // SAFETY: t < chunks and the scratch holds `chunks * region` elements, so this chunk's
+        // region starts inside it.
         let a_pack = unsafe { a_pack.get().add(t * region) };
         let mut pc = 0;
         while pc < k {
             let kc = kc_max.min(k - pc);
             // Later depth blocks add to what the first one wrote.
             let beta = if pc == 0 { beta } else { E::one() };
-            // SAFETY: column pc of A and row pc of B exist; the tiles and the packing region of
-            // this chunk are disjoint from the other chunks'; the region holds an MC x kc block.
+            // SAFETY: pc < k, so column pc of A and row pc of B are inside them.
+            let (a_block, b_block) = unsafe {
+                (
+                    Strided {
+                        ptr: a.ptr.offset(pc as isize * a.cs),
+                        ..a
+                    },
+                    Strided {
+                        ptr: b.ptr.offset(pc as isize * b.rs),
+                        ..b
+                    },
+                )
+            };
+            // SAFETY: the depth block is `m x kc` from `a_block` and `kc x n` from `b_block`,
+            // inside A and B as pc + kc <= k; `rows` lies in 0..m and `cols` in the B panels.
+            // The chunks split the rows or the panels of C with `share`, and their regions are
+            // `region` apart, so this chunk's tiles of C and its region are its own until `run`
+            // returns; the region holds `min(MC + MR, ceil(m / MR) * MR) * kc_max` elements,
+            // enough for `block`'s panels.
             unsafe {
-                let a_block = Strided {
-                    ptr: a.ptr.offset(pc as isize * a.cs),
-                    ..a
-                };
-                let b_block = Strided {
-                    ptr: b.ptr.offset(pc as isize * b.rs),
-                    ..b
-                };
                 block(Block {
                     rows: rows.clone(),
                     cols: cols.clone(),
@@ -260,16 +282,19 @@ struct Block<E> {
 ///
 /// # Safety
 ///
-/// As [`gemm`], for the depth block starting at `a.ptr` (columns of A) and `b.ptr` (rows of B);
-/// `a_pack` is writable for `min(MC, rows) * kc` elements rounded up to whole panels.
+/// As [`gemm`], for the `m x kc` and `kc x n` depth block of A and B at `a.ptr` and `b.ptr`;
+/// `rows` lies in `0..m` and `cols` in `0..ceil(n / NR)`, and no other thread reaches their tiles
+/// of C during the call; `a_pack` is writable for `min(MC, ceil(rows.len() / MR) * MR) * kc`
+/// elements (MC is a multiple of MR).
 unsafe fn block<E: Elem>(x: Block<E>) {
     #[cfg(target_arch = "x86_64")]
     if super::kernel::has_avx2_fma() {
-        // SAFETY: forwarded; the CPU has AVX2 and FMA.
+        // SAFETY: `has_avx2_fma` has just detected AVX2 and FMA, which `block_avx2` is compiled
+        // for; the rest of its contract is this function's.
         unsafe { block_avx2(x) };
         return;
     }
-    // SAFETY: forwarded.
+    // SAFETY: this function's contract; without `AVX` no CPU feature is needed.
     unsafe { block_with::<E, false>(x) }
 }
 
@@ -282,7 +307,8 @@ unsafe fn block<E: Elem>(x: Block<E>) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn block_avx2<E: Elem>(x: Block<E>) {
-    // SAFETY: forwarded, with the CPU features `AVX` asks for.
+    // SAFETY: this function's contract, AVX2 and FMA included, is that of `block_with` with
+    // `AVX`.
     unsafe { block_with::<E, true>(x) }
 }
 
@@ -324,43 +350,57 @@ unsafe fn block_with<E: Elem, const AVX: bool>(x: Block<E>) {
         // rows added. Other layouts are packed block by block.
         let direct = a.rs == 1 && (n <= 4 * nr || mc * kc * size_of::<E>() <= L1_BLOCK);
         let full = mc / mr * mr;
-        // SAFETY: rows ic..ic+mc of the depth block are inside A; the scratch holds the panels.
-        unsafe {
-            if !direct {
-                pack_a::<E>(mc, kc, a.ptr.offset(ic as isize * a.rs), a.rs, a.cs, a_pack);
-            } else if full < mc {
-                let first = (ic + full) as isize;
-                pack_a::<E>(mc - full, kc, a.ptr.offset(first), 1, a.cs, a_pack);
-            }
+        if !direct {
+            // SAFETY: rows ic..ic + mc lie in `rows`, so the `mc x kc` block from row ic is inside
+            // A's depth block; mc <= mc_max <= MC and mc <= rows.len(), so `a_pack` holds its
+            // `ceil(mc / MR)` panels.
+            unsafe { pack_a::<E>(mc, kc, a.ptr.offset(ic as isize * a.rs), a.rs, a.cs, a_pack) };
+        } else if full < mc {
+            let first = (ic + full) as isize;
+            // SAFETY: rows ic + full..ic + mc are inside A's depth block, whose row stride is 1
+            // here (`direct`); their one panel fits in `a_pack`.
+            unsafe { pack_a::<E>(mc - full, kc, a.ptr.offset(first), 1, a.cs, a_pack) };
         }
         for q in cols.clone() {
             let j = q * nr;
             let tile_cols = nr.min(n - j);
-            // SAFETY: columns j..j+tile_cols of the block are inside B.
+            // SAFETY: q < ceil(n / NR), so j = q * NR < n: column j of B's depth block is inside
+            // it, and so are the `tile_cols` columns from it.
             let bp = unsafe { b.ptr.offset(j as isize * b.cs) };
             // Two lines of the next mini-batch per tile, spread through the product.
             super::prefetch_some(2 * mc.div_ceil(mr));
             let mut i = 0;
             while i < mc {
                 let tile_rows = mr.min(mc - i);
-                // SAFETY: the tile is inside C; the A panel is in place or packed.
-                unsafe {
-                    let (ap, lda) = if direct && tile_rows == mr {
-                        (a.ptr.add(ic + i), a.cs)
-                    } else if direct {
-                        (a_pack as *const E, mr as isize)
-                    } else {
-                        (a_pack.add(i * kc) as *const E, mr as isize)
+                let (ap, lda) = if direct && tile_rows == mr {
+                    // SAFETY: ic + i < m, and A's row stride is 1 (`direct`): row ic + i of its
+                    // depth block is at `ic + i`, inside it.
+                    (unsafe { a.ptr.add(ic + i) }, a.cs)
+                } else if direct {
+                    (a_pack as *const E, mr as isize)
+                } else {
+                    // SAFETY: i < mc is a multiple of MR, so panel i / MR of the packed block
+                    // starts at `i * kc`, inside `a_pack`.
+                    (unsafe { a_pack.add(i * kc) as *const E }, mr as isize)
+                };
+                // SAFETY: row ic + i < m and column j < n of C: inside it.
+                let ct = unsafe { c.add(j * ldc + ic + i) };
+                if tile_rows == mr {
+                    // SAFETY: the A panel is `MR x kc` with leading dimension `lda` (rows
+                    // ic + i..ic + i + MR <= m of A read in place, or a packed panel), B's block
+                    // `kc x tile_cols` from `bp`, and the `MR x tile_cols` tile at `ct` is inside
+                    // C and this chunk's own; with `AVX`, the CPU has AVX2 and FMA (contract).
+                    unsafe {
+                        E::tile::<AVX>(tile_cols, kc, alpha, ap, lda, bp, b.rs, b.cs, beta, ct, ldc)
                     };
-                    let ct = c.add(j * ldc + ic + i);
-                    if tile_rows == mr {
-                        E::tile::<AVX>(
-                            tile_cols, kc, alpha, ap, lda, bp, b.rs, b.cs, beta, ct, ldc,
-                        );
-                    } else {
-                        // The last rows: a full tile into a local buffer, then the valid part.
-                        let mut tile = [E::zero(); MAX_TILE];
-                        let out = tile.as_mut_ptr();
+                } else {
+                    // The last rows: a full tile into a local buffer, then the valid part.
+                    let mut tile = [E::zero(); MAX_TILE];
+                    let out = tile.as_mut_ptr();
+                    // SAFETY: the A panel is packed (`MR x kc`, rows past `tile_rows` zero) and
+                    // B's block as above; `tile` holds MAX_TILE >= MR * NR elements, an
+                    // `MR x tile_cols` tile with leading dimension MR.
+                    unsafe {
                         E::tile::<AVX>(
                             tile_cols,
                             kc,
@@ -373,17 +413,19 @@ unsafe fn block_with<E: Elem, const AVX: bool>(x: Block<E>) {
                             E::zero(),
                             out,
                             mr,
-                        );
-                        for jj in 0..tile_cols {
-                            for ii in 0..tile_rows {
-                                let out = &mut *ct.add(jj * ldc + ii);
-                                let v = alpha * tile[jj * mr + ii];
-                                *out = if beta == E::zero() {
-                                    v
-                                } else {
-                                    v + beta * *out
-                                };
-                            }
+                        )
+                    };
+                    for jj in 0..tile_cols {
+                        for ii in 0..tile_rows {
+                            // SAFETY: ii < tile_rows and jj < tile_cols: inside this chunk's
+                            // tile of C, which nothing else references.
+                            let out = unsafe { &mut *ct.add(jj * ldc + ii) };
+                            let v = alpha * tile[jj * mr + ii];
+                            *out = if beta == E::zero() {
+                                v
+                            } else {
+                                v + beta * *out
+                            };
                         }
                     }
                 }

@@ -66,7 +66,7 @@ pub(super) trait Elem: Float {
 ///
 /// # Safety
 ///
-/// As [`Elem::pack_transposed`], for the rows `rows` of the panel (and `p` from `p0`).
+/// As [`Elem::pack_transposed`] (only the steps `p0..kc` are read and written).
 unsafe fn pack_transposed_portable<E: Elem>(
     p0: usize,
     kc: usize,
@@ -76,12 +76,12 @@ unsafe fn pack_transposed_portable<E: Elem>(
 ) {
     let mr = E::MR;
     for i in 0..mr {
-        // SAFETY: inside the block and the panel.
-        unsafe {
-            let from = a.offset(i as isize * rs);
-            for p in p0..kc {
-                *dst.add(p * mr + i) = *from.add(p);
-            }
+        // SAFETY: i < MR, so row i of the `MR x kc` block is inside it.
+        let from = unsafe { a.offset(i as isize * rs) };
+        for p in p0..kc {
+            // SAFETY: p < kc and i < MR: A[i, p] is inside the block (its rows are contiguous)
+            // and `dst[p * MR + i]` inside the `MR * kc` panel.
+            unsafe { *dst.add(p * mr + i) = *from.add(p) };
         }
     }
 }
@@ -89,6 +89,8 @@ unsafe fn pack_transposed_portable<E: Elem>(
 /// `C = alpha * A * B + beta * C` for one `MR x N` tile of a column-major `C` with leading
 /// dimension `ldc`, `N` fixed by the kernel; `A` is an `MR x k` panel whose columns are contiguous
 /// and `lda` apart (`MR` for a packed panel), `B` a `k x N` block with strides `rsb`, `csb`.
+/// Calling one is safe when the panel and the block are readable and the tile writable, and the
+/// tile overlaps neither.
 // The contract of every kernel; the products call kernels directly, the tests through this.
 #[cfg_attr(not(test), allow(dead_code))]
 pub(super) type Kernel<E> = unsafe fn(
@@ -148,7 +150,8 @@ macro_rules! impl_elem {
                 #[cfg(target_arch = "x86_64")]
                 if AVX {
                     use x86::$avx_inner;
-                    // SAFETY: the caller's contract, AVX2 and FMA included.
+                    // SAFETY: the caller's contract, AVX2 and FMA included (`AVX`), is that of
+                    // the AVX2 kernel of `cols` columns.
                     unsafe {
                         call_by_columns!(
                             cols,
@@ -158,7 +161,8 @@ macro_rules! impl_elem {
                     };
                     return;
                 }
-                // SAFETY: the caller's contract.
+                // SAFETY: the caller's contract is that of the portable kernel of `cols`
+                // columns, which needs no CPU feature.
                 unsafe {
                     call_by_columns!(
                         cols,
@@ -172,13 +176,21 @@ macro_rules! impl_elem {
                 let mut done = 0;
                 #[cfg(target_arch = "x86_64")]
                 if has_avx2_fma() {
-                    // SAFETY: the caller's contract; AVX is present.
+                    // SAFETY: the caller's contract; `has_avx2_fma` has just detected AVX2,
+                    // and a CPU with AVX2 has AVX, which the packing needs.
                     done = unsafe { x86::$avx_pack(kc, a, rs, dst) };
                 }
-                // SAFETY: the caller's contract.
+                // SAFETY: the caller's contract; `done <= kc` steps are packed already.
                 unsafe { pack_transposed_portable::<$t>(done, kc, a, rs, dst) }
             }
         }
+
+        // The blocked product's scratch sizes assume whole panels per `MC` block and a tile that
+        // fits the local buffer.
+        const _: () = assert!(
+            <$t as Elem>::MC % <$t as Elem>::MR == 0
+                && <$t as Elem>::MR * <$t as Elem>::NR <= MAX_TILE
+        );
     };
 }
 
@@ -230,18 +242,21 @@ unsafe fn portable<E: Elem, const N: usize>(
     let mr = E::MR;
     let mut acc = [E::zero(); MAX_TILE];
     for p in 0..k {
-        // SAFETY: p < k, so the panel and the block hold these elements.
+        // SAFETY: p < k, so step p of the panel and row p of the block start inside them.
         let (ap, bp) = unsafe { (a.offset(p as isize * lda), b.offset(p as isize * rsb)) };
         for j in 0..N {
+            // SAFETY: j < N, so B[p, j] is inside the `k x N` block.
             let bj = unsafe { *bp.offset(j as isize * csb) };
             for i in 0..mr {
+                // SAFETY: i < MR, so A[i, p] is inside the panel, whose columns are contiguous.
                 acc[j * mr + i] += unsafe { *ap.add(i) } * bj;
             }
         }
     }
     for j in 0..N {
         for i in 0..mr {
-            // SAFETY: the tile is MR x N with leading dimension ldc.
+            // SAFETY: i < MR and j < N: inside the `MR x N` tile of C, which nothing else
+            // references during the call.
             let out = unsafe { &mut *c.add(j * ldc + i) };
             let v = alpha * acc[j * mr + i];
             *out = if beta == E::zero() {
@@ -282,31 +297,39 @@ pub(super) mod x86 {
                 c: *mut $t,
                 ldc: usize,
             ) {
-                unsafe {
-                    let mut acc = [[$zero(); 2]; N];
-                    for _ in 0..k {
-                        let a0 = $load(a);
-                        let a1 = $load(a.add($lanes));
-                        for (j, acc_j) in acc.iter_mut().enumerate() {
-                            let bj = $bcast(&*b.offset(j as isize * csb));
-                            acc_j[0] = $fma(a0, bj, acc_j[0]);
-                            acc_j[1] = $fma(a1, bj, acc_j[1]);
-                        }
-                        a = a.offset(lda);
-                        b = b.offset(rsb);
+                // The tile is two vectors of rows: MR = 2 * lanes.
+                let mut acc = [[$zero(); 2]; N];
+                for _ in 0..k {
+                    // SAFETY: fewer than k steps were taken, so `a` is at a step of the panel,
+                    // whose MR = 2 * lanes elements are readable.
+                    let (a0, a1) = unsafe { ($load(a), $load(a.add($lanes))) };
+                    for (j, acc_j) in acc.iter_mut().enumerate() {
+                        // SAFETY: `b` is at a row of the block and j < N, so B[p, j] is inside.
+                        let bj = $bcast(unsafe { &*b.offset(j as isize * csb) });
+                        acc_j[0] = $fma(a0, bj, acc_j[0]);
+                        acc_j[1] = $fma(a1, bj, acc_j[1]);
                     }
-                    let va = $set1(alpha);
-                    let vb = $set1(beta);
-                    for (j, acc_j) in acc.iter().enumerate() {
-                        let cj = c.add(j * ldc);
-                        for (h, &v) in acc_j.iter().enumerate() {
-                            let ptr = cj.add($lanes * h);
-                            let mut r = $mul(v, va);
-                            if beta != 0.0 {
-                                r = $fma($load(ptr), vb, r);
-                            }
-                            $store(ptr, r);
+                    // Wrapping: after the last step these point past their operands (a panel
+                    // read in place is followed by the next rows' columns), and are not read.
+                    a = a.wrapping_offset(lda);
+                    b = b.wrapping_offset(rsb);
+                }
+                let va = $set1(alpha);
+                let vb = $set1(beta);
+                for (j, acc_j) in acc.iter().enumerate() {
+                    // SAFETY: j < N, so column j of the `MR x N` tile starts inside C.
+                    let cj = unsafe { c.add(j * ldc) };
+                    for (h, &v) in acc_j.iter().enumerate() {
+                        // SAFETY: h < 2, so the `lanes` rows from `lanes * h` are inside the
+                        // column of the tile.
+                        let ptr = unsafe { cj.add($lanes * h) };
+                        let mut r = $mul(v, va);
+                        if beta != 0.0 {
+                            // SAFETY: `ptr` addresses `lanes` elements of the tile, readable.
+                            r = $fma(unsafe { $load(ptr) }, vb, r);
                         }
+                        // SAFETY: as above, and writable: nothing else references the tile.
+                        unsafe { $store(ptr, r) };
                     }
                 }
             }
@@ -325,7 +348,7 @@ pub(super) mod x86 {
         rs: isize,
         dst: *mut f32,
     ) -> usize {
-        // SAFETY: forwarded.
+        // SAFETY: the caller's contract, AVX included, is that of the AVX packing.
         unsafe { pack_transposed_f32_avx(kc, a, rs, dst) }
     }
 
@@ -369,7 +392,8 @@ pub(super) mod x86 {
     ///
     /// # Safety
     ///
-    /// `a` is readable over the matrix, `out` writable for `cols` values; the CPU has AVX.
+    /// `a` is a readable column-major `rows x cols` matrix with leading dimension `ld` (each
+    /// column starting inside its allocation), `out` writable for `cols` values; the CPU has AVX.
     #[target_feature(enable = "avx")]
     pub(in crate::linalg) unsafe fn column_sums_f32(
         rows: usize,
@@ -381,52 +405,63 @@ pub(super) mod x86 {
         let (full_cols, full_rows) = (cols / 8 * 8, rows / 8 * 8);
         let mut j0 = 0;
         while j0 < full_cols {
-            // SAFETY: columns j0..j0 + 8 and every row are inside the matrix.
-            unsafe {
-                let at = |l: usize, r: usize| a.add((j0 + l) * ld + r);
-                let mut sums = _mm256_setzero_ps();
-                let mut r = 0;
-                while r < full_rows {
-                    let block = std::array::from_fn(|l| _mm256_loadu_ps(at(l, r)));
-                    // Row r + i of the eight columns, added in order of i.
-                    for row in transpose8(block) {
-                        sums = _mm256_add_ps(sums, row);
-                    }
-                    r += 8;
+            // SAFETY: j0 + l < j0 + 8 <= full_cols <= cols, so these columns start inside `a`.
+            let col: [*const f32; 8] = unsafe { std::array::from_fn(|l| a.add((j0 + l) * ld)) };
+            let mut sums = _mm256_setzero_ps();
+            let mut r = 0;
+            while r < full_rows {
+                // SAFETY: r + 8 <= full_rows <= rows: rows r..r + 8 of each column are inside.
+                let block = unsafe { std::array::from_fn(|l| _mm256_loadu_ps(col[l].add(r))) };
+                // Row r + i of the eight columns, added in order of i.
+                for row in transpose8(block) {
+                    sums = _mm256_add_ps(sums, row);
                 }
-                let mut lanes = [0.0f32; 8];
-                _mm256_storeu_ps(lanes.as_mut_ptr(), sums);
-                for r in full_rows..rows {
-                    for (l, s) in lanes.iter_mut().enumerate() {
-                        *s += *at(l, r);
-                    }
-                }
-                std::ptr::copy_nonoverlapping(lanes.as_ptr(), out.add(j0), 8);
+                r += 8;
             }
+            let mut lanes = [0.0f32; 8];
+            // SAFETY: `lanes` holds the eight values stored.
+            unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sums) };
+            for r in full_rows..rows {
+                for (l, s) in lanes.iter_mut().enumerate() {
+                    // SAFETY: r < rows and l < 8: row r of column j0 + l is inside `a`.
+                    *s += unsafe { *col[l].add(r) };
+                }
+            }
+            // SAFETY: j0 + 8 <= cols, so `out` has room for these eight sums; `lanes` is a
+            // local array, so the two do not overlap.
+            unsafe { std::ptr::copy_nonoverlapping(lanes.as_ptr(), out.add(j0), 8) };
             j0 += 8;
         }
         full_cols
     }
 
+    /// [`pack_transposed_f32`], compiled for AVX.
+    ///
+    /// # Safety
+    ///
+    /// As [`super::Elem::pack_transposed`] for a 16-row panel, on a CPU with AVX.
     #[target_feature(enable = "avx")]
     unsafe fn pack_transposed_f32_avx(kc: usize, a: *const f32, rs: isize, dst: *mut f32) -> usize {
         let full = kc / 8 * 8;
-        unsafe {
-            for half in 0..2 {
-                let rows = a.offset(8 * half as isize * rs);
-                let mut p = 0;
-                while p < full {
-                    // r[i] = A[8 half + i, p..p + 8]
-                    let r: [__m256; 8] = std::array::from_fn(|i| {
-                        _mm256_loadu_ps(rows.offset(i as isize * rs).add(p))
-                    });
-                    // column c of the block = A[8 half .. 8 half + 8, p + c]
-                    let cols = transpose8(r);
-                    for (c, &col) in cols.iter().enumerate() {
-                        _mm256_storeu_ps(dst.add((p + c) * 16 + 8 * half), col);
-                    }
-                    p += 8;
+        for half in 0..2 {
+            // SAFETY: 8 * half < 16, so row 8 * half of the block is inside it.
+            let rows = unsafe { a.offset(8 * half as isize * rs) };
+            let mut p = 0;
+            while p < full {
+                // r[i] = A[8 half + i, p..p + 8]
+                // SAFETY: 8 half + i < 16 and p + 8 <= full <= kc: inside the `16 x kc` block,
+                // whose rows are contiguous.
+                let r: [__m256; 8] = unsafe {
+                    std::array::from_fn(|i| _mm256_loadu_ps(rows.offset(i as isize * rs).add(p)))
+                };
+                // column c of the block = A[8 half .. 8 half + 8, p + c]
+                let cols = transpose8(r);
+                for (c, &col) in cols.iter().enumerate() {
+                    // SAFETY: p + c < kc and 8 half + 8 <= 16, so these eight elements are in
+                    // step p + c of the `16 * kc` panel.
+                    unsafe { _mm256_storeu_ps(dst.add((p + c) * 16 + 8 * half), col) };
                 }
+                p += 8;
             }
         }
         full
@@ -444,36 +479,44 @@ pub(super) mod x86 {
         rs: isize,
         dst: *mut f64,
     ) -> usize {
-        // SAFETY: forwarded.
+        // SAFETY: the caller's contract, AVX included, is that of the AVX packing.
         unsafe { pack_transposed_f64_avx(kc, a, rs, dst) }
     }
 
+    /// [`pack_transposed_f64`], compiled for AVX.
+    ///
+    /// # Safety
+    ///
+    /// As [`super::Elem::pack_transposed`] for an 8-row panel, on a CPU with AVX.
     #[target_feature(enable = "avx")]
     unsafe fn pack_transposed_f64_avx(kc: usize, a: *const f64, rs: isize, dst: *mut f64) -> usize {
         let full = kc / 4 * 4;
-        unsafe {
-            for half in 0..2 {
-                let rows = a.offset(4 * half as isize * rs);
-                let mut p = 0;
-                while p < full {
-                    let r: [__m256d; 4] = std::array::from_fn(|i| {
-                        _mm256_loadu_pd(rows.offset(i as isize * rs).add(p))
-                    });
-                    let t0 = _mm256_unpacklo_pd(r[0], r[1]);
-                    let t1 = _mm256_unpackhi_pd(r[0], r[1]);
-                    let t2 = _mm256_unpacklo_pd(r[2], r[3]);
-                    let t3 = _mm256_unpackhi_pd(r[2], r[3]);
-                    let cols = [
-                        _mm256_permute2f128_pd::<0x20>(t0, t2),
-                        _mm256_permute2f128_pd::<0x20>(t1, t3),
-                        _mm256_permute2f128_pd::<0x31>(t0, t2),
-                        _mm256_permute2f128_pd::<0x31>(t1, t3),
-                    ];
-                    for (c, &col) in cols.iter().enumerate() {
-                        _mm256_storeu_pd(dst.add((p + c) * 8 + 4 * half), col);
-                    }
-                    p += 4;
+        for half in 0..2 {
+            // SAFETY: 4 * half < 8, so row 4 * half of the block is inside it.
+            let rows = unsafe { a.offset(4 * half as isize * rs) };
+            let mut p = 0;
+            while p < full {
+                // SAFETY: 4 half + i < 8 and p + 4 <= full <= kc: inside the `8 x kc` block,
+                // whose rows are contiguous.
+                let r: [__m256d; 4] = unsafe {
+                    std::array::from_fn(|i| _mm256_loadu_pd(rows.offset(i as isize * rs).add(p)))
+                };
+                let t0 = _mm256_unpacklo_pd(r[0], r[1]);
+                let t1 = _mm256_unpackhi_pd(r[0], r[1]);
+                let t2 = _mm256_unpacklo_pd(r[2], r[3]);
+                let t3 = _mm256_unpackhi_pd(r[2], r[3]);
+                let cols = [
+                    _mm256_permute2f128_pd::<0x20>(t0, t2),
+                    _mm256_permute2f128_pd::<0x20>(t1, t3),
+                    _mm256_permute2f128_pd::<0x31>(t0, t2),
+                    _mm256_permute2f128_pd::<0x31>(t1, t3),
+                ];
+                for (c, &col) in cols.iter().enumerate() {
+                    // SAFETY: p + c < kc and 4 half + 4 <= 8, so these four elements are in
+                    // step p + c of the `8 * kc` panel.
+                    unsafe { _mm256_storeu_pd(dst.add((p + c) * 8 + 4 * half), col) };
                 }
+                p += 4;
             }
         }
         full
@@ -510,7 +553,8 @@ pub(super) mod x86 {
 ///
 /// # Safety
 ///
-/// `a` is readable over the block; `dst` is writable for `ceil(mc / MR) * MR * kc` elements.
+/// `a` is readable over the block (every `(i, p)` at `a + i * rs + p * cs`); `dst` is writable
+/// for `ceil(mc / MR) * MR * kc` elements and overlaps no part of `A`.
 #[inline(always)]
 pub(super) unsafe fn pack_a<E: Elem>(
     mc: usize,
@@ -524,42 +568,55 @@ pub(super) unsafe fn pack_a<E: Elem>(
     let mut i0 = 0;
     let mut dst = dst;
     while i0 < mc {
+        // This panel: rows i0..i0 + rows of the block, into the `MR * kc` elements at `dst`.
         let rows = mr.min(mc - i0);
-        // SAFETY: every offset stays inside the block and the panel.
-        unsafe {
-            let src = a.offset(i0 as isize * rs);
-            if rs == 1 && rows == mr {
-                // Columns of A are contiguous: MR values per step of k (a fixed-size copy).
-                for p in 0..kc {
-                    std::ptr::copy_nonoverlapping(src.offset(p as isize * cs), dst.add(p * mr), mr);
-                }
-            } else if rs == 1 {
-                for p in 0..kc {
-                    let from = src.offset(p as isize * cs);
-                    let to = dst.add(p * mr);
-                    for i in 0..mr {
-                        *to.add(i) = if i < rows { *from.add(i) } else { E::zero() };
-                    }
-                }
-            } else if cs == 1 && rows == mr {
-                // Rows of A are contiguous (a transposed view, such as layer_0.T): transpose.
-                E::pack_transposed(kc, src, rs, dst);
-            } else {
-                // Any other layout: read each row in order.
-                for i in 0..rows {
-                    let from = src.offset(i as isize * rs);
-                    for p in 0..kc {
-                        *dst.add(p * mr + i) = *from.offset(p as isize * cs);
-                    }
-                }
-                for p in 0..kc {
-                    for i in rows..mr {
-                        *dst.add(p * mr + i) = E::zero();
-                    }
+        // SAFETY: i0 < mc, so row i0 of the block is inside it.
+        let src = unsafe { a.offset(i0 as isize * rs) };
+        if rs == 1 && rows == mr {
+            // Columns of A are contiguous: MR values per step of k (a fixed-size copy).
+            for p in 0..kc {
+                // SAFETY: p < kc: the MR adjacent rows of column p are inside the block, step p
+                // of the panel holds MR elements, and the panel is not part of A.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(src.offset(p as isize * cs), dst.add(p * mr), mr)
+                };
+            }
+        } else if rs == 1 {
+            for p in 0..kc {
+                // SAFETY: p < kc, so column p of the block and step p of the panel start inside.
+                let (from, to) = unsafe { (src.offset(p as isize * cs), dst.add(p * mr)) };
+                for i in 0..mr {
+                    // SAFETY: i < MR is inside the step of the panel, and A is read only for
+                    // i < rows, rows of the block (its row stride is 1).
+                    unsafe { *to.add(i) = if i < rows { *from.add(i) } else { E::zero() } };
                 }
             }
-            dst = dst.add(mr * kc);
+        } else if cs == 1 && rows == mr {
+            // Rows of A are contiguous (a transposed view, such as layer_0.T): transpose.
+            // SAFETY: the MR rows from i0 are inside the block, each `kc` adjacent elements
+            // (cs = 1); the panel holds `MR * kc` elements.
+            unsafe { E::pack_transposed(kc, src, rs, dst) };
+        } else {
+            // Any other layout: read each row in order.
+            for i in 0..rows {
+                // SAFETY: i < rows, so row i0 + i of the block is inside it.
+                let from = unsafe { src.offset(i as isize * rs) };
+                for p in 0..kc {
+                    // SAFETY: p < kc and i < rows <= MR: A[i0 + i, p] is inside the block and
+                    // element p * MR + i inside the panel.
+                    unsafe { *dst.add(p * mr + i) = *from.offset(p as isize * cs) };
+                }
+            }
+            for p in 0..kc {
+                for i in rows..mr {
+                    // SAFETY: p < kc and i < MR: inside the panel.
+                    unsafe { *dst.add(p * mr + i) = E::zero() };
+                }
+            }
         }
+        // SAFETY: the panel is `MR * kc` elements, so the next one starts at its end: inside
+        // `dst`'s room or just past it, after the last panel.
+        dst = unsafe { dst.add(mr * kc) };
         i0 += mr;
     }
 }

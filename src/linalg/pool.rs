@@ -49,7 +49,9 @@ struct Shared {
     panicked: AtomicBool,
 }
 
-// SAFETY: `job` is written only while no worker can read it (see `run`).
+// SAFETY: every field but `job` is atomic. `job` (a `Sync` closure) is written only by `run`
+// while no worker can read it, and read by a worker only while its job is open and the worker
+// is counted in `active`, which `run` waits to drain before it returns (see `run` and `work`).
 unsafe impl Sync for Shared {}
 
 struct Pool {
@@ -221,8 +223,9 @@ fn work(shared: &'static Shared, w: usize) {
         seen = epoch;
         shared.active.fetch_add(1, Ordering::SeqCst);
         if shared.open.load(Ordering::SeqCst) == epoch {
-            // SAFETY: the job is open and this worker is registered, so the caller has not
-            // returned and will not before `active` drops.
+            // SAFETY: this worker is counted in `active` and then saw its job open, so `run`
+            // wrote `job` before it opened the job (the SeqCst store and load order the two),
+            // and will neither return nor write `job` again before `active` drops.
             let job = unsafe { (*shared.job.get()).expect("an open job is set") };
             if catch_unwind(AssertUnwindSafe(|| help(shared, job))).is_err() {
                 shared.panicked.store(true, Ordering::Relaxed);

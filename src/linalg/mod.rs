@@ -15,7 +15,7 @@ mod pool;
 
 use std::cell::Cell;
 
-use nalgebra::{DMatrixView, DMatrixViewMut};
+use nalgebra::{DMatrixView, DMatrixViewMut, Dim};
 
 pub(crate) use parts::{all_parts, for_parts};
 
@@ -28,11 +28,17 @@ use crate::Float;
 pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     if kernel::has_avx2_fma() {
+        /// `f`, compiled for AVX2 and FMA.
+        ///
+        /// # Safety
+        ///
+        /// The CPU has AVX2 and FMA.
         #[target_feature(enable = "avx2,fma")]
         unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
             f()
         }
-        // SAFETY: the CPU has the features `avx2` is compiled for.
+        // SAFETY: `has_avx2_fma` has just detected AVX2 and FMA on this CPU, the two features
+        // `avx2` is compiled for.
         return unsafe { avx2(f) };
     }
     f()
@@ -43,6 +49,9 @@ pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
 const SMALL: usize = 512;
 
 /// A matrix operand: a view and whether it enters the product transposed.
+///
+/// Invariant: element `(i, j)`, for `i < rows` and `j < cols`, is at `ptr + i * rs + j * cs`,
+/// inside the view borrowed for `'a`. Only [`Op::n`] and [`Op::t`] build one, from a view.
 #[derive(Clone, Copy)]
 pub(crate) struct Op<'a, T: Float> {
     ptr: *const T,
@@ -116,10 +125,13 @@ pub(crate) fn gemm<T: Float>(
     let ldc = c.strides().1;
     let cp = c.as_mut_ptr();
     if k <= 1 || m == 1 || m * n * k < SMALL {
-        // SAFETY: the shapes chain and the views are valid for their strides.
+        // SAFETY: the shapes chain (checked above); `a` and `b` address their views (the
+        // invariant of `Op`), and `cp`, `ldc` address the `m x n` view `c`, whose row stride is 1
+        // by type. `c` is borrowed mutably while `a` and `b` borrow their views, so it overlaps
+        // neither.
         unsafe { small_gemm(alpha, a, b, beta, cp, ldc) };
     } else {
-        // SAFETY: as above; `c` is a mutable view, so it overlaps neither `a` nor `b`.
+        // SAFETY: as for `small_gemm`, and `k > 1` here, as the blocked product requires.
         unsafe { large_gemm(alpha, a, b, beta, cp, ldc) };
     }
 }
@@ -134,7 +146,7 @@ fn shapes_do_not_chain(a: (usize, usize), b: (usize, usize), c: (usize, usize)) 
 ///
 /// # Safety
 ///
-/// As [`small_gemm`].
+/// As [`small_gemm`], and `k > 1`.
 #[inline(never)]
 unsafe fn large_gemm<T: Float>(
     alpha: T,
@@ -145,6 +157,10 @@ unsafe fn large_gemm<T: Float>(
     ldc: usize,
 ) {
     /// The product in element type `E`, which is `T`.
+    ///
+    /// # Safety
+    ///
+    /// As [`large_gemm`], and `E` is the same type as `T`.
     unsafe fn go<T: Float, E: blocked::Elem>(
         alpha: T,
         a: Op<'_, T>,
@@ -155,7 +171,10 @@ unsafe fn large_gemm<T: Float>(
     ) {
         let (m, k, n) = (a.rows, a.cols, b.cols);
         let (alpha, beta) = (E::of(alpha.as_f64()), E::of(beta.as_f64()));
-        // SAFETY: forwarded; E is T, so the casts keep the element type.
+        // SAFETY: `E` is `T`, so the pointer casts (in `strided` too) keep the element type and
+        // `blocked::gemm` gets the operands `large_gemm` was given: `a` and `b` valid for
+        // `m x k` and `k x n`, `c` valid for `m x n` with leading dimension `ldc`, overlapping
+        // neither, and `k > 0`.
         unsafe {
             blocked::gemm::<E>(
                 m,
@@ -170,14 +189,14 @@ unsafe fn large_gemm<T: Float>(
             )
         }
     }
-    // SAFETY: forwarded. `Float` is sealed to f32 and f64, so the size tells the type, and
-    // converting alpha and beta through f64 is exact.
-    unsafe {
-        if size_of::<T>() == 4 {
-            go::<T, f32>(alpha, a, b, beta, c, ldc)
-        } else {
-            go::<T, f64>(alpha, a, b, beta, c, ldc)
-        }
+    // `Float` is sealed to f32 and f64, so the size tells the type (and converting alpha and
+    // beta through f64 is exact).
+    if size_of::<T>() == 4 {
+        // SAFETY: the caller's contract, and `T` is f32 (4 bytes).
+        unsafe { go::<T, f32>(alpha, a, b, beta, c, ldc) }
+    } else {
+        // SAFETY: the caller's contract, and `T` is f64 (not 4 bytes).
+        unsafe { go::<T, f64>(alpha, a, b, beta, c, ldc) }
     }
 }
 
@@ -191,7 +210,9 @@ unsafe fn large_gemm<T: Float>(
 ///
 /// # Safety
 ///
-/// The shapes chain; `c` is valid for `m x n` with leading dimension `ldc` and overlaps neither.
+/// The shapes chain (`a: m x k`, `b: k x n`); `a` and `b` hold the invariant of [`Op`]; `c` is
+/// valid for reads and writes of `m x n` elements, `(i, j)` at `i + j * ldc`, and overlaps
+/// neither operand.
 #[inline(always)]
 unsafe fn small_gemm<T: Float>(
     alpha: T,
@@ -203,101 +224,147 @@ unsafe fn small_gemm<T: Float>(
 ) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let zero = T::zero();
-    // SAFETY (every block): the shapes chain and the strides describe the views, so every
-    // offset below stays inside its operand.
-    unsafe {
-        if beta == zero && alpha == T::one() {
-            if k == 1 && m == 1 {
-                // A number times a row: c[0, j] = a[0, 0] * b[0, j].
+    // Below, an index `i < m`, `j < n` or `p < k` addresses an element inside its operand (the
+    // caller's contract), and every address is formed from such indices only.
+    if k == 0 {
+        // Empty sums: what the general loop below writes, without forming any address in `a` or
+        // `b`, which may have no elements at all.
+        for j in 0..n {
+            for i in 0..m {
+                // SAFETY: i < m and j < n, so (i, j) is inside `c`.
+                let out = unsafe { &mut *c.add(j * ldc + i) };
+                *out = if beta == zero {
+                    alpha * zero
+                } else {
+                    alpha * zero + beta * *out
+                };
+            }
+        }
+        return;
+    }
+    if beta == zero && alpha == T::one() {
+        if k == 1 && m == 1 {
+            // A number times a row: c[0, j] = a[0, 0] * b[0, j].
+            // SAFETY: m = k = 1, so a[0, 0] is at `a.ptr`; for j < n, b[0, j] and c[0, j] are
+            // inside `b` and `c`.
+            unsafe {
                 let a00 = *a.ptr;
                 for j in 0..n {
                     *c.add(j * ldc) = zero + a00 * *b.ptr.offset(j as isize * b.cs);
                 }
-                return;
             }
-            if k == 1 {
-                // Outer product: c[i, j] = a[i, 0] * b[0, j], four columns at a time.
-                let mut j = 0;
-                while j + 4 <= n {
-                    let bj: [T; 4] =
-                        std::array::from_fn(|q| *b.ptr.offset((j + q) as isize * b.cs));
-                    for i in 0..m {
+            return;
+        }
+        if k == 1 {
+            // Outer product: c[i, j] = a[i, 0] * b[0, j], four columns at a time.
+            let mut j = 0;
+            while j + 4 <= n {
+                // SAFETY: j + q < j + 4 <= n, so b[0, j + q] is inside `b`.
+                let bj: [T; 4] =
+                    unsafe { std::array::from_fn(|q| *b.ptr.offset((j + q) as isize * b.cs)) };
+                for i in 0..m {
+                    // SAFETY: i < m, so a[i, 0] is inside `a`, and c[i, j + q] inside `c` as
+                    // j + q < n.
+                    unsafe {
                         let ai = *a.ptr.offset(i as isize * a.rs);
                         for (q, &bq) in bj.iter().enumerate() {
                             *c.add((j + q) * ldc + i) = zero + ai * bq;
                         }
                     }
-                    j += 4;
                 }
-                for j in j..n {
-                    let bj = *b.ptr.offset(j as isize * b.cs);
-                    for i in 0..m {
-                        *c.add(j * ldc + i) = zero + *a.ptr.offset(i as isize * a.rs) * bj;
-                    }
-                }
-                return;
+                j += 4;
             }
-            if m == 1 && b.rs == 1 {
-                // A row times columns: c[0, j] = a[0, :] . b[:, j], each column contiguous; four
-                // columns at a time share each a[0, p] and keep their own sums.
-                let mut j = 0;
-                while j + 4 <= n {
-                    let bj: [*const T; 4] =
-                        std::array::from_fn(|q| b.ptr.offset((j + q) as isize * b.cs));
-                    let mut s = [zero; 4];
-                    for p in 0..k {
+            for j in j..n {
+                // SAFETY: j < n, so b[0, j] is inside `b`.
+                let bj = unsafe { *b.ptr.offset(j as isize * b.cs) };
+                for i in 0..m {
+                    // SAFETY: i < m and j < n: a[i, 0] and c[i, j] are inside `a` and `c`.
+                    unsafe { *c.add(j * ldc + i) = zero + *a.ptr.offset(i as isize * a.rs) * bj };
+                }
+            }
+            return;
+        }
+        if m == 1 && b.rs == 1 {
+            // A row times columns: c[0, j] = a[0, :] . b[:, j], each column contiguous; four
+            // columns at a time share each a[0, p] and keep their own sums.
+            let mut j = 0;
+            while j + 4 <= n {
+                // SAFETY: j + q < n, so column j + q of `b` starts inside it.
+                let bj: [*const T; 4] =
+                    unsafe { std::array::from_fn(|q| b.ptr.offset((j + q) as isize * b.cs)) };
+                let mut s = [zero; 4];
+                for p in 0..k {
+                    // SAFETY: p < k, so a[0, p] is inside `a`, and b[p, j + q] (at p past the
+                    // start of its column, as b's row stride is 1) inside `b`.
+                    unsafe {
                         let ap = *a.ptr.offset(p as isize * a.cs);
                         for (sq, &bq) in s.iter_mut().zip(&bj) {
                             *sq += ap * *bq.add(p);
                         }
                     }
-                    for (q, &sq) in s.iter().enumerate() {
-                        *c.add((j + q) * ldc) = sq;
-                    }
-                    j += 4;
                 }
-                for j in j..n {
-                    let bj = b.ptr.offset(j as isize * b.cs);
-                    let mut s = zero;
-                    for p in 0..k {
-                        s += *a.ptr.offset(p as isize * a.cs) * *bj.add(p);
-                    }
-                    *c.add(j * ldc) = s;
+                for (q, &sq) in s.iter().enumerate() {
+                    // SAFETY: m = 1 and j + q < n, so c[0, j + q] is inside `c`.
+                    unsafe { *c.add((j + q) * ldc) = sq };
                 }
-                return;
+                j += 4;
             }
-            if m == 1 && b.cs == 1 && ldc == 1 {
-                // A row times rows: c[0, :] += a[0, p] * b[p, :] for each p in order, so every
-                // entry is summed as above, and the rows of b and c are contiguous.
-                for j in 0..n {
-                    *c.add(j) = zero;
-                }
-                for p in 0..k {
-                    let ap = *a.ptr.offset(p as isize * a.cs);
-                    let bp = b.ptr.offset(p as isize * b.rs);
-                    for j in 0..n {
-                        *c.add(j) += ap * *bp.add(j);
-                    }
-                }
-                return;
-            }
-        }
-        for j in 0..n {
-            let bj = b.ptr.offset(j as isize * b.cs);
-            let cj = c.add(j * ldc);
-            for i in 0..m {
-                let ai = a.ptr.offset(i as isize * a.rs);
+            for j in j..n {
+                // SAFETY: j < n, so column j of `b` starts inside it.
+                let bj = unsafe { b.ptr.offset(j as isize * b.cs) };
                 let mut s = zero;
                 for p in 0..k {
-                    s += *ai.offset(p as isize * a.cs) * *bj.offset(p as isize * b.rs);
+                    // SAFETY: p < k: a[0, p] and b[p, j] (b's row stride is 1) are inside.
+                    s += unsafe { *a.ptr.offset(p as isize * a.cs) * *bj.add(p) };
                 }
-                let out = &mut *cj.add(i);
-                *out = if beta == zero {
-                    alpha * s
-                } else {
-                    alpha * s + beta * *out
-                };
+                // SAFETY: m = 1 and j < n, so c[0, j] is inside `c`.
+                unsafe { *c.add(j * ldc) = s };
             }
+            return;
+        }
+        if m == 1 && b.cs == 1 && ldc == 1 {
+            // A row times rows: c[0, :] += a[0, p] * b[p, :] for each p in order, so every
+            // entry is summed as above, and the rows of b and c are contiguous.
+            for j in 0..n {
+                // SAFETY: m = 1, ldc = 1 and j < n, so c[0, j] is at `c + j`, inside `c`.
+                unsafe { *c.add(j) = zero };
+            }
+            for p in 0..k {
+                // SAFETY: p < k, so a[0, p] and the start of row p of `b` are inside them.
+                let (ap, bp) = unsafe {
+                    (
+                        *a.ptr.offset(p as isize * a.cs),
+                        b.ptr.offset(p as isize * b.rs),
+                    )
+                };
+                for j in 0..n {
+                    // SAFETY: j < n and the column strides of `b` and `c` are 1, so b[p, j] and
+                    // c[0, j] are at `bp + j` and `c + j`, inside them.
+                    unsafe { *c.add(j) += ap * *bp.add(j) };
+                }
+            }
+            return;
+        }
+    }
+    for j in 0..n {
+        // SAFETY: j < n, so column j of `b` and of `c` start inside them.
+        let (bj, cj) = unsafe { (b.ptr.offset(j as isize * b.cs), c.add(j * ldc)) };
+        for i in 0..m {
+            // SAFETY: i < m, so row i of `a` starts inside it.
+            let ai = unsafe { a.ptr.offset(i as isize * a.rs) };
+            let mut s = zero;
+            for p in 0..k {
+                // SAFETY: p < k, so a[i, p] and b[p, j] are inside `a` and `b`.
+                s += unsafe { *ai.offset(p as isize * a.cs) * *bj.offset(p as isize * b.rs) };
+            }
+            // SAFETY: i < m, so c[i, j] is inside `c`; `c` overlaps neither operand, so no
+            // other reference to it is alive.
+            let out = unsafe { &mut *cj.add(i) };
+            *out = if beta == zero {
+                alpha * s
+            } else {
+                alpha * s + beta * *out
+            };
         }
     }
 }
@@ -327,21 +394,61 @@ fn is_contiguous(rows: usize, cols: usize, cs: usize) -> bool {
 }
 
 /// Column `j` of a view as a slice.
+///
+/// # Panics
+///
+/// If `j >= v.ncols()`.
 #[inline]
 pub(crate) fn column<'a, T: Float>(v: &'a DMatrixView<'_, T>, j: usize) -> &'a [T] {
-    let (rows, cs) = (v.nrows(), v.strides().1);
-    // SAFETY: j < ncols (callers) and the view's rows are contiguous, so column j is `rows`
-    // valid elements starting at j * cs.
-    debug_assert!(j < v.ncols());
-    unsafe { std::slice::from_raw_parts(v.as_ptr().add(j * cs), rows) }
+    column_of(v, j)
 }
 
 /// Column `j` of a mutable view as a slice.
+///
+/// # Panics
+///
+/// If `j >= v.ncols()`.
 #[inline]
 pub(crate) fn column_mut<'a, T: Float>(v: &'a mut DMatrixViewMut<'_, T>, j: usize) -> &'a mut [T] {
-    let (rows, cs) = (v.nrows(), v.strides().1);
-    debug_assert!(j < v.ncols());
-    // SAFETY: as `column`, and the view is borrowed mutably.
+    column_of_mut(v, j)
+}
+
+/// [`column`] of a view of any row stride: views whose rows are not contiguous are refused at
+/// run time (the crate's views have row stride 1 by type, and the check folds away).
+///
+/// # Panics
+///
+/// If `j >= v.ncols()` or the row stride is not 1.
+#[inline(always)]
+fn column_of<'a, T: Float, R: Dim>(v: &'a DMatrixView<'_, T, R>, j: usize) -> &'a [T] {
+    let (rows, (rs, cs)) = (v.nrows(), v.strides());
+    assert!(
+        j < v.ncols() && rs == 1,
+        "no contiguous column {j} in the view"
+    );
+    // SAFETY: j < ncols and the row stride is 1 (checked above), so column j is the `rows`
+    // elements from `j * cs` on; nalgebra made the view over data of at least
+    // `(ncols - 1) * cs + rows` elements, so they are inside it and borrowed for `'a`.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().add(j * cs), rows) }
+}
+
+/// [`column_mut`] of a view of any row stride, as [`column_of`].
+///
+/// # Panics
+///
+/// If `j >= v.ncols()` or the row stride is not 1.
+#[inline(always)]
+fn column_of_mut<'a, T: Float, R: Dim>(
+    v: &'a mut DMatrixViewMut<'_, T, R>,
+    j: usize,
+) -> &'a mut [T] {
+    let (rows, (rs, cs)) = (v.nrows(), v.strides());
+    assert!(
+        j < v.ncols() && rs == 1,
+        "no contiguous column {j} in the view"
+    );
+    // SAFETY: as in `column_of`, the `rows` elements from `j * cs` on are inside the view's
+    // data; the view is borrowed mutably for `'a`, so nothing else reads or writes them meanwhile.
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().add(j * cs), rows) }
 }
 
@@ -350,7 +457,9 @@ pub(crate) fn column_mut<'a, T: Float>(v: &'a mut DMatrixViewMut<'_, T>, j: usiz
 pub(crate) fn as_slice<'a, T: Float>(v: &'a DMatrixView<'_, T>) -> Option<&'a [T]> {
     let (rows, cols) = v.shape();
     is_contiguous(rows, cols, v.strides().1).then(|| {
-        // SAFETY: the view covers rows * cols adjacent elements.
+        // SAFETY: the row stride is 1 by type and the column stride is `rows` (or there is at
+        // most one column), so the view's elements are the `rows * cols` adjacent ones from its
+        // start, which nalgebra checked are inside its data.
         unsafe { std::slice::from_raw_parts(v.as_ptr(), rows * cols) }
     })
 }
@@ -360,7 +469,8 @@ pub(crate) fn as_slice<'a, T: Float>(v: &'a DMatrixView<'_, T>) -> Option<&'a [T
 pub(crate) fn as_mut_slice<'a, T: Float>(v: &'a mut DMatrixViewMut<'_, T>) -> Option<&'a mut [T]> {
     let (rows, cols) = v.shape();
     if is_contiguous(rows, cols, v.strides().1) {
-        // SAFETY: the view covers rows * cols adjacent elements, borrowed mutably.
+        // SAFETY: as in `as_slice`, the view's elements are the `rows * cols` adjacent ones from
+        // its start; the view is borrowed mutably for `'a`.
         Some(unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr(), rows * cols) })
     } else {
         None
@@ -381,7 +491,11 @@ pub(crate) fn apply<T: Float>(a: &mut DMatrixViewMut<'_, T>, mut f: impl FnMut(&
     })
 }
 
-/// `f(x, y)` on every pair of entries of `a` and `b` (same shape).
+/// `f(x, y)` on every pair of entries of `a` and `b`.
+///
+/// # Panics
+///
+/// If the shapes differ.
 #[inline]
 pub(crate) fn zip_apply<T: Float>(
     a: &mut DMatrixViewMut<'_, T>,
@@ -397,7 +511,7 @@ fn zip_apply_in<T: Float>(
     b: &DMatrixView<'_, T>,
     mut f: impl FnMut(&mut T, T),
 ) {
-    debug_assert_eq!(a.shape(), b.shape());
+    assert_eq!(a.shape(), b.shape(), "shapes differ");
     if let (Some(y), true) = (
         as_slice(b),
         is_contiguous(a.nrows(), a.ncols(), a.strides().1),
@@ -415,7 +529,11 @@ fn zip_apply_in<T: Float>(
     }
 }
 
-/// `out = f(x, y)` on every triple of entries (same shapes).
+/// `out = f(x, y)` on every triple of entries.
+///
+/// # Panics
+///
+/// If the shapes differ.
 #[inline]
 pub(crate) fn zip_map<T: Float>(
     out: &mut DMatrixViewMut<'_, T>,
@@ -433,7 +551,10 @@ fn zip_map_in<T: Float>(
     b: &DMatrixView<'_, T>,
     mut f: impl FnMut(T, T) -> T,
 ) {
-    debug_assert!(out.shape() == a.shape() && a.shape() == b.shape());
+    assert!(
+        out.shape() == a.shape() && a.shape() == b.shape(),
+        "shapes differ"
+    );
     if let (Some(x), Some(y), true) = (
         as_slice(a),
         as_slice(b),
@@ -453,7 +574,11 @@ fn zip_map_in<T: Float>(
     }
 }
 
-/// `acc = f(acc, x, y)` over every pair of entries of `a` and `b` (same shape), column by column.
+/// `acc = f(acc, x, y)` over every pair of entries of `a` and `b`, column by column.
+///
+/// # Panics
+///
+/// If the shapes differ.
 #[inline]
 pub(crate) fn zip_fold<T: Float, A>(
     a: &DMatrixView<'_, T>,
@@ -461,7 +586,7 @@ pub(crate) fn zip_fold<T: Float, A>(
     init: A,
     mut f: impl FnMut(A, T, T) -> A,
 ) -> A {
-    debug_assert_eq!(a.shape(), b.shape());
+    assert_eq!(a.shape(), b.shape(), "shapes differ");
     if let (Some(x), Some(y)) = (as_slice(a), as_slice(b)) {
         return x.iter().zip(y).fold(init, |acc, (&x, &y)| f(acc, x, y));
     }
@@ -474,10 +599,14 @@ pub(crate) fn zip_fold<T: Float, A>(
     acc
 }
 
-/// Copies `src` into `dst` (same shape), column by column.
+/// Copies `src` into `dst`, column by column.
+///
+/// # Panics
+///
+/// If the shapes differ.
 #[inline]
 pub(crate) fn copy<T: Float>(dst: &mut DMatrixViewMut<'_, T>, src: &DMatrixView<'_, T>) {
-    debug_assert_eq!(dst.shape(), src.shape());
+    assert_eq!(dst.shape(), src.shape(), "shapes differ");
     if let (Some(s), true) = (
         as_slice(src),
         is_contiguous(dst.nrows(), dst.ncols(), dst.strides().1),
@@ -501,17 +630,23 @@ pub(crate) fn copy<T: Float>(dst: &mut DMatrixViewMut<'_, T>, src: &DMatrixView<
     }
 }
 
-/// The sum of every column of `a` into `out` (`out.len() == a.ncols()`), each summed from zero
-/// in order of the rows. Eight columns are summed side by side, so that the additions of
-/// different columns overlap instead of waiting for each other.
+/// The sum of every column of `a` into `out`, each summed from zero in order of the rows. Eight
+/// columns are summed side by side, so that the additions of different columns overlap instead
+/// of waiting for each other.
+///
+/// # Panics
+///
+/// If `out.len() != a.ncols()`.
 #[inline]
 pub(crate) fn column_sums<T: Float>(a: &DMatrixView<'_, T>, out: &mut [T]) {
     assert_eq!(out.len(), a.ncols(), "one sum per column");
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if size_of::<T>() == 4 && a.nrows() >= 8 && kernel::has_avx2_fma() {
-        // SAFETY: `Float` is sealed to f32 and f64, so T is f32; the view's columns are
-        // contiguous, `ld` apart, and `out` holds one value per column; the CPU has AVX.
+        // SAFETY: `Float` is sealed to f32 and f64, so a 4-byte `T` is f32. The view's row
+        // stride is 1 by type, so it is a column-major `nrows x ncols` matrix with leading
+        // dimension `strides().1`, inside its data; `out` holds `ncols` values (checked above);
+        // `has_avx2_fma` detected AVX2, and a CPU with AVX2 has AVX.
         done = unsafe {
             kernel::x86::column_sums_f32(
                 a.nrows(),
@@ -645,8 +780,8 @@ pub(crate) fn prefetch_some(lines: usize) {
         }
         s.advance(lines, |addr| {
             use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
-            // SAFETY: SSE is part of every x86_64 CPU, and a prefetch never faults: it only
-            // hints, whatever the address.
+            // SAFETY: SSE is part of every x86_64 CPU, and a prefetch never faults and reads
+            // nothing the program sees, whatever the address: it only hints.
             unsafe { _mm_prefetch::<_MM_HINT_T1>(addr as *const i8) };
         });
         cell.set(s);
@@ -656,8 +791,13 @@ pub(crate) fn prefetch_some(lines: usize) {
 }
 
 /// Adds `row[j]` to every entry of column `j` of `a`.
+///
+/// # Panics
+///
+/// If `row.len() != a.ncols()` (a bias that a custom optimizer resized, say).
 #[inline]
 pub(crate) fn add_row<T: Float>(a: &mut DMatrixViewMut<'_, T>, row: &[T]) {
+    assert_eq!(row.len(), a.ncols(), "one value per column");
     vectorized(|| {
         for (j, &r) in row.iter().enumerate() {
             column_mut(a, j).iter_mut().for_each(|x| *x += r);
@@ -668,7 +808,7 @@ pub(crate) fn add_row<T: Float>(a: &mut DMatrixViewMut<'_, T>, row: &[T]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nalgebra::DMatrix;
+    use nalgebra::{DMatrix, Dyn};
 
     #[test]
     fn prefetch_stream_visits_the_lines_of_each_column_in_order() {
@@ -692,6 +832,73 @@ mod tests {
             }
             assert_eq!(got, want, "rows {r0}+{rows}, columns {c0}+{cols}");
         }
+    }
+
+    #[test]
+    fn columns_of_a_view_into_a_larger_matrix_are_its_own() {
+        let mut m = DMatrix::from_fn(6, 4, |i, j| (10 * i + j) as f64);
+        let v = m.view((1, 1), (3, 2));
+        assert_eq!(column(&v, 1), &[12.0, 22.0, 32.0]);
+        assert!(as_slice(&v).is_none(), "column stride 6, not 3");
+        let mut w = m.view_mut((2, 0), (2, 4));
+        column_mut(&mut w, 3).copy_from_slice(&[-1.0, -2.0]);
+        assert_eq!(m.column(3).as_slice(), &[3.0, 13.0, -1.0, -2.0, 43.0, 53.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "no contiguous column 3")]
+    fn a_column_past_the_last_panics() {
+        let m = DMatrix::<f64>::zeros(4, 3);
+        column(&m.as_view(), 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "no contiguous column 2")]
+    fn a_mutable_column_past_the_last_panics() {
+        // A view of the first two columns: the third is in memory, but not in the view.
+        let mut m = DMatrix::<f32>::zeros(4, 3);
+        column_mut(&mut m.columns_mut(0, 2), 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "no contiguous column 0")]
+    fn a_column_of_a_view_with_a_row_stride_panics() {
+        let data = [0.0f64; 12];
+        // Every other element of each column: rows are 2 apart.
+        let v = DMatrixView::<f64, Dyn>::from_slice_with_strides(&data, 3, 2, 2, 6);
+        column_of(&v, 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "no contiguous column 1")]
+    fn a_mutable_column_of_a_view_with_a_row_stride_panics() {
+        let mut data = [0.0f32; 12];
+        let mut v = DMatrixViewMut::<f32, Dyn>::from_slice_with_strides_mut(&mut data, 3, 2, 2, 6);
+        column_of_mut(&mut v, 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "one value per column")]
+    fn adding_a_row_longer_than_the_view_is_wide_panics() {
+        // Four columns in memory, a view of three, a row of four: the fourth must not be touched.
+        let mut m = DMatrix::<f64>::zeros(2, 4);
+        add_row(&mut m.columns_mut(0, 3), &[1.0; 4]);
+    }
+
+    #[test]
+    #[should_panic(expected = "one value per column")]
+    fn adding_a_row_shorter_than_the_view_is_wide_panics() {
+        let mut m = DMatrix::<f32>::zeros(2, 4);
+        add_row(&mut m.as_view_mut(), &[1.0; 3]);
+    }
+
+    #[test]
+    #[should_panic(expected = "shapes differ")]
+    fn copying_between_views_of_different_shapes_panics() {
+        // Strided views, so that the copy would go column by column.
+        let src = DMatrix::<f64>::zeros(5, 2);
+        let mut dst = DMatrix::<f64>::zeros(5, 3);
+        copy(&mut dst.rows_mut(0, 4), &src.rows(0, 4));
     }
 
     /// `alpha * a * b + beta * c` by the definition, in f64, as the independent reference.
