@@ -198,6 +198,7 @@ impl_elem!(f32, mr: 16, mc: 128, kernel_f32_avx2, pack_transposed_f32);
 impl_elem!(f64, mr: 8, mc: 96, kernel_f64_avx2, pack_transposed_f64);
 
 #[cfg(target_arch = "x86_64")]
+#[inline]
 pub(super) fn has_avx2_fma() -> bool {
     #[cfg(test)]
     if FORCE_PORTABLE.load(std::sync::atomic::Ordering::Relaxed) {

@@ -44,6 +44,16 @@ pub(crate) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Loops over fewer values than this run as they are compiled: entering the AVX2 copy of a loop
+/// costs more than its vectors save (one-row steps of small layers).
+const VECTOR_MIN: usize = 16;
+
+/// [`vectorized`] for a loop over `len` values, if there are enough of them.
+#[inline(always)]
+pub(crate) fn vectorized_for<R>(len: usize, f: impl FnOnce() -> R) -> R {
+    if len < VECTOR_MIN { f() } else { vectorized(f) }
+}
+
 /// Below this many multiply-adds a product runs as a plain loop (so do all one-row products and
 /// outer products, where a packed tile would be mostly empty).
 const SMALL: usize = 512;
@@ -480,7 +490,7 @@ pub(crate) fn as_mut_slice<'a, T: Float>(v: &'a mut DMatrixViewMut<'_, T>) -> Op
 /// `f(x)` on every entry of `a`.
 #[inline]
 pub(crate) fn apply<T: Float>(a: &mut DMatrixViewMut<'_, T>, mut f: impl FnMut(&mut T)) {
-    vectorized(|| {
+    vectorized_for(a.len(), || {
         if let Some(x) = as_mut_slice(a) {
             x.iter_mut().for_each(f);
             return;
@@ -502,7 +512,7 @@ pub(crate) fn zip_apply<T: Float>(
     b: &DMatrixView<'_, T>,
     f: impl FnMut(&mut T, T),
 ) {
-    vectorized(|| zip_apply_in(a, b, f))
+    vectorized_for(a.len(), || zip_apply_in(a, b, f))
 }
 
 #[inline(always)]
@@ -541,7 +551,7 @@ pub(crate) fn zip_map<T: Float>(
     b: &DMatrixView<'_, T>,
     f: impl FnMut(T, T) -> T,
 ) {
-    vectorized(|| zip_map_in(out, a, b, f))
+    vectorized_for(out.len(), || zip_map_in(out, a, b, f))
 }
 
 #[inline(always)]
@@ -657,7 +667,7 @@ pub(crate) fn column_sums<T: Float>(a: &DMatrixView<'_, T>, out: &mut [T]) {
             )
         };
     }
-    vectorized(|| column_sums_in(a, &mut out[done..], done))
+    vectorized_for(a.len(), || column_sums_in(a, &mut out[done..], done))
 }
 
 /// [`column_sums`] of the columns from `j0` on.
@@ -798,7 +808,7 @@ pub(crate) fn prefetch_some(lines: usize) {
 #[inline]
 pub(crate) fn add_row<T: Float>(a: &mut DMatrixViewMut<'_, T>, row: &[T]) {
     assert_eq!(row.len(), a.ncols(), "one value per column");
-    vectorized(|| {
+    vectorized_for(a.len(), || {
         for (j, &r) in row.iter().enumerate() {
             column_mut(a, j).iter_mut().for_each(|x| *x += r);
         }

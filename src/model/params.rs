@@ -94,20 +94,12 @@ impl<T: Float> Sequential<T> {
         });
     }
 
-    /// Copies every parameter, in optimizer order, into one flat buffer (sized on first use).
+    /// Copies every parameter, in optimizer order, into one flat buffer (which allocates only
+    /// while it grows).
     pub(crate) fn copy_params_to(&self, into: &mut Vec<T>) {
-        let total = self.num_parameters();
-        if into.len() != total {
-            // Only on the first copy (or after a parameter changed size).
-            into.resize(total, T::zero());
-        }
-        let mut at = 0;
+        into.clear();
         for (_, p) in self.parameters() {
-            let n = p.value.len();
-            if let Some(saved) = into.get_mut(at..at + n) {
-                saved.copy_from_slice(p.value.as_slice());
-            }
-            at += n;
+            into.extend_from_slice(p.value.as_slice());
         }
     }
 

@@ -133,7 +133,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         let g = grad.as_slice();
         if mu == T::zero() {
             // weights -= alpha * weight_delta
-            crate::linalg::vectorized(|| plain_update(w, g, alpha, lambda));
+            crate::linalg::vectorized_for(w.len(), || plain_update(w, g, alpha, lambda));
             return;
         }
         let nesterov = self.nesterov;
@@ -157,7 +157,7 @@ impl<T: Float> Checked<T> for Sgd<T> {
                 return false;
             }
             // The test of lambda outside the loop, as in `plain_update`.
-            return crate::linalg::vectorized(|| {
+            return crate::linalg::vectorized_for(w.len(), || {
                 if lambda == T::zero() {
                     all_finite_zip([w, g], |[w, g]| plain_value(w, g, alpha, T::zero()))
                 } else {

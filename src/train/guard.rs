@@ -52,6 +52,8 @@ pub(crate) struct Guard<'o, T: Float> {
     /// The crate optimizer's buffers and step count before the run in progress.
     state: Vec<T>,
     step: u64,
+    /// Whether the crate optimizer has its state for every parameter.
+    ready: bool,
 }
 
 impl<'o, T: Float> Guard<'o, T> {
@@ -68,6 +70,7 @@ impl<'o, T: Float> Guard<'o, T> {
             params: Vec::new(),
             state: Vec::new(),
             step: 0,
+            ready: false,
         }
     }
 
@@ -180,7 +183,9 @@ impl<'o, T: Float> Guard<'o, T> {
         let Opt::Crate(opt) = &mut self.opt else {
             return false;
         };
-        if !opt.ready(model.param_layers().count()) {
+        // Once every parameter has its state, no later step of the run creates any.
+        self.ready = self.ready || opt.ready(model.param_layers().count());
+        if !self.ready {
             // Room for the copy of the state that the step about to be taken creates, so that
             // the steps after it allocate nothing.
             let len = opt.state_len(model.num_parameters());
