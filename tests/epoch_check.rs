@@ -1,8 +1,9 @@
-//! `fit`'s in-order epochs with plain SGD, Adam or AdamW check for divergence once, at the end of
-//! the epoch (after a first step that creates the optimizer's state), and run a failing epoch
-//! again step by step. These properties hold them to `step`, whose guard checks every update:
-//! the same bits in every parameter and in the optimizer's state, and the same divergence
-//! reports.
+//! `fit`'s epochs with plain SGD, Adam or AdamW check for divergence once, at the end of the
+//! epoch (after a first step that creates the optimizer's state), and run a failing epoch again
+//! step by step. These properties hold them to `step`, whose guard checks every update, and
+//! shuffled epochs to the same `fit` with an optimizer the crate does not know (guarded by copies
+//! at every step): the same bits in every parameter and in the optimizer's state, and the same
+//! divergence reports.
 
 use backprop::prelude::*;
 use nalgebra::DMatrix;
@@ -42,6 +43,34 @@ fn optimizer(code: u8, alpha: f64, decay: f64) -> Box<dyn Optimizer<f64>> {
         0 => Box::new(Sgd::new(alpha).unwrap().weight_decay(decay).unwrap()),
         1 => Box::new(Adam::new(alpha).unwrap().weight_decay(decay).unwrap()),
         _ => Box::new(AdamW::new(alpha).unwrap().weight_decay(decay).unwrap()),
+    }
+}
+
+/// An optimizer the crate does not recognise: `O`'s algorithm, guarded by copies at every step.
+#[derive(Debug)]
+struct Foreign(Box<dyn Optimizer<f64>>);
+
+impl Optimizer<f64> for Foreign {
+    fn begin_step(&mut self) {
+        self.0.begin_step();
+    }
+    fn update(&mut self, index: usize, value: &mut DMatrix<f64>, grad: &DMatrix<f64>) {
+        self.0.update(index, value, grad);
+    }
+    fn reset(&mut self) {
+        self.0.reset();
+    }
+    fn learning_rate(&self) -> f64 {
+        self.0.learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        self.0.set_learning_rate(lr)
+    }
+    fn state(&self) -> OptimizerState<f64> {
+        self.0.state()
+    }
+    fn load_state(&mut self, state: &OptimizerState<f64>) -> Result<()> {
+        self.0.load_state(state)
     }
 }
 
@@ -135,6 +164,57 @@ proptest! {
         for (a, b) in s_fit.tensors.iter().zip(&s_step.tensors) {
             let to_bits = |m: &DMatrix<f64>| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             prop_assert_eq!(to_bits(&a.value), to_bits(&b.value), "{} of {}", &a.name, a.index);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+
+    #[test]
+    fn shuffled_epochs_checked_at_their_end_equal_epochs_checked_at_every_step(
+        inputs in 1usize..5,
+        hidden in proptest::collection::vec((1usize..6, 0u8..4), 0..3),
+        outputs in 1usize..4,
+        softmax in any::<bool>(),
+        rows in 1usize..12,
+        batch in 1usize..6,
+        epochs in 1usize..5,
+        seed in 0u32..1000,
+        alpha in prop_oneof![0.001f64..0.5, 1.0f64..400.0],
+        scale in prop_oneof![Just(1.0f64), Just(1e3), Just(1e150), Just(3e153)],
+        opt in 0u8..3,
+    ) {
+        let mut widths = vec![inputs];
+        widths.extend(hidden.iter().map(|&(w, _)| w));
+        widths.push(outputs);
+        let acts: Vec<u8> = hidden.iter().map(|&(_, a)| a).collect();
+        let mut rng = NumpyRng::new(seed);
+        let x = rng.random_matrix(rows, inputs).unwrap().map(|v| (2.0 * v - 1.0) * scale);
+        let y = if softmax {
+            DMatrix::from_fn(rows, outputs, |r, c| f64::from(u8::from((r * 5 + seed as usize) % outputs == c)))
+        } else {
+            rng.random_matrix(rows, outputs).unwrap().map(|v| v * scale)
+        };
+        let fit = Fit::new(epochs).mini_batch(batch).shuffle(seed + 1);
+        let mut run = |opt: &mut dyn Optimizer<f64>| {
+            let mut model = network(&widths, &acts, softmax, true);
+            let (err, history) = match model.fit(&x, &y, opt, &fit) {
+                Ok(h) => (None, h),
+                Err(e) => (Some(e), model.take_interrupted_history().unwrap_or_default()),
+            };
+            let losses: Vec<u64> = history.loss.iter().map(|v| v.to_bits()).collect();
+            (err, losses, bits(&model))
+        };
+        let mut known = optimizer(opt, alpha, 0.0);
+        let mut foreign = Foreign(optimizer(opt, alpha, 0.0));
+        let (a, b) = (run(known.as_mut()), run(&mut foreign));
+        prop_assert_eq!(a, b);
+        let (s_known, s_foreign) = (known.state(), foreign.state());
+        prop_assert_eq!(s_known.step, s_foreign.step);
+        for (p, q) in s_known.tensors.iter().zip(&s_foreign.tensors) {
+            let to_bits = |m: &DMatrix<f64>| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(to_bits(&p.value), to_bits(&q.value));
         }
     }
 }
