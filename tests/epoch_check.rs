@@ -197,7 +197,7 @@ proptest! {
             rng.random_matrix(rows, outputs).unwrap().map(|v| v * scale)
         };
         let fit = Fit::new(epochs).mini_batch(batch).shuffle(seed + 1);
-        let mut run = |opt: &mut dyn Optimizer<f64>| {
+        let run = |opt: &mut dyn Optimizer<f64>| {
             let mut model = network(&widths, &acts, softmax, true);
             let (err, history) = match model.fit(&x, &y, opt, &fit) {
                 Ok(h) => (None, h),
