@@ -1,4 +1,4 @@
-//! Training allocates nothing in the steady state.
+//! Training and prediction into a workspace allocate nothing in the steady state.
 //!
 //! A counting global allocator wraps the system one. After the first step of a given batch size
 //! (which sizes the model's buffers and the product's packing space), further `step` calls and
@@ -270,6 +270,40 @@ fn check_optimizers<T: Float>(widths: &[usize], batch: usize, failures: &mut Vec
 fn main() {
     training_steps_do_not_allocate_after_the_first();
     println!("alloc: training steps do not allocate after the first ... ok");
+    predictions_into_a_grown_workspace_do_not_allocate();
+    println!("alloc: predictions into a grown workspace do not allocate ... ok");
+}
+
+/// `predict_into` with a workspace that has seen a batch this large allocates nothing, for a
+/// tiny network and one with a dropout layer and more rows than one chunk of the forward pass.
+fn predictions_into_a_grown_workspace_do_not_allocate() {
+    use backprop::model::Workspace;
+    for (widths, rows) in [([3usize, 4, 2], 1usize), ([70, 96, 10], 1500)] {
+        let model = Sequential::<f32>::builder(widths[0])
+            .seed(2)
+            .dense(widths[1], Relu)
+            .dropout(0.5)
+            .dense(widths[2], Softmax)
+            .build()
+            .unwrap();
+        let x = DMatrix::from_fn(rows, widths[0], |r, c| ((r * 3 + c) % 7) as f32 / 7.0);
+        let (mut out, mut ws) = (DMatrix::zeros(rows, widths[2]), Workspace::new());
+        model.predict_into(&x, &mut out, &mut ws).unwrap();
+        let first = out.clone();
+        let (n, _) = allocations(|| {
+            for _ in 0..3 {
+                model.predict_into(&x, &mut out, &mut ws).unwrap();
+            }
+        });
+        assert_eq!(
+            n, 0,
+            "widths {widths:?}, {rows} rows: {n} allocations in 3 predictions"
+        );
+        assert_eq!(out, first);
+        // The counter sees what `predict` allocates: its result and its own workspace.
+        let (n, _) = allocations(|| model.predict(&x).unwrap());
+        assert!(n >= 1, "widths {widths:?}: predict allocated nothing");
+    }
 }
 
 fn training_steps_do_not_allocate_after_the_first() {
