@@ -164,35 +164,36 @@ impl GradCheck {
         let (xv, yv) = (x.as_view(), y.as_view());
         let h = T::of(self.step);
         let mut report = Report::default();
-        for i in 0..model.len() {
-            let mut k = 0;
-            while let Some((name, grad)) = model.layers_mut()[i]
-                .param(k)
-                .map(|p| (p.name, p.grad.clone()))
-            {
-                let mut acc = Acc::new(Some(i), name, self.floor);
-                for c in 0..grad.ncols() {
-                    for r in 0..grad.nrows() {
-                        let nudge = |model: &mut Sequential<T>, v: Option<T>| -> T {
-                            let p = model.layers_mut()[i]
-                                .param_mut(k)
-                                .expect("parameter exists");
-                            let old = p.value[(r, c)];
-                            p.value[(r, c)] = v.unwrap_or(old);
-                            old
-                        };
-                        let old = nudge(model, None);
-                        nudge(model, Some(old + h));
-                        let plus = model.loss_unchecked(xv, yv);
-                        nudge(model, Some(old - h));
-                        let minus = model.loss_unchecked(xv, yv);
-                        nudge(model, Some(old));
-                        acc.add(r, c, grad[(r, c)], (plus - minus) / (h + h));
-                    }
+        // Each parameter with its layer and its place in the layer, from the parameter walk.
+        let mut place = (usize::MAX, 0);
+        let params: Vec<_> = (model.parameters())
+            .map(|(i, p)| {
+                place = (i, if place.0 == i { place.1 + 1 } else { 0 });
+                (i, place.1, p.name, p.grad.clone())
+            })
+            .collect();
+        for (i, k, name, grad) in params {
+            let mut acc = Acc::new(Some(i), name, self.floor);
+            for c in 0..grad.ncols() {
+                for r in 0..grad.nrows() {
+                    let nudge = |model: &mut Sequential<T>, v: Option<T>| -> T {
+                        let p = model.layers_mut()[i]
+                            .param_mut(k)
+                            .expect("parameter exists");
+                        let old = p.value[(r, c)];
+                        p.value[(r, c)] = v.unwrap_or(old);
+                        old
+                    };
+                    let old = nudge(model, None);
+                    nudge(model, Some(old + h));
+                    let plus = model.loss_unchecked(xv, yv);
+                    nudge(model, Some(old - h));
+                    let minus = model.loss_unchecked(xv, yv);
+                    nudge(model, Some(old));
+                    acc.add(r, c, grad[(r, c)], (plus - minus) / (h + h));
                 }
-                report.entries.push(acc.done());
-                k += 1;
             }
+            report.entries.push(acc.done());
         }
         // Leave the buffers holding the batch's own forward and backward pass.
         model.gradients(x, y)?;
@@ -241,9 +242,10 @@ impl GradCheck {
         );
 
         let mut report = Report::default();
-        let mut k = 0;
-        while let Some(p) = layer.param(k) {
-            let (name, grad) = (p.name, p.grad.clone());
+        let params: Vec<_> = crate::model::layer_params(&*layer)
+            .map(|p| (p.name, p.grad.clone()))
+            .collect();
+        for (k, (name, grad)) in params.into_iter().enumerate() {
             let mut acc = Acc::new(None, name, self.floor);
             for c in 0..grad.ncols() {
                 for r in 0..grad.nrows() {
@@ -257,7 +259,6 @@ impl GradCheck {
                 }
             }
             report.entries.push(acc.done());
-            k += 1;
         }
         let mut acc = Acc::new(None, "input", self.floor);
         let mut x = input.clone();

@@ -13,6 +13,7 @@ use std::any::Any;
 
 pub use builder::SequentialBuilder;
 pub use infer::Workspace;
+pub(crate) use params::layer_params;
 
 use crate::linalg::view;
 use crate::validate::check_finite;
