@@ -368,7 +368,7 @@ unsafe fn block_with<E: Elem, const AVX: bool>(x: Block<E>) {
             // it, and so are the `tile_cols` columns from it.
             let bp = unsafe { b.ptr.offset(j as isize * b.cs) };
             // Two lines of the next mini-batch per tile, spread through the product.
-            super::prefetch_some(2 * mc.div_ceil(mr));
+            super::prefetch::prefetch_some(2 * mc.div_ceil(mr));
             let mut i = 0;
             while i < mc {
                 let tile_rows = mr.min(mc - i);
