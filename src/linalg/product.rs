@@ -185,130 +185,207 @@ unsafe fn small_gemm<T: Float>(
     c: *mut T,
     ldc: usize,
 ) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    let zero = T::zero();
-    // Below, an index `i < m`, `j < n` or `p < k` addresses an element inside its operand (the
-    // caller's contract), and every address is formed from such indices only.
+    let (m, k) = (a.rows, a.cols);
+    // In each case below, an index `i < m`, `j < n` or `p < k` addresses an element inside its
+    // operand (the caller's contract), and every address is formed from such indices only.
     if k == 0 {
-        // Empty sums: what the general loop below writes, without forming any address in `a` or
-        // `b`, which may have no elements at all.
-        for j in 0..n {
-            for i in 0..m {
-                // SAFETY: i < m and j < n, so (i, j) is inside `c`.
-                let out = unsafe { &mut *c.add(j * ldc + i) };
-                *out = if beta == zero {
-                    alpha * zero
-                } else {
-                    alpha * zero + beta * *out
-                };
-            }
-        }
+        // SAFETY: `c` is `m x n` (the caller's contract).
+        unsafe { empty_sums(alpha, beta, m, b.cols, c, ldc) };
         return;
     }
-    if beta == zero && alpha == T::one() {
+    if beta == T::zero() && alpha == T::one() {
         if k == 1 && m == 1 {
-            // A number times a row: c[0, j] = a[0, 0] * b[0, j].
-            // SAFETY: m = k = 1, so a[0, 0] is at `a.ptr`; for j < n, b[0, j] and c[0, j] are
-            // inside `b` and `c`.
-            unsafe {
-                let a00 = *a.ptr;
-                for j in 0..n {
-                    *c.add(j * ldc) = zero + a00 * *b.ptr.offset(j as isize * b.cs);
-                }
-            }
+            // SAFETY: the caller's contract, and m = k = 1.
+            unsafe { number_times_row(a, b, c, ldc) };
             return;
         }
         if k == 1 {
-            // Outer product: c[i, j] = a[i, 0] * b[0, j], four columns at a time.
-            let mut j = 0;
-            while j + 4 <= n {
-                // SAFETY: j + q < j + 4 <= n, so b[0, j + q] is inside `b`.
-                let bj: [T; 4] =
-                    unsafe { std::array::from_fn(|q| *b.ptr.offset((j + q) as isize * b.cs)) };
-                for i in 0..m {
-                    // SAFETY: i < m, so a[i, 0] is inside `a`, and c[i, j + q] inside `c` as
-                    // j + q < n.
-                    unsafe {
-                        let ai = *a.ptr.offset(i as isize * a.rs);
-                        for (q, &bq) in bj.iter().enumerate() {
-                            *c.add((j + q) * ldc + i) = zero + ai * bq;
-                        }
-                    }
-                }
-                j += 4;
-            }
-            for j in j..n {
-                // SAFETY: j < n, so b[0, j] is inside `b`.
-                let bj = unsafe { *b.ptr.offset(j as isize * b.cs) };
-                for i in 0..m {
-                    // SAFETY: i < m and j < n: a[i, 0] and c[i, j] are inside `a` and `c`.
-                    unsafe { *c.add(j * ldc + i) = zero + *a.ptr.offset(i as isize * a.rs) * bj };
-                }
-            }
+            // SAFETY: the caller's contract, and k = 1.
+            unsafe { outer_product(a, b, c, ldc) };
             return;
         }
         if m == 1 && b.rs == 1 {
-            // A row times columns: c[0, j] = a[0, :] . b[:, j], each column contiguous; four
-            // columns at a time share each a[0, p] and keep their own sums.
-            let mut j = 0;
-            while j + 4 <= n {
-                // SAFETY: j + q < n, so column j + q of `b` starts inside it.
-                let bj: [*const T; 4] =
-                    unsafe { std::array::from_fn(|q| b.ptr.offset((j + q) as isize * b.cs)) };
-                let mut s = [zero; 4];
-                for p in 0..k {
-                    // SAFETY: p < k, so a[0, p] is inside `a`, and b[p, j + q] (at p past the
-                    // start of its column, as b's row stride is 1) inside `b`.
-                    unsafe {
-                        let ap = *a.ptr.offset(p as isize * a.cs);
-                        for (sq, &bq) in s.iter_mut().zip(&bj) {
-                            *sq += ap * *bq.add(p);
-                        }
-                    }
-                }
-                for (q, &sq) in s.iter().enumerate() {
-                    // SAFETY: m = 1 and j + q < n, so c[0, j + q] is inside `c`.
-                    unsafe { *c.add((j + q) * ldc) = sq };
-                }
-                j += 4;
-            }
-            for j in j..n {
-                // SAFETY: j < n, so column j of `b` starts inside it.
-                let bj = unsafe { b.ptr.offset(j as isize * b.cs) };
-                let mut s = zero;
-                for p in 0..k {
-                    // SAFETY: p < k: a[0, p] and b[p, j] (b's row stride is 1) are inside.
-                    s += unsafe { *a.ptr.offset(p as isize * a.cs) * *bj.add(p) };
-                }
-                // SAFETY: m = 1 and j < n, so c[0, j] is inside `c`.
-                unsafe { *c.add(j * ldc) = s };
-            }
+            // SAFETY: the caller's contract, m = 1 and b's row stride is 1.
+            unsafe { row_times_columns(a, b, c, ldc) };
             return;
         }
         if m == 1 && b.cs == 1 && ldc == 1 {
-            // A row times rows: c[0, :] += a[0, p] * b[p, :] for each p in order, so every
-            // entry is summed as above, and the rows of b and c are contiguous.
-            for j in 0..n {
-                // SAFETY: m = 1, ldc = 1 and j < n, so c[0, j] is at `c + j`, inside `c`.
-                unsafe { *c.add(j) = zero };
-            }
-            for p in 0..k {
-                // SAFETY: p < k, so a[0, p] and the start of row p of `b` are inside them.
-                let (ap, bp) = unsafe {
-                    (
-                        *a.ptr.offset(p as isize * a.cs),
-                        b.ptr.offset(p as isize * b.rs),
-                    )
-                };
-                for j in 0..n {
-                    // SAFETY: j < n and the column strides of `b` and `c` are 1, so b[p, j] and
-                    // c[0, j] are at `bp + j` and `c + j`, inside them.
-                    unsafe { *c.add(j) += ap * *bp.add(j) };
-                }
-            }
+            // SAFETY: the caller's contract, m = 1, and the column strides of `b` and `c` are 1.
+            unsafe { row_times_rows(a, b, c) };
             return;
         }
     }
+    // SAFETY: the caller's contract.
+    unsafe { general_loop(alpha, a, b, beta, c, ldc) }
+}
+
+/// [`small_gemm`] of empty sums (`k == 0`) into the `m x n` matrix `c`: what the general loop
+/// writes, without forming any address in `a` or `b`, which may have no elements at all.
+///
+/// # Safety
+///
+/// `c` is as in [`small_gemm`].
+#[inline(always)]
+unsafe fn empty_sums<T: Float>(alpha: T, beta: T, m: usize, n: usize, c: *mut T, ldc: usize) {
+    let zero = T::zero();
+    for j in 0..n {
+        for i in 0..m {
+            // SAFETY: i < m and j < n, so (i, j) is inside `c`.
+            let out = unsafe { &mut *c.add(j * ldc + i) };
+            *out = if beta == zero {
+                alpha * zero
+            } else {
+                alpha * zero + beta * *out
+            };
+        }
+    }
+}
+
+/// A number times a row: c[0, j] = a[0, 0] * b[0, j].
+///
+/// # Safety
+///
+/// As [`small_gemm`], and `m == k == 1`.
+#[inline(always)]
+unsafe fn number_times_row<T: Float>(a: Op<'_, T>, b: Op<'_, T>, c: *mut T, ldc: usize) {
+    let n = b.cols;
+    let zero = T::zero();
+    // SAFETY: m = k = 1, so a[0, 0] is at `a.ptr`; for j < n, b[0, j] and c[0, j] are
+    // inside `b` and `c`.
+    unsafe {
+        let a00 = *a.ptr;
+        for j in 0..n {
+            *c.add(j * ldc) = zero + a00 * *b.ptr.offset(j as isize * b.cs);
+        }
+    }
+}
+
+/// Outer product: c[i, j] = a[i, 0] * b[0, j], four columns at a time.
+///
+/// # Safety
+///
+/// As [`small_gemm`], and `k == 1`.
+#[inline(always)]
+unsafe fn outer_product<T: Float>(a: Op<'_, T>, b: Op<'_, T>, c: *mut T, ldc: usize) {
+    let (m, n) = (a.rows, b.cols);
+    let zero = T::zero();
+    let mut j = 0;
+    while j + 4 <= n {
+        // SAFETY: j + q < j + 4 <= n, so b[0, j + q] is inside `b`.
+        let bj: [T; 4] = unsafe { std::array::from_fn(|q| *b.ptr.offset((j + q) as isize * b.cs)) };
+        for i in 0..m {
+            // SAFETY: i < m, so a[i, 0] is inside `a`, and c[i, j + q] inside `c` as
+            // j + q < n.
+            unsafe {
+                let ai = *a.ptr.offset(i as isize * a.rs);
+                for (q, &bq) in bj.iter().enumerate() {
+                    *c.add((j + q) * ldc + i) = zero + ai * bq;
+                }
+            }
+        }
+        j += 4;
+    }
+    for j in j..n {
+        // SAFETY: j < n, so b[0, j] is inside `b`.
+        let bj = unsafe { *b.ptr.offset(j as isize * b.cs) };
+        for i in 0..m {
+            // SAFETY: i < m and j < n: a[i, 0] and c[i, j] are inside `a` and `c`.
+            unsafe { *c.add(j * ldc + i) = zero + *a.ptr.offset(i as isize * a.rs) * bj };
+        }
+    }
+}
+
+/// A row times columns: c[0, j] = a[0, :] . b[:, j], each column contiguous; four columns at a
+/// time share each a[0, p] and keep their own sums.
+///
+/// # Safety
+///
+/// As [`small_gemm`], `m == 1` and `b.rs == 1`.
+#[inline(always)]
+unsafe fn row_times_columns<T: Float>(a: Op<'_, T>, b: Op<'_, T>, c: *mut T, ldc: usize) {
+    let (k, n) = (a.cols, b.cols);
+    let zero = T::zero();
+    let mut j = 0;
+    while j + 4 <= n {
+        // SAFETY: j + q < n, so column j + q of `b` starts inside it.
+        let bj: [*const T; 4] =
+            unsafe { std::array::from_fn(|q| b.ptr.offset((j + q) as isize * b.cs)) };
+        let mut s = [zero; 4];
+        for p in 0..k {
+            // SAFETY: p < k, so a[0, p] is inside `a`, and b[p, j + q] (at p past the
+            // start of its column, as b's row stride is 1) inside `b`.
+            unsafe {
+                let ap = *a.ptr.offset(p as isize * a.cs);
+                for (sq, &bq) in s.iter_mut().zip(&bj) {
+                    *sq += ap * *bq.add(p);
+                }
+            }
+        }
+        for (q, &sq) in s.iter().enumerate() {
+            // SAFETY: m = 1 and j + q < n, so c[0, j + q] is inside `c`.
+            unsafe { *c.add((j + q) * ldc) = sq };
+        }
+        j += 4;
+    }
+    for j in j..n {
+        // SAFETY: j < n, so column j of `b` starts inside it.
+        let bj = unsafe { b.ptr.offset(j as isize * b.cs) };
+        let mut s = zero;
+        for p in 0..k {
+            // SAFETY: p < k: a[0, p] and b[p, j] (b's row stride is 1) are inside.
+            s += unsafe { *a.ptr.offset(p as isize * a.cs) * *bj.add(p) };
+        }
+        // SAFETY: m = 1 and j < n, so c[0, j] is inside `c`.
+        unsafe { *c.add(j * ldc) = s };
+    }
+}
+
+/// A row times rows: c[0, :] += a[0, p] * b[p, :] for each p in order, so every entry is summed
+/// as in the other cases, and the rows of b and c are contiguous.
+///
+/// # Safety
+///
+/// As [`small_gemm`] with `ldc == 1`, `m == 1` and `b.cs == 1`.
+#[inline(always)]
+unsafe fn row_times_rows<T: Float>(a: Op<'_, T>, b: Op<'_, T>, c: *mut T) {
+    let (k, n) = (a.cols, b.cols);
+    for j in 0..n {
+        // SAFETY: m = 1, ldc = 1 and j < n, so c[0, j] is at `c + j`, inside `c`.
+        unsafe { *c.add(j) = T::zero() };
+    }
+    for p in 0..k {
+        // SAFETY: p < k, so a[0, p] and the start of row p of `b` are inside them.
+        let (ap, bp) = unsafe {
+            (
+                *a.ptr.offset(p as isize * a.cs),
+                b.ptr.offset(p as isize * b.rs),
+            )
+        };
+        for j in 0..n {
+            // SAFETY: j < n and the column strides of `b` and `c` are 1, so b[p, j] and
+            // c[0, j] are at `bp + j` and `c + j`, inside them.
+            unsafe { *c.add(j) += ap * *bp.add(j) };
+        }
+    }
+}
+
+/// The general loop of [`small_gemm`]: any strides, alpha and beta, each entry summed from zero
+/// in order of `p`.
+///
+/// # Safety
+///
+/// As [`small_gemm`].
+#[inline(always)]
+unsafe fn general_loop<T: Float>(
+    alpha: T,
+    a: Op<'_, T>,
+    b: Op<'_, T>,
+    beta: T,
+    c: *mut T,
+    ldc: usize,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let zero = T::zero();
     for j in 0..n {
         // SAFETY: j < n, so column j of `b` and of `c` start inside them.
         let (bj, cj) = unsafe { (b.ptr.offset(j as isize * b.cs), c.add(j * ldc)) };
@@ -331,6 +408,7 @@ unsafe fn small_gemm<T: Float>(
         }
     }
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
