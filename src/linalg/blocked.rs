@@ -162,6 +162,73 @@ fn threads_for(m: usize, k: usize, n: usize) -> usize {
     1
 }
 
+/// How a product is cut into chunks of work, one per thread, and into depth blocks.
+#[derive(Clone, Copy)]
+struct Plan {
+    /// Threads to run the chunks on, and the number of chunks.
+    threads: usize,
+    chunks: usize,
+    /// Whether the chunks split the rows of C (else its columns).
+    split_rows: bool,
+    /// Rows of A and C, rows of a panel, and panels of `MR` rows and of `NR` columns of C.
+    m: usize,
+    mr: usize,
+    m_panels: usize,
+    b_panels: usize,
+    /// The most depth of one block.
+    kc_max: usize,
+    /// Elements of one chunk's packing region.
+    region: usize,
+}
+
+impl Plan {
+    /// The plan of an `m x k x n` product in element type `E`.
+    fn new<E: Elem>(m: usize, k: usize, n: usize) -> Plan {
+        let mr = E::MR;
+        let threads = threads_for(m, k, n);
+        // Depth blocks of nearly equal size.
+        let kc_max = k.div_ceil(k.div_ceil(E::KC));
+        let m_panels = m.div_ceil(mr);
+        let b_panels = n.div_ceil(E::NR);
+        // One chunk per thread. Splitting the rows of C makes every chunk read all of B, splitting
+        // its columns makes every chunk pack all of A: split so that the operand read twice is the
+        // smaller one (m x k against k x n), when there are panels enough to split.
+        let split_rows = m_panels >= threads && (m >= n || b_panels < threads);
+        let chunks = if threads == 1 {
+            1
+        } else if split_rows {
+            m_panels.min(threads)
+        } else {
+            b_panels.min(threads)
+        };
+        // One packing region per chunk: an A block of at most MC rows rounded up to whole panels
+        // (fewer if A has fewer).
+        let region = (E::MC + mr).min(m.div_ceil(mr) * mr) * kc_max;
+        Plan {
+            threads,
+            chunks,
+            split_rows,
+            m,
+            mr,
+            m_panels,
+            b_panels,
+            kc_max,
+            region,
+        }
+    }
+
+    /// The rows of C and the `NR`-column panels of B that chunk `t` computes.
+    fn part(&self, t: usize) -> (Range<usize>, Range<usize>) {
+        let (m, mr) = (self.m, self.mr);
+        if self.split_rows {
+            let p = share(self.m_panels, self.chunks, t);
+            (p.start * mr..(p.end * mr).min(m), 0..self.b_panels)
+        } else {
+            (0..m, share(self.b_panels, self.chunks, t))
+        }
+    }
+}
+
 /// `C = alpha * A * B + beta * C` with `A: m x k`, `B: k x n` and `C` column-major with leading
 /// dimension `ldc`; `k > 0`. With `beta == 0`, `C` is not read.
 ///
@@ -182,38 +249,15 @@ pub(super) unsafe fn gemm<E: Elem>(
     c: *mut E,
     ldc: usize,
 ) {
-    let mr = E::MR;
-    let threads = threads_for(m, k, n);
-    // Depth blocks of nearly equal size.
-    let kc_max = k.div_ceil(k.div_ceil(E::KC));
+    let plan = Plan::new::<E>(m, k, n);
+    let (kc_max, region) = (plan.kc_max, plan.region);
     let c = Shared(c);
-    let m_panels = m.div_ceil(mr);
-    let b_panels = n.div_ceil(E::NR);
-    // One chunk per thread. Splitting the rows of C makes every chunk read all of B, splitting
-    // its columns makes every chunk pack all of A: split so that the operand read twice is the
-    // smaller one (m x k against k x n), when there are panels enough to split.
-    let split_rows = m_panels >= threads && (m >= n || b_panels < threads);
-    let chunks = if threads == 1 {
-        1
-    } else if split_rows {
-        m_panels.min(threads)
-    } else {
-        b_panels.min(threads)
-    };
-    // One packing region per chunk: an A block of at most MC rows rounded up to whole panels
-    // (fewer if A has fewer).
-    let region = (E::MC + mr).min(m.div_ceil(mr) * mr) * kc_max;
-    let a_pack = Shared(scratch::<E>(&PACK_A, chunks * region));
+    let a_pack = Shared(scratch::<E>(&PACK_A, plan.chunks * region));
     // Each chunk owns its tiles of C, so it runs every depth block itself: one job per product.
-    run(threads, chunks, &|t| {
+    run(plan.threads, plan.chunks, &|t| {
         // The whole operands (closures would otherwise capture their raw-pointer fields).
         let (a, b) = (a, b);
-        let (rows, cols) = if split_rows {
-            let p = share(m_panels, chunks, t);
-            (p.start * mr..(p.end * mr).min(m), 0..b_panels)
-        } else {
-            (0..m, share(b_panels, chunks, t))
-        };
+        let (rows, cols) = plan.part(t);
         // SAFETY: t < chunks and the scratch holds `chunks * region` elements, so this chunk's
         // region starts inside it.
         let a_pack = unsafe { a_pack.get().add(t * region) };
