@@ -162,6 +162,73 @@ fn threads_for(m: usize, k: usize, n: usize) -> usize {
     1
 }
 
+/// How a product is cut into chunks of work, one per thread, and into depth blocks.
+#[derive(Clone, Copy)]
+struct Plan {
+    /// Threads to run the chunks on, and the number of chunks.
+    threads: usize,
+    chunks: usize,
+    /// Whether the chunks split the rows of C (else its columns).
+    split_rows: bool,
+    /// Rows of A and C, rows of a panel, and panels of `MR` rows and of `NR` columns of C.
+    m: usize,
+    mr: usize,
+    m_panels: usize,
+    b_panels: usize,
+    /// The most depth of one block.
+    kc_max: usize,
+    /// Elements of one chunk's packing region.
+    region: usize,
+}
+
+impl Plan {
+    /// The plan of an `m x k x n` product in element type `E`.
+    fn new<E: Elem>(m: usize, k: usize, n: usize) -> Plan {
+        let mr = E::MR;
+        let threads = threads_for(m, k, n);
+        // Depth blocks of nearly equal size.
+        let kc_max = k.div_ceil(k.div_ceil(E::KC));
+        let m_panels = m.div_ceil(mr);
+        let b_panels = n.div_ceil(E::NR);
+        // One chunk per thread. Splitting the rows of C makes every chunk read all of B, splitting
+        // its columns makes every chunk pack all of A: split so that the operand read twice is the
+        // smaller one (m x k against k x n), when there are panels enough to split.
+        let split_rows = m_panels >= threads && (m >= n || b_panels < threads);
+        let chunks = if threads == 1 {
+            1
+        } else if split_rows {
+            m_panels.min(threads)
+        } else {
+            b_panels.min(threads)
+        };
+        // One packing region per chunk: an A block of at most MC rows rounded up to whole panels
+        // (fewer if A has fewer).
+        let region = (E::MC + mr).min(m.div_ceil(mr) * mr) * kc_max;
+        Plan {
+            threads,
+            chunks,
+            split_rows,
+            m,
+            mr,
+            m_panels,
+            b_panels,
+            kc_max,
+            region,
+        }
+    }
+
+    /// The rows of C and the `NR`-column panels of B that chunk `t` computes.
+    fn part(&self, t: usize) -> (Range<usize>, Range<usize>) {
+        let (m, mr) = (self.m, self.mr);
+        if self.split_rows {
+            let p = share(self.m_panels, self.chunks, t);
+            (p.start * mr..(p.end * mr).min(m), 0..self.b_panels)
+        } else {
+            (0..m, share(self.b_panels, self.chunks, t))
+        }
+    }
+}
+
 /// `C = alpha * A * B + beta * C` with `A: m x k`, `B: k x n` and `C` column-major with leading
 /// dimension `ldc`; `k > 0`. With `beta == 0`, `C` is not read.
 ///
@@ -182,38 +249,15 @@ pub(super) unsafe fn gemm<E: Elem>(
     c: *mut E,
     ldc: usize,
 ) {
-    let mr = E::MR;
-    let threads = threads_for(m, k, n);
-    // Depth blocks of nearly equal size.
-    let kc_max = k.div_ceil(k.div_ceil(E::KC));
+    let plan = Plan::new::<E>(m, k, n);
+    let (kc_max, region) = (plan.kc_max, plan.region);
     let c = Shared(c);
-    let m_panels = m.div_ceil(mr);
-    let b_panels = n.div_ceil(E::NR);
-    // One chunk per thread. Splitting the rows of C makes every chunk read all of B, splitting
-    // its columns makes every chunk pack all of A: split so that the operand read twice is the
-    // smaller one (m x k against k x n), when there are panels enough to split.
-    let split_rows = m_panels >= threads && (m >= n || b_panels < threads);
-    let chunks = if threads == 1 {
-        1
-    } else if split_rows {
-        m_panels.min(threads)
-    } else {
-        b_panels.min(threads)
-    };
-    // One packing region per chunk: an A block of at most MC rows rounded up to whole panels
-    // (fewer if A has fewer).
-    let region = (E::MC + mr).min(m.div_ceil(mr) * mr) * kc_max;
-    let a_pack = Shared(scratch::<E>(&PACK_A, chunks * region));
+    let a_pack = Shared(scratch::<E>(&PACK_A, plan.chunks * region));
     // Each chunk owns its tiles of C, so it runs every depth block itself: one job per product.
-    run(threads, chunks, &|t| {
+    run(plan.threads, plan.chunks, &|t| {
         // The whole operands (closures would otherwise capture their raw-pointer fields).
         let (a, b) = (a, b);
-        let (rows, cols) = if split_rows {
-            let p = share(m_panels, chunks, t);
-            (p.start * mr..(p.end * mr).min(m), 0..b_panels)
-        } else {
-            (0..m, share(b_panels, chunks, t))
-        };
+        let (rows, cols) = plan.part(t);
         // SAFETY: t < chunks and the scratch holds `chunks * region` elements, so this chunk's
         // region starts inside it.
         let a_pack = unsafe { a_pack.get().add(t * region) };
@@ -312,28 +356,16 @@ unsafe fn block_avx2<E: Elem>(x: Block<E>) {
     unsafe { block_with::<E, true>(x) }
 }
 
-/// The body of [`block`], with the AVX2 kernels if `AVX`.
+/// The body of [`block`], with the AVX2 kernels if `AVX`: block by block of rows, the packing of
+/// A, then the tiles.
 ///
 /// # Safety
 ///
 /// As [`block`]; with `AVX`, the CPU has AVX2 and FMA.
 #[inline(always)]
 unsafe fn block_with<E: Elem, const AVX: bool>(x: Block<E>) {
-    let Block {
-        rows,
-        cols,
-        kc,
-        n,
-        alpha,
-        a,
-        b,
-        beta,
-        c,
-        ldc,
-        a_pack,
-    } = x;
-    let (mr, nr) = (E::MR, E::NR);
-    if rows.is_empty() || cols.is_empty() {
+    let (mr, rows) = (E::MR, x.rows.clone());
+    if rows.is_empty() || x.cols.is_empty() {
         return;
     }
     // Blocks of nearly equal size, whole panels each, so that no small last block reads all of
@@ -343,96 +375,152 @@ unsafe fn block_with<E: Elem, const AVX: bool>(x: Block<E>) {
     let mut ic = rows.start;
     while ic < rows.end {
         let mc = mc_max.min(rows.end - ic);
-        // An A block whose columns are contiguous is read in place when each of its panels
-        // meets few B panels, or when the block fits in L1 anyway: then packing would cost more
-        // than it saves (a packed panel is contiguous, so reused panels avoid cache-set conflicts
-        // of strided columns). Only its last, partial panel of rows is then packed, with zero
-        // rows added. Other layouts are packed block by block.
-        let direct = a.rs == 1 && (n <= 4 * nr || mc * kc * size_of::<E>() <= L1_BLOCK);
-        let full = mc / mr * mr;
-        if !direct {
-            // SAFETY: rows ic..ic + mc lie in `rows`, so the `mc x kc` block from row ic is inside
-            // A's depth block; mc <= mc_max <= MC and mc <= rows.len(), so `a_pack` holds its
-            // `ceil(mc / MR)` panels.
-            unsafe { pack_a::<E>(mc, kc, a.ptr.offset(ic as isize * a.rs), a.rs, a.cs, a_pack) };
-        } else if full < mc {
-            let first = (ic + full) as isize;
-            // SAFETY: rows ic + full..ic + mc are inside A's depth block, whose row stride is 1
-            // here (`direct`); their one panel fits in `a_pack`.
-            unsafe { pack_a::<E>(mc - full, kc, a.ptr.offset(first), 1, a.cs, a_pack) };
-        }
-        for q in cols.clone() {
-            let j = q * nr;
-            let tile_cols = nr.min(n - j);
-            // SAFETY: q < ceil(n / NR), so j = q * NR < n: column j of B's depth block is inside
-            // it, and so are the `tile_cols` columns from it.
-            let bp = unsafe { b.ptr.offset(j as isize * b.cs) };
-            // Two lines of the next mini-batch per tile, spread through the product.
-            super::prefetch_some(2 * mc.div_ceil(mr));
-            let mut i = 0;
-            while i < mc {
-                let tile_rows = mr.min(mc - i);
-                let (ap, lda) = if direct && tile_rows == mr {
-                    // SAFETY: ic + i < m, and A's row stride is 1 (`direct`): row ic + i of its
-                    // depth block is at `ic + i`, inside it.
-                    (unsafe { a.ptr.add(ic + i) }, a.cs)
-                } else if direct {
-                    (a_pack as *const E, mr as isize)
-                } else {
-                    // SAFETY: i < mc is a multiple of MR, so panel i / MR of the packed block
-                    // starts at `i * kc`, inside `a_pack`.
-                    (unsafe { a_pack.add(i * kc) as *const E }, mr as isize)
-                };
-                // SAFETY: row ic + i < m and column j < n of C: inside it.
-                let ct = unsafe { c.add(j * ldc + ic + i) };
-                if tile_rows == mr {
-                    // SAFETY: the A panel is `MR x kc` with leading dimension `lda` (rows
-                    // ic + i..ic + i + MR <= m of A read in place, or a packed panel), B's block
-                    // `kc x tile_cols` from `bp`, and the `MR x tile_cols` tile at `ct` is inside
-                    // C and this chunk's own; with `AVX`, the CPU has AVX2 and FMA (contract).
-                    unsafe {
-                        E::tile::<AVX>(tile_cols, kc, alpha, ap, lda, bp, b.rs, b.cs, beta, ct, ldc)
-                    };
-                } else {
-                    // The last rows: a full tile into a local buffer, then the valid part.
-                    let mut tile = [E::zero(); MAX_TILE];
-                    let out = tile.as_mut_ptr();
-                    // SAFETY: the A panel is packed (`MR x kc`, rows past `tile_rows` zero) and
-                    // B's block as above; `tile` holds MAX_TILE >= MR * NR elements, an
-                    // `MR x tile_cols` tile with leading dimension MR.
-                    unsafe {
-                        E::tile::<AVX>(
-                            tile_cols,
-                            kc,
-                            E::one(),
-                            ap,
-                            lda,
-                            bp,
-                            b.rs,
-                            b.cs,
-                            E::zero(),
-                            out,
-                            mr,
-                        )
-                    };
-                    for jj in 0..tile_cols {
-                        for ii in 0..tile_rows {
-                            // SAFETY: ii < tile_rows and jj < tile_cols: inside this chunk's
-                            // tile of C, which nothing else references.
-                            let out = unsafe { &mut *ct.add(jj * ldc + ii) };
-                            let v = alpha * tile[jj * mr + ii];
-                            *out = if beta == E::zero() {
-                                v
-                            } else {
-                                v + beta * *out
-                            };
-                        }
-                    }
-                }
-                i += mr;
-            }
-        }
+        // SAFETY: the contract of `block`; rows ic..ic + mc lie in `rows`, and
+        // mc <= mc_max <= MC and mc <= rows.len().
+        let direct = unsafe { pack_rows(&x, ic, mc) };
+        // SAFETY: as above, and `pack_rows` has just packed these rows, or read in place if
+        // `direct`; with `AVX`, the CPU has AVX2 and FMA (contract).
+        unsafe { tiles::<E, AVX>(&x, ic, mc, direct) };
         ic += mc;
+    }
+}
+
+/// Packs rows `ic..ic + mc` of the depth block of A into `a_pack`, or only their last, partial
+/// panel when the block is read in place; returns whether it is read in place.
+///
+/// # Safety
+///
+/// As [`block`]; rows `ic..ic + mc` lie in `x.rows`, `mc <= MC` and `mc <= x.rows.len()`.
+#[inline(always)]
+unsafe fn pack_rows<E: Elem>(x: &Block<E>, ic: usize, mc: usize) -> bool {
+    let (mr, nr, kc, a, a_pack) = (E::MR, E::NR, x.kc, x.a, x.a_pack);
+    // An A block whose columns are contiguous is read in place when each of its panels
+    // meets few B panels, or when the block fits in L1 anyway: then packing would cost more
+    // than it saves (a packed panel is contiguous, so reused panels avoid cache-set conflicts
+    // of strided columns). Only its last, partial panel of rows is then packed, with zero
+    // rows added. Other layouts are packed block by block.
+    let direct = a.rs == 1 && (x.n <= 4 * nr || mc * kc * size_of::<E>() <= L1_BLOCK);
+    let full = mc / mr * mr;
+    if !direct {
+        // SAFETY: rows ic..ic + mc lie in `x.rows`, so the `mc x kc` block from row ic is inside
+        // A's depth block; mc <= MC and mc <= x.rows.len() (the contract), so `a_pack` holds
+        // its `ceil(mc / MR)` panels.
+        unsafe { pack_a::<E>(mc, kc, a.ptr.offset(ic as isize * a.rs), a.rs, a.cs, a_pack) };
+    } else if full < mc {
+        let first = (ic + full) as isize;
+        // SAFETY: rows ic + full..ic + mc are inside A's depth block, whose row stride is 1
+        // here (`direct`); their one panel fits in `a_pack`.
+        unsafe { pack_a::<E>(mc - full, kc, a.ptr.offset(first), 1, a.cs, a_pack) };
+    }
+    direct
+}
+
+/// Every tile of rows `ic..ic + mc` of C and the panels `x.cols`, by the micro-kernel, with A
+/// read in place if `direct`, else from the panels packed in `a_pack`.
+///
+/// # Safety
+///
+/// As [`block`]; rows `ic..ic + mc` lie in `x.rows`, and [`pack_rows`] has just packed them and
+/// returned `direct`; with `AVX`, the CPU has AVX2 and FMA.
+#[inline(always)]
+unsafe fn tiles<E: Elem, const AVX: bool>(x: &Block<E>, ic: usize, mc: usize, direct: bool) {
+    let (mr, nr, kc, n) = (E::MR, E::NR, x.kc, x.n);
+    let (alpha, a, b, beta, c, ldc, a_pack) = (x.alpha, x.a, x.b, x.beta, x.c, x.ldc, x.a_pack);
+    for q in x.cols.clone() {
+        let j = q * nr;
+        let tile_cols = nr.min(n - j);
+        // SAFETY: q < ceil(n / NR), so j = q * NR < n: column j of B's depth block is inside
+        // it, and so are the `tile_cols` columns from it.
+        let bp = unsafe { b.ptr.offset(j as isize * b.cs) };
+        // Two lines of the next mini-batch per tile, spread through the product.
+        super::prefetch::prefetch_some(2 * mc.div_ceil(mr));
+        let mut i = 0;
+        while i < mc {
+            let tile_rows = mr.min(mc - i);
+            let (ap, lda) = if direct && tile_rows == mr {
+                // SAFETY: ic + i < m, and A's row stride is 1 (`direct`): row ic + i of its
+                // depth block is at `ic + i`, inside it.
+                (unsafe { a.ptr.add(ic + i) }, a.cs)
+            } else if direct {
+                (a_pack as *const E, mr as isize)
+            } else {
+                // SAFETY: i < mc is a multiple of MR, so panel i / MR of the packed block
+                // starts at `i * kc`, inside `a_pack`.
+                (unsafe { a_pack.add(i * kc) as *const E }, mr as isize)
+            };
+            // SAFETY: row ic + i < m and column j < n of C: inside it.
+            let ct = unsafe { c.add(j * ldc + ic + i) };
+            if tile_rows == mr {
+                // SAFETY: the A panel is `MR x kc` with leading dimension `lda` (rows
+                // ic + i..ic + i + MR <= m of A read in place, or a packed panel), B's block
+                // `kc x tile_cols` from `bp`, and the `MR x tile_cols` tile at `ct` is inside
+                // C and this chunk's own; with `AVX`, the CPU has AVX2 and FMA (contract).
+                unsafe {
+                    E::tile::<AVX>(tile_cols, kc, alpha, ap, lda, bp, b.rs, b.cs, beta, ct, ldc)
+                };
+            } else {
+                // SAFETY: the A panel is packed (`MR x kc`, leading dimension `lda` = MR, rows
+                // past `tile_rows` zero), B's block as above, and the `tile_rows x tile_cols`
+                // tile at `ct` is inside C and this chunk's own; with `AVX`, as above.
+                unsafe { last_rows::<E, AVX>(x, ap, lda, bp, ct, tile_rows, tile_cols) };
+            }
+            i += mr;
+        }
+    }
+}
+
+/// The last rows of a column of tiles, fewer than `MR`: a full tile into a local buffer, then
+/// the valid part into C.
+///
+/// # Safety
+///
+/// `ap` is a packed `MR x kc` panel (leading dimension `lda`) whose rows past `tile_rows` are
+/// zero, `bp` B's `kc x tile_cols` block with the strides of `x.b`, and `ct` the
+/// `tile_rows x tile_cols` tile of C with leading dimension `x.ldc`, which nothing else
+/// references; with `AVX`, the CPU has AVX2 and FMA.
+#[inline(always)]
+unsafe fn last_rows<E: Elem, const AVX: bool>(
+    x: &Block<E>,
+    ap: *const E,
+    lda: isize,
+    bp: *const E,
+    ct: *mut E,
+    tile_rows: usize,
+    tile_cols: usize,
+) {
+    let (mr, kc, alpha, b, beta, ldc) = (E::MR, x.kc, x.alpha, x.b, x.beta, x.ldc);
+    let mut tile = [E::zero(); MAX_TILE];
+    let out = tile.as_mut_ptr();
+    // SAFETY: the A panel is packed (`MR x kc`, rows past `tile_rows` zero) and B's block is
+    // `kc x tile_cols` (the contract); `tile` holds MAX_TILE >= MR * NR elements, an
+    // `MR x tile_cols` tile with leading dimension MR.
+    unsafe {
+        E::tile::<AVX>(
+            tile_cols,
+            kc,
+            E::one(),
+            ap,
+            lda,
+            bp,
+            b.rs,
+            b.cs,
+            E::zero(),
+            out,
+            mr,
+        )
+    };
+    for jj in 0..tile_cols {
+        for ii in 0..tile_rows {
+            // SAFETY: ii < tile_rows and jj < tile_cols: inside this chunk's tile of C, which
+            // nothing else references.
+            let out = unsafe { &mut *ct.add(jj * ldc + ii) };
+            let v = alpha * tile[jj * mr + ii];
+            *out = if beta == E::zero() {
+                v
+            } else {
+                v + beta * *out
+            };
+        }
     }
 }
 

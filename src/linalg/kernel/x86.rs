@@ -1,0 +1,279 @@
+//! The x86-64 code of the kernels: the AVX2 and FMA micro-kernels, and the transposed packing
+//! and column sums that use AVX registers. The caller checks the CPU features at run time.
+
+use std::arch::x86_64::*;
+
+/// The AVX2 + FMA kernel for one element type: a tile of two vectors of rows times `N`
+/// broadcast columns, `2 * N` accumulators (at most 12 of the 16 registers).
+macro_rules! avx2_kernel {
+    ($inner:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $store:ident,
+     $set1:ident, $bcast:ident, $fma:ident, $mul:ident) => {
+        /// The AVX2 kernel, for callers compiled with AVX2 and FMA to inline.
+        ///
+        /// # Safety
+        ///
+        /// As [`super::Kernel`], on a CPU with AVX2 and FMA.
+        #[allow(clippy::too_many_arguments)]
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        pub(super) unsafe fn $inner<const N: usize>(
+            k: usize,
+            alpha: $t,
+            mut a: *const $t,
+            lda: isize,
+            mut b: *const $t,
+            rsb: isize,
+            csb: isize,
+            beta: $t,
+            c: *mut $t,
+            ldc: usize,
+        ) {
+            // The tile is two vectors of rows: MR = 2 * lanes.
+            let mut acc = [[$zero(); 2]; N];
+            for _ in 0..k {
+                // SAFETY: fewer than k steps were taken, so `a` is at a step of the panel,
+                // whose MR = 2 * lanes elements are readable.
+                let (a0, a1) = unsafe { ($load(a), $load(a.add($lanes))) };
+                for (j, acc_j) in acc.iter_mut().enumerate() {
+                    // SAFETY: `b` is at a row of the block and j < N, so B[p, j] is inside.
+                    let bj = $bcast(unsafe { &*b.offset(j as isize * csb) });
+                    acc_j[0] = $fma(a0, bj, acc_j[0]);
+                    acc_j[1] = $fma(a1, bj, acc_j[1]);
+                }
+                // Wrapping: after the last step these point past their operands (a panel
+                // read in place is followed by the next rows' columns), and are not read.
+                a = a.wrapping_offset(lda);
+                b = b.wrapping_offset(rsb);
+            }
+            let va = $set1(alpha);
+            let vb = $set1(beta);
+            for (j, acc_j) in acc.iter().enumerate() {
+                // SAFETY: j < N, so column j of the `MR x N` tile starts inside C.
+                let cj = unsafe { c.add(j * ldc) };
+                for (h, &v) in acc_j.iter().enumerate() {
+                    // SAFETY: h < 2, so the `lanes` rows from `lanes * h` are inside the
+                    // column of the tile.
+                    let ptr = unsafe { cj.add($lanes * h) };
+                    let mut r = $mul(v, va);
+                    if beta != 0.0 {
+                        // SAFETY: `ptr` addresses `lanes` elements of the tile, readable.
+                        r = $fma(unsafe { $load(ptr) }, vb, r);
+                    }
+                    // SAFETY: as above, and writable: nothing else references the tile.
+                    unsafe { $store(ptr, r) };
+                }
+            }
+        }
+    };
+}
+
+/// Transposed packing of a 16-row `f32` panel by 8 x 8 blocks in registers; returns how many
+/// steps of `p` it packed (a multiple of 8), the rest is left to the caller.
+///
+/// # Safety
+///
+/// As [`super::Elem::pack_transposed`], on a CPU with AVX.
+pub(super) unsafe fn pack_transposed_f32(
+    kc: usize,
+    a: *const f32,
+    rs: isize,
+    dst: *mut f32,
+) -> usize {
+    // SAFETY: the caller's contract, AVX included, is that of the AVX packing.
+    unsafe { pack_transposed_f32_avx(kc, a, rs, dst) }
+}
+
+/// The 8 x 8 transpose of eight rows: element `c` of row `i` of the result is element `i` of
+/// row `c` of `r`.
+#[inline]
+#[target_feature(enable = "avx")]
+fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+    [
+        _mm256_permute2f128_ps::<0x20>(u0, u4),
+        _mm256_permute2f128_ps::<0x20>(u1, u5),
+        _mm256_permute2f128_ps::<0x20>(u2, u6),
+        _mm256_permute2f128_ps::<0x20>(u3, u7),
+        _mm256_permute2f128_ps::<0x31>(u0, u4),
+        _mm256_permute2f128_ps::<0x31>(u1, u5),
+        _mm256_permute2f128_ps::<0x31>(u2, u6),
+        _mm256_permute2f128_ps::<0x31>(u3, u7),
+    ]
+}
+
+/// The sums of the first `cols / 8 * 8` columns of a `rows x cols` column-major `f32` matrix
+/// with leading dimension `ld` into `out`, each from zero in order of the rows, as the plain
+/// loop adds them: eight columns side by side, eight rows at a time transposed into the
+/// eight lanes of one vector. Returns the columns summed.
+///
+/// # Safety
+///
+/// `a` is a readable column-major `rows x cols` matrix with leading dimension `ld` (each
+/// column starting inside its allocation), `out` writable for `cols` values; the CPU has AVX.
+#[target_feature(enable = "avx")]
+pub(in crate::linalg) unsafe fn column_sums_f32(
+    rows: usize,
+    cols: usize,
+    a: *const f32,
+    ld: usize,
+    out: *mut f32,
+) -> usize {
+    let (full_cols, full_rows) = (cols / 8 * 8, rows / 8 * 8);
+    let mut j0 = 0;
+    while j0 < full_cols {
+        // SAFETY: j0 + l < j0 + 8 <= full_cols <= cols, so these columns start inside `a`.
+        let col: [*const f32; 8] = unsafe { std::array::from_fn(|l| a.add((j0 + l) * ld)) };
+        let mut sums = _mm256_setzero_ps();
+        let mut r = 0;
+        while r < full_rows {
+            // SAFETY: r + 8 <= full_rows <= rows: rows r..r + 8 of each column are inside.
+            let block = unsafe { std::array::from_fn(|l| _mm256_loadu_ps(col[l].add(r))) };
+            // Row r + i of the eight columns, added in order of i.
+            for row in transpose8(block) {
+                sums = _mm256_add_ps(sums, row);
+            }
+            r += 8;
+        }
+        let mut lanes = [0.0f32; 8];
+        // SAFETY: `lanes` holds the eight values stored.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sums) };
+        for r in full_rows..rows {
+            for (l, s) in lanes.iter_mut().enumerate() {
+                // SAFETY: r < rows and l < 8: row r of column j0 + l is inside `a`.
+                *s += unsafe { *col[l].add(r) };
+            }
+        }
+        // SAFETY: j0 + 8 <= cols, so `out` has room for these eight sums; `lanes` is a
+        // local array, so the two do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(lanes.as_ptr(), out.add(j0), 8) };
+        j0 += 8;
+    }
+    full_cols
+}
+
+/// [`pack_transposed_f32`], compiled for AVX.
+///
+/// # Safety
+///
+/// As [`super::Elem::pack_transposed`] for a 16-row panel, on a CPU with AVX.
+#[target_feature(enable = "avx")]
+unsafe fn pack_transposed_f32_avx(kc: usize, a: *const f32, rs: isize, dst: *mut f32) -> usize {
+    let full = kc / 8 * 8;
+    for half in 0..2 {
+        // SAFETY: 8 * half < 16, so row 8 * half of the block is inside it.
+        let rows = unsafe { a.offset(8 * half as isize * rs) };
+        let mut p = 0;
+        while p < full {
+            // r[i] = A[8 half + i, p..p + 8]
+            // SAFETY: 8 half + i < 16 and p + 8 <= full <= kc: inside the `16 x kc` block,
+            // whose rows are contiguous.
+            let r: [__m256; 8] = unsafe {
+                std::array::from_fn(|i| _mm256_loadu_ps(rows.offset(i as isize * rs).add(p)))
+            };
+            // column c of the block = A[8 half .. 8 half + 8, p + c]
+            let cols = transpose8(r);
+            for (c, &col) in cols.iter().enumerate() {
+                // SAFETY: p + c < kc and 8 half + 8 <= 16, so these eight elements are in
+                // step p + c of the `16 * kc` panel.
+                unsafe { _mm256_storeu_ps(dst.add((p + c) * 16 + 8 * half), col) };
+            }
+            p += 8;
+        }
+    }
+    full
+}
+
+/// Transposed packing of an 8-row `f64` panel by 4 x 4 blocks in registers; returns how many
+/// steps of `p` it packed (a multiple of 4), the rest is left to the caller.
+///
+/// # Safety
+///
+/// As [`super::Elem::pack_transposed`], on a CPU with AVX.
+pub(super) unsafe fn pack_transposed_f64(
+    kc: usize,
+    a: *const f64,
+    rs: isize,
+    dst: *mut f64,
+) -> usize {
+    // SAFETY: the caller's contract, AVX included, is that of the AVX packing.
+    unsafe { pack_transposed_f64_avx(kc, a, rs, dst) }
+}
+
+/// [`pack_transposed_f64`], compiled for AVX.
+///
+/// # Safety
+///
+/// As [`super::Elem::pack_transposed`] for an 8-row panel, on a CPU with AVX.
+#[target_feature(enable = "avx")]
+unsafe fn pack_transposed_f64_avx(kc: usize, a: *const f64, rs: isize, dst: *mut f64) -> usize {
+    let full = kc / 4 * 4;
+    for half in 0..2 {
+        // SAFETY: 4 * half < 8, so row 4 * half of the block is inside it.
+        let rows = unsafe { a.offset(4 * half as isize * rs) };
+        let mut p = 0;
+        while p < full {
+            // SAFETY: 4 half + i < 8 and p + 4 <= full <= kc: inside the `8 x kc` block,
+            // whose rows are contiguous.
+            let r: [__m256d; 4] = unsafe {
+                std::array::from_fn(|i| _mm256_loadu_pd(rows.offset(i as isize * rs).add(p)))
+            };
+            let t0 = _mm256_unpacklo_pd(r[0], r[1]);
+            let t1 = _mm256_unpackhi_pd(r[0], r[1]);
+            let t2 = _mm256_unpacklo_pd(r[2], r[3]);
+            let t3 = _mm256_unpackhi_pd(r[2], r[3]);
+            let cols = [
+                _mm256_permute2f128_pd::<0x20>(t0, t2),
+                _mm256_permute2f128_pd::<0x20>(t1, t3),
+                _mm256_permute2f128_pd::<0x31>(t0, t2),
+                _mm256_permute2f128_pd::<0x31>(t1, t3),
+            ];
+            for (c, &col) in cols.iter().enumerate() {
+                // SAFETY: p + c < kc and 4 half + 4 <= 8, so these four elements are in
+                // step p + c of the `8 * kc` panel.
+                unsafe { _mm256_storeu_pd(dst.add((p + c) * 8 + 4 * half), col) };
+            }
+            p += 4;
+        }
+    }
+    full
+}
+
+avx2_kernel!(
+    kernel_f32_avx2,
+    f32,
+    8,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_set1_ps,
+    _mm256_broadcast_ss,
+    _mm256_fmadd_ps,
+    _mm256_mul_ps
+);
+avx2_kernel!(
+    kernel_f64_avx2,
+    f64,
+    4,
+    _mm256_setzero_pd,
+    _mm256_loadu_pd,
+    _mm256_storeu_pd,
+    _mm256_set1_pd,
+    _mm256_broadcast_sd,
+    _mm256_fmadd_pd,
+    _mm256_mul_pd
+);
