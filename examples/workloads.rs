@@ -1,7 +1,7 @@
 //! The three training workloads of the benchmark suite, timed through the public API.
 //!
 //! ```text
-//! cargo run --release --example workloads -- w1|w2|w3 [--reps N]
+//! cargo run --release --example workloads -- w1|w2|w3|w4 [--reps N]
 //! ```
 //!
 //! prints one JSON line, e.g.
@@ -16,6 +16,11 @@
 //! * **w3** (mnist-shaped, f32): 60 000 x 784 synthetic uniform inputs and uniform labels 0..9,
 //!   784-256-128-10 with biases, Glorot uniform, softmax with categorical cross-entropy, Adam 1e-3
 //!   (eps 1e-8), mini-batches of 128 rows in order, one epoch.
+//!
+//! * **w4** (mnist-shaped inference, f32): W3's network, untrained, predicting the first 10 000
+//!   rows of W3's data through `predict(&self)`: `w4a` the rows in 10 batches of 1 000 (rows per
+//!   second), `w4b` one row per call (median and 99th percentile per call), each from one thread
+//!   and from two threads sharing one model through an `Arc`; four JSON lines.
 //!
 //! Only training is timed (`fit`); data, model construction and the final loss are outside the
 //! timer. `final_loss` is W1's `Σ (pred - y)²` over the four rows and W2/W3's mean cross-entropy
@@ -71,6 +76,7 @@ fn main() -> Result<()> {
         "w1" => ("f64", repeat(reps, w1)?),
         "w2" => ("f32", repeat(reps, w2_setup()?)?),
         "w3" => ("f32", repeat(reps, w3_setup())?),
+        "w4" => return w4(),
         _ => usage(),
     };
     let mut secs: Vec<f64> = runs.iter().map(|r| r.seconds).collect();
@@ -94,7 +100,7 @@ fn main() -> Result<()> {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: workloads w1|w2|w3 [--reps N]");
+    eprintln!("usage: workloads w1|w2|w3|w4 [--reps N]");
     std::process::exit(2)
 }
 
@@ -193,11 +199,17 @@ fn w2_setup() -> Result<impl FnMut() -> Result<Run>> {
 }
 
 /// W3's synthetic data, then a closure that trains on it.
-fn w3_setup() -> impl FnMut() -> Result<Run> {
+/// W3's inputs and labels: uniform values and classes from a seeded generator.
+fn w3_data() -> (DMatrix<f32>, DMatrix<f32>) {
     let (rows, cols) = (60_000, 784);
     let mut rng = NumpyRng::new(0);
     let x = DMatrix::<f32>::from_fn(rows, cols, |_, _| RngExt::random::<f32>(&mut rng));
     let labels = DMatrix::<f32>::from_fn(rows, 1, |_, _| rng.random_range(0..10u8) as f32);
+    (x, labels)
+}
+
+fn w3_setup() -> impl FnMut() -> Result<Run> {
+    let (x, labels) = w3_data();
     move || {
         // Adam: lr 1e-3, betas (0.9, 0.999), eps 1e-8.
         let mut opt = Adam::new(1e-3)?.betas(0.9, 0.999)?.eps(1e-8)?;
@@ -209,4 +221,96 @@ fn w3_setup() -> impl FnMut() -> Result<Run> {
             &Fit::new(1).mini_batch(128),
         )
     }
+}
+
+/// W4: inference with W3's network, from one thread and from two sharing the model.
+fn w4() -> Result<()> {
+    let model = std::sync::Arc::new(classifier(&[784, 256, 128, 10])?);
+    let x = w3_data().0.rows(0, 10_000).into_owned();
+    // Batches of 1 000 rows and single rows, built outside the timer.
+    let batches: Vec<DMatrix<f32>> = (0..10)
+        .map(|b| x.rows(b * 1000, 1000).into_owned())
+        .collect();
+    let singles: Vec<DMatrix<f32>> = (0..x.nrows()).map(|r| x.rows(r, 1).into_owned()).collect();
+    for threads in [1, 2] {
+        let (seconds, checksum) = timed_predictions(&model, &batches, threads)?;
+        println!(
+            "{{\"peer\":\"backprop\",\"workload\":\"w4a\",\"threads\":{threads},\
+             \"rows_per_second\":{:.0},\"checksum\":{checksum:.3}}}",
+            x.nrows() as f64 / seconds
+        );
+    }
+    for threads in [1, 2] {
+        let mut calls = per_call_times(&model, &singles, threads)?;
+        calls.sort_by(f64::total_cmp);
+        let at = |q: f64| calls[((calls.len() as f64 * q) as usize).min(calls.len() - 1)] * 1e6;
+        println!(
+            "{{\"peer\":\"backprop\",\"workload\":\"w4b\",\"threads\":{threads},\
+             \"median_us\":{:.2},\"p99_us\":{:.2}}}",
+            at(0.5),
+            at(0.99)
+        );
+    }
+    Ok(())
+}
+
+/// Predicts every batch, the batches shared out between `threads` threads that share one model;
+/// the wall seconds and the sum of every predicted probability.
+fn timed_predictions(
+    model: &std::sync::Arc<Sequential<f32>>,
+    batches: &[DMatrix<f32>],
+    threads: usize,
+) -> Result<(f64, f64)> {
+    let share = batches.len().div_ceil(threads);
+    let start = Instant::now();
+    let sums = std::thread::scope(|s| {
+        let handles: Vec<_> = batches
+            .chunks(share)
+            .map(|part| {
+                let model = std::sync::Arc::clone(model);
+                s.spawn(move || -> Result<f64> {
+                    part.iter()
+                        .map(|b| Ok(model.predict(b)?.sum() as f64))
+                        .sum()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a prediction thread panicked"))
+            .collect::<Result<Vec<f64>>>()
+    })?;
+    Ok((start.elapsed().as_secs_f64(), sums.iter().sum()))
+}
+
+/// The seconds of each one-row `predict`, the rows shared out between `threads` threads that
+/// share one model.
+fn per_call_times(
+    model: &std::sync::Arc<Sequential<f32>>,
+    rows: &[DMatrix<f32>],
+    threads: usize,
+) -> Result<Vec<f64>> {
+    let share = rows.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = rows
+            .chunks(share)
+            .map(|part| {
+                let model = std::sync::Arc::clone(model);
+                s.spawn(move || -> Result<Vec<f64>> {
+                    part.iter()
+                        .map(|row| {
+                            let start = Instant::now();
+                            model.predict(row)?;
+                            Ok(start.elapsed().as_secs_f64())
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(h.join().expect("a prediction thread panicked")?);
+        }
+        Ok(all)
+    })
 }
