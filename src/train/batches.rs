@@ -175,6 +175,58 @@ pub(crate) fn epoch<T: Float>(
     Ok(sums)
 }
 
+/// What a run of whole epochs checked at its end did.
+pub(crate) enum Run {
+    /// Every epoch ran; their sums are in the caller's vector.
+    Done,
+    /// Nothing: the optimizer still creates state for some parameter.
+    NotReady,
+    /// Nothing: a step would have diverged; parameters and state are as before.
+    Failed,
+}
+
+/// Epochs of batches in order (no shuffle) as one run checked at its end, for fits in which
+/// nothing between epochs looks at the model: each epoch's sums are pushed to `sums`.
+pub(crate) fn epochs<T: Float>(
+    model: &mut Sequential<T>,
+    batches: &mut Batches<'_, T>,
+    guard: &mut Guard<'_, T>,
+    (epochs, accuracy): (usize, bool),
+    sums: &mut Vec<Sums<T>>,
+) -> Run {
+    debug_assert!(batches.shuffled.is_none(), "a shuffle cannot be replayed");
+    if !guard.begin_run(model) {
+        return Run::NotReady;
+    }
+    sums.clear();
+    let count = batches.count();
+    let mut finite = true;
+    for _ in 0..epochs {
+        let mut epoch = Sums {
+            loss: T::zero(),
+            correct: 0,
+        };
+        let ran = each_batch(
+            model,
+            batches,
+            0..count,
+            accuracy,
+            &mut epoch,
+            |m, x, y, keep| guard.unchecked_step(m, x, y, keep).ok_or(()),
+        );
+        if ran.is_err() {
+            finite = false;
+            break;
+        }
+        sums.push(epoch);
+    }
+    if guard.end_run(model, finite) {
+        Run::Done
+    } else {
+        Run::Failed
+    }
+}
+
 /// The batch loop: trains batches `steps` with `step` (given the model, the batch and whether to
 /// keep the batch as `layer_output(0)`, which only the epoch's last batch is) and adds their
 /// figures to `sums`; stops at the first step that fails, with its index.

@@ -5,11 +5,13 @@
 //! ```text
 //! Sequential::fit(x, y, opt, fit)
 //!  └ Plan::new                      train/plan.rs: every setting and shape checked, buffers sized,
-//!     │                             the optimizer put behind the Guard, end-of-epoch check chosen
+//!     │                             the optimizer put behind the Guard, end-of-epoch check chosen,
+//!     │                             and whether one checked run may span all remaining epochs
 //!     └ for each epoch              train/mod.rs: schedule, validation, history, callback,
 //!        │                          early stopping (train/stopping.rs), progress (train/progress.rs)
-//!        └ batches::epoch           train/batches.rs: the one batch loop, in order or reshuffled,
-//!           │                       summing loss and correct rows
+//!        └ batches::epoch           train/batches.rs: the one batch loop (`each_batch`), in order
+//!           │  (or batches::epochs  or reshuffled, summing loss and correct rows
+//!           │   for the remaining epochs at once)
 //!           └ Guard::step           train/guard.rs: divergence checked at every step, or
 //!              │  (or unchecked_step  at the end of the epoch and replayed step by step if needed)
 //!              │   between begin_run/end_run)
@@ -44,6 +46,9 @@ use stopping::Watch;
 use crate::Error;
 use crate::optim::Schedule;
 use crate::{Float, Matrix, Optimizer, Result, Sequential};
+
+/// A callback after every epoch (see [`Sequential::fit_with`]).
+type Callback<'c, T> = &'c mut dyn FnMut(&Epoch<T>) -> Control;
 
 /// How many rows feed each update: the chapter's three flavours of gradient descent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -325,7 +330,7 @@ impl<T: Float> Sequential<T> {
         opt: &mut dyn Optimizer<T>,
         fit: &Fit,
     ) -> Result<History<T>> {
-        self.fit_with(x, y, None, opt, fit, &mut |_| Control::Continue)
+        self.fit_inner((x, y), None, opt, fit, None)
     }
 
     /// [`fit`](Self::fit) with an explicit validation set (used instead of
@@ -355,13 +360,29 @@ impl<T: Float> Sequential<T> {
         fit: &Fit,
         on_epoch: &mut dyn FnMut(&Epoch<T>) -> Control,
     ) -> Result<History<T>> {
+        self.fit_inner((x, y), validation, opt, fit, Some(on_epoch))
+    }
+
+    /// [`fit_with`](Self::fit_with), with or without a callback.
+    fn fit_inner(
+        &mut self,
+        (x, y): (&Matrix<T>, &Matrix<T>),
+        validation: Option<(&Matrix<T>, &Matrix<T>)>,
+        opt: &mut dyn Optimizer<T>,
+        fit: &Fit,
+        mut on_epoch: Option<Callback<'_, T>>,
+    ) -> Result<History<T>> {
         self.interrupted = None;
-        let mut plan = Plan::new(self, (x, y), validation, opt, fit)?;
+        let mut plan = Plan::new(self, (x, y), validation, opt, fit, on_epoch.is_some())?;
         let mut watch = fit.early_stopping.map(Watch::new);
         let mut progress = Progress::new(fit.progress, fit.epochs);
         let mut history = History::with_capacity(fit.epochs);
         let base_lr = plan.guard.optimizer().learning_rate().as_f64();
-        for epoch in 0..fit.epochs {
+        let mut epoch = 0;
+        while epoch < fit.epochs {
+            if plan.whole_runs && self.remaining_epochs(&mut plan, fit, epoch, &mut history) {
+                break;
+            }
             let log = match self.train_epoch(&mut plan, fit, epoch, base_lr) {
                 Ok(log) => log,
                 Err(e) => {
@@ -372,7 +393,7 @@ impl<T: Float> Sequential<T> {
             };
             history.record(&log);
             progress.epoch(&log);
-            let mut stop = on_epoch(&log) == Control::Stop;
+            let mut stop = on_epoch.as_mut().is_some_and(|f| f(&log) == Control::Stop);
             if let Some(w) = &mut watch {
                 stop |= w.epoch(self, epoch, log.val_loss.unwrap_or(log.loss).as_f64());
             }
@@ -380,10 +401,52 @@ impl<T: Float> Sequential<T> {
                 history.stopped_early = true;
                 break;
             }
+            epoch += 1;
         }
         progress.finish();
         history.best_epoch = watch.and_then(|w| w.finish(self));
         Ok(history)
+    }
+
+    /// Epochs `first..` of a plan that allows it as one run checked at its end; whether they
+    /// ran (and are recorded). A run that would diverge is undone, and the plan then takes its
+    /// epochs one by one, which finds the step with the same bits.
+    fn remaining_epochs(
+        &mut self,
+        plan: &mut Plan<'_, '_, T>,
+        fit: &Fit,
+        first: usize,
+        history: &mut History<T>,
+    ) -> bool {
+        let epochs = (fit.epochs - first, fit.accuracy);
+        match batches::epochs(
+            self,
+            &mut plan.batches,
+            &mut plan.guard,
+            epochs,
+            &mut plan.sums,
+        ) {
+            batches::Run::Done => {}
+            // The optimizer creates its state in the next epoch's first step, taken guarded.
+            batches::Run::NotReady => return false,
+            batches::Run::Failed => {
+                plan.whole_runs = false;
+                return false;
+            }
+        }
+        let rows = plan.batches.rows();
+        let learning_rate = plan.guard.optimizer().learning_rate();
+        for (k, sums) in plan.sums.iter().enumerate() {
+            history.record(&Epoch {
+                epoch: first + k,
+                loss: sums.loss / T::of_usize(rows),
+                learning_rate,
+                accuracy: fit.accuracy.then(|| sums.correct as f64 / rows as f64),
+                val_loss: None,
+                val_accuracy: None,
+            });
+        }
+        true
     }
 
     /// Epoch `epoch` of a plan: its learning rate from the schedule, its batches, and the

@@ -3,7 +3,7 @@
 
 use std::any::Any;
 
-use super::batches::Batches;
+use super::batches::{Batches, Sums};
 use super::guard::Guard;
 use super::{Descent, Fit};
 use crate::model::Workspace;
@@ -24,6 +24,12 @@ pub(crate) struct Plan<'d, 'o, T: Float> {
     pub(crate) guard: Guard<'o, T>,
     /// Whether epochs are checked for divergence at their end rather than at every step.
     pub(crate) end_checked: bool,
+    /// Whether a run checked at its end may span every remaining epoch: nothing between epochs
+    /// looks at the model or the optimizer (no validation, early stopping, schedule, callback or
+    /// progress) and the rows come in order, so that a failed run can be replayed.
+    pub(crate) whole_runs: bool,
+    /// Each epoch's sums in such a run.
+    pub(crate) sums: Vec<Sums<T>>,
 }
 
 impl<'d, 'o, T: Float> Plan<'d, 'o, T> {
@@ -35,6 +41,7 @@ impl<'d, 'o, T: Float> Plan<'d, 'o, T> {
         validation: Option<(&'d Matrix<T>, &'d Matrix<T>)>,
         opt: &'o mut dyn Optimizer<T>,
         fit: &Fit,
+        callback: bool,
     ) -> Result<Self> {
         model.check_inputs(x.as_view())?;
         model.check_targets(x.nrows(), y.as_view())?;
@@ -78,8 +85,24 @@ impl<'d, 'o, T: Float> Plan<'d, 'o, T> {
             let layer: Option<&dyn Any> = model.layer(i).ok().map(|l| l as &dyn Any);
             layer.is_some_and(|l| l.is::<Dense<T>>())
         });
+        let end_checked = replayable && guard.end_checkable();
+        let whole_runs = end_checked
+            && !callback
+            && validation.is_none()
+            && fit.early_stopping.is_none()
+            && fit.schedule.is_none()
+            && fit.shuffle.is_none()
+            && !fit.progress;
+        // Made for every such fit, whatever its epochs, so that one costs the same allocations as
+        // any other.
+        let sums = match whole_runs {
+            true => Vec::with_capacity(fit.epochs.min(1 << 16)),
+            false => Vec::new(),
+        };
         Ok(Plan {
-            end_checked: replayable && guard.end_checkable(),
+            end_checked,
+            whole_runs,
+            sums,
             batches,
             validation,
             workspace,
