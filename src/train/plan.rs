@@ -1,8 +1,6 @@
 //! The plan of a `fit`: every setting checked, every buffer allocated and the way each epoch is
 //! checked for divergence decided, once, before anything changes.
 
-use std::any::Any;
-
 use super::batches::{Batches, Sums};
 use super::guard::Guard;
 use super::{Descent, Fit};
@@ -46,14 +44,7 @@ impl<'d, 'o, T: Float> Plan<'d, 'o, T> {
         model.check_inputs(x.as_view())?;
         model.check_targets(x.nrows(), y.as_view())?;
         let (train_rows, validation) = split(model, x, y, validation, fit.validation_split)?;
-        let batch = match fit.descent {
-            Descent::Stochastic => 1,
-            Descent::Full => train_rows,
-            Descent::MiniBatch(0) => {
-                return Err(Error::param("batch size", 0.0, "must be at least 1"));
-            }
-            Descent::MiniBatch(b) => b.min(train_rows),
-        };
+        let batch = batch_size(fit.descent, train_rows)?;
         if let Some(stop) = &fit.early_stopping
             && !(stop.min_delta >= 0.0 && stop.min_delta.is_finite())
         {
@@ -81,10 +72,7 @@ impl<'d, 'o, T: Float> Plan<'d, 'o, T> {
         let guard = Guard::new(opt, clip);
         // Replaying a run of steps needs layers without state of their own: a `Dropout` layer
         // would draw other masks the second time.
-        let replayable = (0..model.len()).all(|i| {
-            let layer: Option<&dyn Any> = model.layer(i).ok().map(|l| l as &dyn Any);
-            layer.is_some_and(|l| l.is::<Dense<T>>())
-        });
+        let replayable = (0..model.len()).all(|i| model.layer_as::<Dense<T>>(i).is_some());
         let end_checked = replayable && guard.end_checkable();
         let whole_runs = end_checked
             && !callback
@@ -108,6 +96,16 @@ impl<'d, 'o, T: Float> Plan<'d, 'o, T> {
             workspace,
             guard,
         })
+    }
+}
+
+/// Rows per update for `descent` over `train_rows` rows.
+fn batch_size(descent: Descent, train_rows: usize) -> Result<usize> {
+    match descent {
+        Descent::Stochastic => Ok(1),
+        Descent::Full => Ok(train_rows),
+        Descent::MiniBatch(0) => Err(Error::param("batch size", 0.0, "must be at least 1")),
+        Descent::MiniBatch(b) => Ok(b.min(train_rows)),
     }
 }
 
