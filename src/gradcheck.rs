@@ -37,7 +37,7 @@ use std::fmt;
 use nalgebra::DMatrix;
 
 use crate::validate::check_finite;
-use crate::{Activation, Error, Float, Layer, Loss, Matrix, Result, Sequential};
+use crate::{Activation, Error, Float, Layer, Loss, Matrix, MatrixView, Result, Sequential};
 
 /// The worst disagreement found for one parameter (or one input matrix).
 #[derive(Debug, Clone, PartialEq)]
@@ -348,23 +348,33 @@ impl GradCheck {
         }
         loss.check_targets(pred.ncols(), target.as_view())?;
         let h = T::of(self.step);
-        let mut grad = DMatrix::zeros(pred.nrows(), pred.ncols());
-        loss.gradient(pred.as_view(), target.as_view(), grad.as_view_mut());
+        let (pred, target): (MatrixView<'_, T>, MatrixView<'_, T>) =
+            (pred.as_view(), target.as_view());
+        let mut grad = DMatrix::<T>::zeros(pred.nrows(), pred.ncols());
+        loss.gradient(pred, target, grad.as_view_mut());
+        // What training calls: one value and gradient, checked against the two methods.
+        let mut both = DMatrix::<T>::zeros(pred.nrows(), pred.ncols());
+        let value = loss.loss_and_gradient(pred, target, both.as_view_mut());
+        let mut value_acc = Acc::new(None, "loss_and_gradient value", self.floor);
+        value_acc.add(0, 0, value, loss.loss(pred, target));
         let mut acc = Acc::new(None, "pred", self.floor);
-        let mut p = pred.clone();
+        let mut both_acc = Acc::new(None, "loss_and_gradient pred", self.floor);
+        let mut p = pred.clone_owned();
         for c in 0..p.ncols() {
             for r in 0..p.nrows() {
                 let old = p[(r, c)];
                 p[(r, c)] = old + h;
-                let plus = loss.loss(p.as_view(), target.as_view());
+                let plus = loss.loss(p.as_view(), target);
                 p[(r, c)] = old - h;
-                let minus = loss.loss(p.as_view(), target.as_view());
+                let minus = loss.loss(p.as_view(), target);
                 p[(r, c)] = old;
-                acc.add(r, c, grad[(r, c)], (plus - minus) / (h + h));
+                let numeric = (plus - minus) / (h + h);
+                acc.add(r, c, grad[(r, c)], numeric);
+                both_acc.add(r, c, both[(r, c)], numeric);
             }
         }
         Ok(Report {
-            entries: vec![acc.done()],
+            entries: vec![acc.done(), both_acc.done(), value_acc.done()],
         })
     }
 }
@@ -486,6 +496,11 @@ pub fn check_activation<T: Float>(
 }
 
 /// Checks a loss's gradient with respect to the predictions, with [`GradCheck::for_type`] settings.
+///
+/// The report has three entries: `"pred"` ([`Loss::gradient`] against finite differences of
+/// [`Loss::loss`]), `"loss_and_gradient pred"` (the gradient of [`Loss::loss_and_gradient`], which
+/// training uses, against the same differences) and `"loss_and_gradient value"` (its value against
+/// [`Loss::loss`]).
 ///
 /// ```
 /// use backprop::prelude::*;

@@ -77,6 +77,20 @@ pub trait Loss<T: Float>: CloneLoss<T> + Any + Debug + Send + Sync {
         grad: MatrixViewMut<'_, T>,
     );
 
+    /// [`gradient`](Loss::gradient) into `grad`, then returns [`loss`](Loss::loss): what a
+    /// training step asks of the loss. Override it to compute both in one pass; the results must
+    /// be those of the two methods ([`gradcheck::check_loss`](crate::gradcheck::check_loss)
+    /// compares them).
+    fn loss_and_gradient(
+        &self,
+        pred: MatrixView<'_, T>,
+        target: MatrixView<'_, T>,
+        grad: MatrixViewMut<'_, T>,
+    ) -> T {
+        self.gradient(pred, target, grad);
+        self.loss(pred, target)
+    }
+
     /// Whether this loss has a simpler exact delta at the pre-activation of the output layer when
     /// that layer's activation is `activation` (sigmoid with binary cross-entropy, softmax with
     /// categorical cross-entropy). Asked once, when the model is built; the default is `false`.
@@ -175,6 +189,20 @@ impl<T: Float> Loss<T> for SquaredError {
         // delta = pred - goal (over the batch size)
         linalg::zip_map(&mut grad, &pred, &target, |p, g| (p - g) * inv_n);
     }
+    fn loss_and_gradient(
+        &self,
+        pred: MatrixView<'_, T>,
+        target: MatrixView<'_, T>,
+        mut grad: MatrixViewMut<'_, T>,
+    ) -> T {
+        let n = T::of_usize(pred.nrows());
+        let inv_n = T::one() / n;
+        let s = linalg::zip_map_fold(&mut grad, &pred, &target, T::zero(), |s, p, g| {
+            let d = p - g;
+            (s + d * d, d * inv_n)
+        });
+        s * T::of(0.5) / n
+    }
 }
 
 /// Mean squared error, as Keras `MeanSquaredError` and PyTorch `MSELoss()` compute it.
@@ -205,6 +233,19 @@ impl<T: Float> Loss<T> for Mse {
         let scale = T::of(2.0) / T::of_usize(pred.len());
         // delta = 2 (pred - goal) / (n k)
         linalg::zip_map(&mut grad, &pred, &target, |p, g| (p - g) * scale);
+    }
+    fn loss_and_gradient(
+        &self,
+        pred: MatrixView<'_, T>,
+        target: MatrixView<'_, T>,
+        mut grad: MatrixViewMut<'_, T>,
+    ) -> T {
+        let scale = T::of(2.0) / T::of_usize(pred.len());
+        let s = linalg::zip_map_fold(&mut grad, &pred, &target, T::zero(), |s, p, g| {
+            let d = p - g;
+            (s + d * d, d * scale)
+        });
+        s / T::of_usize(pred.len())
     }
 }
 

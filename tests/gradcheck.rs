@@ -339,3 +339,86 @@ fn fused_output_deltas_are_finite_when_saturated() {
         (1.0, -1.0, 0.0)
     );
 }
+
+proptest! {
+    /// A training step asks the loss for its value and gradient in one call; the built-ins' one
+    /// pass gives the bits of `loss` and `gradient` called apart.
+    #[test]
+    fn one_pass_losses_give_the_bits_of_their_two_methods(
+        rows in 1usize..=8,
+        k in 1usize..=6,
+        p in prop::collection::vec(0.05f64..0.95, 48),
+        t in prop::collection::vec(0.0f64..1.0, 48),
+    ) {
+        let pred = DMatrix::from_fn(rows, k, |r, j| p[r * k + j]);
+        let target = DMatrix::from_fn(rows, k, |r, j| t[r * k + j]);
+        for loss in [&SquaredError as &dyn Loss<f64>, &Mse, &BinaryCrossEntropy] {
+            let mut apart = DMatrix::zeros(rows, k);
+            loss.gradient(pred.as_view(), target.as_view(), apart.as_view_mut());
+            let mut both = DMatrix::from_element(rows, k, f64::NAN);
+            let value = loss.loss_and_gradient(pred.as_view(), target.as_view(), both.as_view_mut());
+            prop_assert_eq!(value.to_bits(), loss.loss(pred.as_view(), target.as_view()).to_bits());
+            prop_assert!(apart.iter().zip(both.iter()).all(|(a, b)| a.to_bits() == b.to_bits()));
+        }
+    }
+}
+
+/// Squared error whose one-pass override forgets the factor ½ in its value and the sign of its
+/// gradient: `check_loss` reports both, although `loss` and `gradient` are right.
+#[derive(Debug, Clone)]
+struct BrokenOnePass;
+
+impl Loss<f64> for BrokenOnePass {
+    fn name(&self) -> &'static str {
+        "BrokenOnePass"
+    }
+    fn loss(&self, pred: MatrixView<'_, f64>, target: MatrixView<'_, f64>) -> f64 {
+        Loss::<f64>::loss(&SquaredError, pred, target)
+    }
+    fn gradient(
+        &self,
+        pred: MatrixView<'_, f64>,
+        target: MatrixView<'_, f64>,
+        grad: MatrixViewMut<'_, f64>,
+    ) {
+        SquaredError.gradient(pred, target, grad)
+    }
+    fn loss_and_gradient(
+        &self,
+        pred: MatrixView<'_, f64>,
+        target: MatrixView<'_, f64>,
+        mut grad: MatrixViewMut<'_, f64>,
+    ) -> f64 {
+        let value = SquaredError.loss_and_gradient(pred, target, grad.as_view_mut());
+        grad.neg_mut();
+        2.0 * value
+    }
+}
+
+#[test]
+fn a_one_pass_override_that_disagrees_with_the_two_methods_is_reported() {
+    let pred = DMatrix::from_row_slice(2, 2, &[0.2, 0.7, 0.4, 0.1]);
+    let target = DMatrix::from_row_slice(2, 2, &[1.0, 0.0, 0.0, 1.0]);
+    let report = gradcheck::check_loss(&BrokenOnePass, &pred, &target).unwrap();
+    let rel = |name: &str| {
+        report
+            .entries
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.max_rel)
+            .unwrap()
+    };
+    assert!(rel("pred") < 1e-7, "{report}");
+    // The gradient has the wrong sign: a relative error of 2; the value is twice what it is.
+    assert!(
+        (rel("loss_and_gradient pred") - 2.0).abs() < 1e-6,
+        "{report}"
+    );
+    assert!(
+        (rel("loss_and_gradient value") - 0.5).abs() < 1e-12,
+        "{report}"
+    );
+    // The built-in passes both.
+    let ok = gradcheck::check_loss(&SquaredError, &pred, &target).unwrap();
+    assert!(ok.max_rel() < 1e-7, "{ok}");
+}

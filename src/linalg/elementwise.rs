@@ -69,39 +69,11 @@ pub(crate) fn zip_map<T: Float>(
     out: &mut DMatrixViewMut<'_, T>,
     a: &DMatrixView<'_, T>,
     b: &DMatrixView<'_, T>,
-    f: impl FnMut(T, T) -> T,
-) {
-    vectorized_for(out.len(), || zip_map_in(out, a, b, f))
-}
-
-#[inline(always)]
-fn zip_map_in<T: Float>(
-    out: &mut DMatrixViewMut<'_, T>,
-    a: &DMatrixView<'_, T>,
-    b: &DMatrixView<'_, T>,
     mut f: impl FnMut(T, T) -> T,
 ) {
-    assert!(
-        out.shape() == a.shape() && a.shape() == b.shape(),
-        "shapes differ"
-    );
-    if let (Some(x), Some(y), true) = (
-        as_slice(a),
-        as_slice(b),
-        is_contiguous(out.nrows(), out.ncols(), out.strides().1),
-    ) {
-        let o = as_mut_slice(out).expect("checked contiguous");
-        for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
-            *o = f(x, y);
-        }
-        return;
-    }
-    for j in 0..out.ncols() {
-        let (x, y) = (column(a, j), column(b, j));
-        for ((o, &x), &y) in column_mut(out, j).iter_mut().zip(x).zip(y) {
-            *o = f(x, y);
-        }
-    }
+    vectorized_for(out.len(), || {
+        zip_map_fold(out, a, b, (), |(), x, y| ((), f(x, y)))
+    })
 }
 
 /// `acc = f(acc, x, y)` over every pair of entries of `a` and `b`, column by column.
@@ -124,6 +96,45 @@ pub(crate) fn zip_fold<T: Float, A>(
     for j in 0..a.ncols() {
         for (&x, &y) in column(a, j).iter().zip(column(b, j)) {
             acc = f(acc, x, y);
+        }
+    }
+    acc
+}
+
+/// `(acc, out) = f(acc, x, y)` over every triple of entries, in the order of [`zip_fold`]: a map
+/// and a fold in one pass (a loss's gradient and its value).
+///
+/// # Panics
+///
+/// If the shapes differ.
+#[inline(always)]
+pub(crate) fn zip_map_fold<T: Float, A>(
+    out: &mut DMatrixViewMut<'_, T>,
+    a: &DMatrixView<'_, T>,
+    b: &DMatrixView<'_, T>,
+    init: A,
+    mut f: impl FnMut(A, T, T) -> (A, T),
+) -> A {
+    assert!(
+        out.shape() == a.shape() && a.shape() == b.shape(),
+        "shapes differ"
+    );
+    let mut acc = init;
+    if let (Some(x), Some(y), true) = (
+        as_slice(a),
+        as_slice(b),
+        is_contiguous(out.nrows(), out.ncols(), out.strides().1),
+    ) {
+        let o = as_mut_slice(out).expect("checked contiguous");
+        for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
+            (acc, *o) = f(acc, x, y);
+        }
+        return acc;
+    }
+    for j in 0..out.ncols() {
+        let (x, y) = (column(a, j), column(b, j));
+        for ((o, &x), &y) in column_mut(out, j).iter_mut().zip(x).zip(y) {
+            (acc, *o) = f(acc, x, y);
         }
     }
     acc

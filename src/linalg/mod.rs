@@ -23,7 +23,9 @@ mod prefetch;
 mod product;
 mod views;
 
-pub(crate) use elementwise::{add_row, apply, column_sums, copy, zip_apply, zip_fold, zip_map};
+pub(crate) use elementwise::{
+    add_row, apply, column_sums, copy, zip_apply, zip_fold, zip_map, zip_map_fold,
+};
 pub(crate) use parts::{all_parts, for_parts};
 pub(crate) use prefetch::{prefetch_during_products, stop_prefetching};
 pub(crate) use product::{Op, gemm};

@@ -73,18 +73,21 @@ impl<T: Float> Sequential<T> {
         let widths = &self.widths;
         let last = self.layers.len() - 1;
         let pred = view(&self.outputs[last + 1], rows, widths[last + 1]);
-        let loss = self.loss.loss(pred, y);
         // layer_2_delta = layer_2 - goal  (through the loss, and the output activation)
         let delta = view_mut(&mut self.deltas[last], rows, widths[last + 1]);
-        match self.layers[last].activation() {
-            _ if self.fused_output => self.loss.fused_delta(pred, y, delta),
+        let loss = match self.layers[last].activation() {
+            _ if self.fused_output => {
+                self.loss.fused_delta(pred, y, delta);
+                self.loss.loss(pred, y)
+            }
             Some(f) => {
                 let mut delta = delta;
-                self.loss.gradient(pred, y, delta.as_view_mut());
+                let loss = self.loss.loss_and_gradient(pred, y, delta.as_view_mut());
                 f.backward(pred, delta);
+                loss
             }
-            None => self.loss.gradient(pred, y, delta),
-        }
+            None => self.loss.loss_and_gradient(pred, y, delta),
+        };
         for i in (0..=last).rev() {
             let (lower, upper) = self.deltas.split_at_mut(i);
             let delta = view(&upper[0], rows, widths[i + 1]);
