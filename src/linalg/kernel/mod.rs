@@ -220,7 +220,20 @@ pub(super) fn has_avx2_fma() -> bool {
 pub(crate) static FORCE_PORTABLE: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
-/// The portable kernel: plain loops over a local tile that the compiler keeps in registers.
+/// `a * b + c` as the AVX2 kernels compute it, rounded once, wherever the target has a fused
+/// multiply-add instruction (aarch64 always does), so that every kernel gives the same bits; the
+/// portable kernel on an x86-64 CPU without FMA rounds twice rather than call a slow software one.
+#[inline(always)]
+fn fused<E: Float>(a: E, b: E, c: E) -> E {
+    if cfg!(any(target_arch = "aarch64", target_feature = "fma", test)) {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+/// The portable kernel: plain loops over a local tile that the compiler keeps in registers, each
+/// entry summed in the order and with the fused multiply-adds of the AVX2 kernels.
 ///
 /// # Safety
 ///
@@ -250,7 +263,8 @@ unsafe fn portable<E: Elem, const N: usize>(
             let bj = unsafe { *bp.offset(j as isize * csb) };
             for i in 0..mr {
                 // SAFETY: i < MR, so A[i, p] is inside the panel, whose columns are contiguous.
-                acc[j * mr + i] += unsafe { *ap.add(i) } * bj;
+                let aip = unsafe { *ap.add(i) };
+                acc[j * mr + i] = fused(aip, bj, acc[j * mr + i]);
             }
         }
     }
@@ -263,7 +277,7 @@ unsafe fn portable<E: Elem, const N: usize>(
             *out = if beta == E::zero() {
                 v
             } else {
-                v + beta * *out
+                fused(*out, beta, v)
             };
         }
     }
@@ -349,12 +363,13 @@ pub(super) unsafe fn pack_a<E: Elem>(
 mod tests {
     use super::*;
 
+    /// Values whose products and sums round, so that where roundings happen shows in the bits.
     fn value(i: usize) -> f64 {
-        ((i * 37 % 101) as f64 - 50.0) / 16.0
+        ((i * 37 % 101) as f64 - 50.0) / 16.3
     }
 
-    /// The portable kernel of `N` columns against the definition, and against the kernel this
-    /// CPU uses, with `A` packed (`lda = MR`) and in place (`lda > MR`), `B` both ways round.
+    /// The portable kernel of `N` columns against the definition, and bit for bit against the
+    /// kernel this CPU uses, with `A` packed (`lda = MR`) and in place (`lda > MR`), `B` both ways round.
     fn kernels_agree<E: Elem>(portable: [Kernel<E>; 6], tol: f64) {
         let (mr, k) = (E::MR, 37);
         let lda = mr + 3;
@@ -419,6 +434,10 @@ mod tests {
                             }
                         }
                     }
+                    // The same bits: each entry is summed in the same order with the same fused
+                    // multiply-adds by every kernel.
+                    let same = (c_portable.iter().zip(&c_fast)).all(|(p, f)| p == f);
+                    assert!(same, "{} cols {cols}: the kernels' bits differ", E::NAME);
                     // Columns past the tile are untouched.
                     for idx in cols * ldc..c0.len() {
                         assert_eq!(c_portable[idx], c0[idx]);
