@@ -7,7 +7,7 @@
 //! for each block of KC columns of A (rows of B)
 //!   for each block of MC rows of A and C
 //!     pack the A block into MR-row panels                    (per thread)
-//!     for each NR columns of B, for each A panel: one MR x NR tile of C (micro-kernel)
+//!     for each nr columns of B, for each A panel: one MR x nr tile of C (micro-kernel)
 //! ```
 //!
 //! The packing space belongs to the calling thread (one region per chunk of work, whichever
@@ -18,7 +18,9 @@ use std::cell::UnsafeCell;
 use std::ops::Range;
 
 pub(super) use super::kernel::Elem;
-use super::kernel::{MAX_TILE, pack_a};
+#[cfg(target_arch = "x86_64")]
+use super::kernel::{AVX2, AVX512};
+use super::kernel::{MAX_TILE, PORTABLE, isa, nr, pack_a};
 
 /// A read-only strided matrix: element `(i, j)` at `ptr + i * rs + j * cs`.
 #[derive(Clone, Copy)]
@@ -170,7 +172,7 @@ struct Plan {
     chunks: usize,
     /// Whether the chunks split the rows of C (else its columns).
     split_rows: bool,
-    /// Rows of A and C, rows of a panel, and panels of `MR` rows and of `NR` columns of C.
+    /// Rows of A and C, rows of a panel, and panels of `MR` rows and of `nr(isa)` columns of C.
     m: usize,
     mr: usize,
     m_panels: usize,
@@ -182,14 +184,14 @@ struct Plan {
 }
 
 impl Plan {
-    /// The plan of an `m x k x n` product in element type `E`.
-    fn new<E: Elem>(m: usize, k: usize, n: usize) -> Plan {
+    /// The plan of an `m x k x n` product in element type `E` by the kernels of `isa`.
+    fn new<E: Elem>(m: usize, k: usize, n: usize, isa: u8) -> Plan {
         let mr = E::MR;
         let threads = threads_for(m, k, n);
         // Depth blocks of nearly equal size.
         let kc_max = k.div_ceil(k.div_ceil(E::KC));
         let m_panels = m.div_ceil(mr);
-        let b_panels = n.div_ceil(E::NR);
+        let b_panels = n.div_ceil(nr(isa));
         // One chunk per thread. Splitting the rows of C makes every chunk read all of B, splitting
         // its columns makes every chunk pack all of A: split so that the operand read twice is the
         // smaller one (m x k against k x n), when there are panels enough to split.
@@ -217,7 +219,7 @@ impl Plan {
         }
     }
 
-    /// The rows of C and the `NR`-column panels of B that chunk `t` computes.
+    /// The rows of C and the `nr(isa)`-column panels of B that chunk `t` computes.
     fn part(&self, t: usize) -> (Range<usize>, Range<usize>) {
         let (m, mr) = (self.m, self.mr);
         if self.split_rows {
@@ -249,7 +251,9 @@ pub(super) unsafe fn gemm<E: Elem>(
     c: *mut E,
     ldc: usize,
 ) {
-    let plan = Plan::new::<E>(m, k, n);
+    // Detected once: the plan's panels of B and the tiles have the same width.
+    let isa = isa();
+    let plan = Plan::new::<E>(m, k, n, isa);
     let (kc_max, region) = (plan.kc_max, plan.region);
     let c = Shared(c);
     let a_pack = Shared(scratch::<E>(&PACK_A, plan.chunks * region));
@@ -284,7 +288,8 @@ pub(super) unsafe fn gemm<E: Elem>(
             // The chunks split the rows or the panels of C with `share`, and their regions are
             // `region` apart, so this chunk's tiles of C and its region are its own until `run`
             // returns; the region holds `min(MC + MR, ceil(m / MR) * MR) * kc_max` elements,
-            // enough for `block`'s panels.
+            // enough for `block`'s panels; `isa` is what this CPU has (detected above), and the
+            // panels of `cols` are `nr(isa)` wide.
             unsafe {
                 block(Block {
                     rows: rows.clone(),
@@ -298,6 +303,7 @@ pub(super) unsafe fn gemm<E: Elem>(
                     c: c.get(),
                     ldc,
                     a_pack,
+                    isa,
                 });
             }
             pc += kc;
@@ -305,9 +311,9 @@ pub(super) unsafe fn gemm<E: Elem>(
     });
 }
 
-/// Rows `rows` of `C` times the `NR`-column panels `cols` of the `kc`-deep block of `B` (of `n`
-/// columns in all): `C = alpha * A * B + beta * C` on those tiles, with `A` packed in blocks of
-/// `MC` rows into `a_pack`.
+/// Rows `rows` of `C` times the `nr(isa)`-column panels `cols` of the `kc`-deep block of `B` (of
+/// `n` columns in all): `C = alpha * A * B + beta * C` on those tiles, with `A` packed in blocks
+/// of `MC` rows into `a_pack`, by the kernels of `isa`.
 struct Block<E> {
     rows: Range<usize>,
     cols: Range<usize>,
@@ -320,6 +326,7 @@ struct Block<E> {
     c: *mut E,
     ldc: usize,
     a_pack: *mut E,
+    isa: u8,
 }
 
 /// Packs `A` in blocks of `MC` rows and runs the micro-kernel over every tile of a [`Block`].
@@ -327,19 +334,34 @@ struct Block<E> {
 /// # Safety
 ///
 /// As [`gemm`], for the `m x kc` and `kc x n` depth block of A and B at `a.ptr` and `b.ptr`;
-/// `rows` lies in `0..m` and `cols` in `0..ceil(n / NR)`, and no other thread reaches their tiles
-/// of C during the call; `a_pack` is writable for `min(MC, ceil(rows.len() / MR) * MR) * kc`
-/// elements (MC is a multiple of MR).
+/// `rows` lies in `0..m` and `cols` in `0..ceil(n / nr(isa))`, and no other thread reaches their
+/// tiles of C during the call; `a_pack` is writable for `min(MC, ceil(rows.len() / MR) * MR) * kc`
+/// elements (MC is a multiple of MR); the CPU has the features of `isa`.
 unsafe fn block<E: Elem>(x: Block<E>) {
-    #[cfg(target_arch = "x86_64")]
-    if super::kernel::has_avx2_fma() {
-        // SAFETY: `has_avx2_fma` has just detected AVX2 and FMA, which `block_avx2` is compiled
-        // for; the rest of its contract is this function's.
-        unsafe { block_avx2(x) };
-        return;
+    match x.isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX-512, AVX2 and FMA (`isa`, the contract), which
+        // `block_avx512` is compiled for; the rest of its contract is this function's.
+        AVX512 => unsafe { block_avx512(x) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, with AVX2 and FMA for `block_avx2`.
+        AVX2 => unsafe { block_avx2(x) },
+        // SAFETY: this function's contract; the portable kernels need no CPU feature.
+        _ => unsafe { block_with::<E, PORTABLE>(x) },
     }
-    // SAFETY: this function's contract; without `AVX` no CPU feature is needed.
-    unsafe { block_with::<E, false>(x) }
+}
+
+/// [`block`] compiled for AVX-512, AVX2 and FMA, so that the kernels inline into its loops.
+///
+/// # Safety
+///
+/// As [`block`], on a CPU with AVX-512 (F), AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn block_avx512<E: Elem>(x: Block<E>) {
+    // SAFETY: this function's contract, the CPU features included, is that of `block_with`
+    // with `AVX512`.
+    unsafe { block_with::<E, AVX512>(x) }
 }
 
 /// [`block`] compiled for AVX2 and FMA, so that the kernels inline into its loops instead of
@@ -352,18 +374,18 @@ unsafe fn block<E: Elem>(x: Block<E>) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn block_avx2<E: Elem>(x: Block<E>) {
     // SAFETY: this function's contract, AVX2 and FMA included, is that of `block_with` with
-    // `AVX`.
-    unsafe { block_with::<E, true>(x) }
+    // `AVX2`.
+    unsafe { block_with::<E, AVX2>(x) }
 }
 
-/// The body of [`block`], with the AVX2 kernels if `AVX`: block by block of rows, the packing of
-/// A, then the tiles.
+/// The body of [`block`], with the kernels of `ISA` (`x.isa`): block by block of rows, the
+/// packing of A, then the tiles.
 ///
 /// # Safety
 ///
-/// As [`block`]; with `AVX`, the CPU has AVX2 and FMA.
+/// As [`block`], and `ISA == x.isa`.
 #[inline(always)]
-unsafe fn block_with<E: Elem, const AVX: bool>(x: Block<E>) {
+unsafe fn block_with<E: Elem, const ISA: u8>(x: Block<E>) {
     let (mr, rows) = (E::MR, x.rows.clone());
     if rows.is_empty() || x.cols.is_empty() {
         return;
@@ -377,23 +399,24 @@ unsafe fn block_with<E: Elem, const AVX: bool>(x: Block<E>) {
         let mc = mc_max.min(rows.end - ic);
         // SAFETY: the contract of `block`; rows ic..ic + mc lie in `rows`, and
         // mc <= mc_max <= MC and mc <= rows.len().
-        let direct = unsafe { pack_rows(&x, ic, mc) };
+        let direct = unsafe { pack_rows(&x, ic, mc, nr(ISA)) };
         // SAFETY: as above, and `pack_rows` has just packed these rows, or read in place if
-        // `direct`; with `AVX`, the CPU has AVX2 and FMA (contract).
-        unsafe { tiles::<E, AVX>(&x, ic, mc, direct) };
+        // `direct`; the CPU has the features of `ISA` (contract).
+        unsafe { tiles::<E, ISA>(&x, ic, mc, direct) };
         ic += mc;
     }
 }
 
 /// Packs rows `ic..ic + mc` of the depth block of A into `a_pack`, or only their last, partial
-/// panel when the block is read in place; returns whether it is read in place.
+/// panel when the block is read in place (which depends on the tiles' width `nr`); returns
+/// whether it is read in place.
 ///
 /// # Safety
 ///
 /// As [`block`]; rows `ic..ic + mc` lie in `x.rows`, `mc <= MC` and `mc <= x.rows.len()`.
 #[inline(always)]
-unsafe fn pack_rows<E: Elem>(x: &Block<E>, ic: usize, mc: usize) -> bool {
-    let (mr, nr, kc, a, a_pack) = (E::MR, E::NR, x.kc, x.a, x.a_pack);
+unsafe fn pack_rows<E: Elem>(x: &Block<E>, ic: usize, mc: usize, nr: usize) -> bool {
+    let (mr, kc, a, a_pack) = (E::MR, x.kc, x.a, x.a_pack);
     // An A block whose columns are contiguous is read in place when each of its panels
     // meets few B panels, or when the block fits in L1 anyway: then packing would cost more
     // than it saves (a packed panel is contiguous, so reused panels avoid cache-set conflicts
@@ -421,15 +444,16 @@ unsafe fn pack_rows<E: Elem>(x: &Block<E>, ic: usize, mc: usize) -> bool {
 /// # Safety
 ///
 /// As [`block`]; rows `ic..ic + mc` lie in `x.rows`, and [`pack_rows`] has just packed them and
-/// returned `direct`; with `AVX`, the CPU has AVX2 and FMA.
+/// returned `direct`; `x.cols` are panels of `nr(ISA)` columns and the CPU has the features of
+/// `ISA`.
 #[inline(always)]
-unsafe fn tiles<E: Elem, const AVX: bool>(x: &Block<E>, ic: usize, mc: usize, direct: bool) {
-    let (mr, nr, kc, n) = (E::MR, E::NR, x.kc, x.n);
+unsafe fn tiles<E: Elem, const ISA: u8>(x: &Block<E>, ic: usize, mc: usize, direct: bool) {
+    let (mr, nr, kc, n) = (E::MR, nr(ISA), x.kc, x.n);
     let (alpha, a, b, beta, c, ldc, a_pack) = (x.alpha, x.a, x.b, x.beta, x.c, x.ldc, x.a_pack);
     for q in x.cols.clone() {
         let j = q * nr;
         let tile_cols = nr.min(n - j);
-        // SAFETY: q < ceil(n / NR), so j = q * NR < n: column j of B's depth block is inside
+        // SAFETY: q < ceil(n / nr), so j = q * nr < n: column j of B's depth block is inside
         // it, and so are the `tile_cols` columns from it.
         let bp = unsafe { b.ptr.offset(j as isize * b.cs) };
         // Two lines of the next mini-batch per tile, spread through the product.
@@ -454,15 +478,16 @@ unsafe fn tiles<E: Elem, const AVX: bool>(x: &Block<E>, ic: usize, mc: usize, di
                 // SAFETY: the A panel is `MR x kc` with leading dimension `lda` (rows
                 // ic + i..ic + i + MR <= m of A read in place, or a packed panel), B's block
                 // `kc x tile_cols` from `bp`, and the `MR x tile_cols` tile at `ct` is inside
-                // C and this chunk's own; with `AVX`, the CPU has AVX2 and FMA (contract).
+                // C and this chunk's own; tile_cols <= nr(ISA), and the CPU has the features of
+                // `ISA` (contract).
                 unsafe {
-                    E::tile::<AVX>(tile_cols, kc, alpha, ap, lda, bp, b.rs, b.cs, beta, ct, ldc)
+                    E::tile::<ISA>(tile_cols, kc, alpha, ap, lda, bp, b.rs, b.cs, beta, ct, ldc)
                 };
             } else {
                 // SAFETY: the A panel is packed (`MR x kc`, leading dimension `lda` = MR, rows
                 // past `tile_rows` zero), B's block as above, and the `tile_rows x tile_cols`
-                // tile at `ct` is inside C and this chunk's own; with `AVX`, as above.
-                unsafe { last_rows::<E, AVX>(x, ap, lda, bp, ct, tile_rows, tile_cols) };
+                // tile at `ct` is inside C and this chunk's own; `ISA` as above.
+                unsafe { last_rows::<E, ISA>(x, ap, lda, bp, ct, tile_rows, tile_cols) };
             }
             i += mr;
         }
@@ -477,9 +502,9 @@ unsafe fn tiles<E: Elem, const AVX: bool>(x: &Block<E>, ic: usize, mc: usize, di
 /// `ap` is a packed `MR x kc` panel (leading dimension `lda`) whose rows past `tile_rows` are
 /// zero, `bp` B's `kc x tile_cols` block with the strides of `x.b`, and `ct` the
 /// `tile_rows x tile_cols` tile of C with leading dimension `x.ldc`, which nothing else
-/// references; with `AVX`, the CPU has AVX2 and FMA.
+/// references; `tile_cols <= nr(ISA)` and the CPU has the features of `ISA`.
 #[inline(always)]
-unsafe fn last_rows<E: Elem, const AVX: bool>(
+unsafe fn last_rows<E: Elem, const ISA: u8>(
     x: &Block<E>,
     ap: *const E,
     lda: isize,
@@ -492,10 +517,10 @@ unsafe fn last_rows<E: Elem, const AVX: bool>(
     let mut tile = [E::zero(); MAX_TILE];
     let out = tile.as_mut_ptr();
     // SAFETY: the A panel is packed (`MR x kc`, rows past `tile_rows` zero) and B's block is
-    // `kc x tile_cols` (the contract); `tile` holds MAX_TILE >= MR * NR elements, an
+    // `kc x tile_cols` (the contract); `tile` holds MAX_TILE >= MR * nr(ISA) elements, an
     // `MR x tile_cols` tile with leading dimension MR.
     unsafe {
-        E::tile::<AVX>(
+        E::tile::<ISA>(
             tile_cols,
             kc,
             E::one(),

@@ -181,6 +181,7 @@ pub(crate) fn copy<T: Float>(dst: &mut DMatrixViewMut<'_, T>, src: &DMatrixView<
 #[inline]
 pub(crate) fn column_sums<T: Float>(a: &DMatrixView<'_, T>, out: &mut [T]) {
     assert_eq!(out.len(), a.ncols(), "one sum per column");
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if size_of::<T>() == 4 && a.nrows() >= 8 && super::kernel::has_avx2_fma() {

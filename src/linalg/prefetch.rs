@@ -12,6 +12,8 @@ const LINE: usize = 64;
 
 /// Cache lines waiting to be prefetched: the columns of a matrix, in order.
 #[derive(Clone, Copy)]
+// Prefetches are issued on x86-64 only (aarch64 has no stable prefetch intrinsic).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 struct Stream {
     /// The next line's address.
     next: usize,
@@ -26,6 +28,7 @@ struct Stream {
     bytes: usize,
 }
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 impl Stream {
     const NONE: Stream = Stream {
         next: 0,

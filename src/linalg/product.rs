@@ -572,6 +572,56 @@ mod tests {
         kernel::FORCE_PORTABLE.store(false, Ordering::Relaxed);
     }
 
+    /// `alpha * op(a) * op(b) + beta * c0` by the blocked product with the kernels allowed by
+    /// the test switches (`FORCE_PORTABLE`, `FORCE_AVX2`).
+    fn product_with<T: Float>(
+        (portable, avx2): (bool, bool),
+        a: &DMatrix<T>,
+        b: &DMatrix<T>,
+        c0: &DMatrix<T>,
+        (ta, alpha, beta): (bool, T, T),
+    ) -> DMatrix<T> {
+        use std::sync::atomic::Ordering;
+        kernel::FORCE_PORTABLE.store(portable, Ordering::Relaxed);
+        kernel::FORCE_AVX2.store(avx2, Ordering::Relaxed);
+        let (va, vb) = (a.as_view(), b.as_view());
+        let oa = if ta { Op::t(&va) } else { Op::n(&va) };
+        let mut c = c0.clone();
+        gemm(alpha, oa, Op::n(&vb), beta, &mut c.as_view_mut());
+        kernel::FORCE_PORTABLE.store(false, Ordering::Relaxed);
+        kernel::FORCE_AVX2.store(false, Ordering::Relaxed);
+        c
+    }
+
+    /// Blocked products (partial tiles, several depth blocks, two threads) give the same bits
+    /// with the portable, AVX2 and AVX-512 kernels, on values whose sums round.
+    fn kernels_give_the_same_products<T: Float>() {
+        let inexact = |i: usize, j: usize, salt: usize| T::of(value(i, j, salt) / 1.7 + 0.01);
+        for &(m, k, n) in &[(40, 30, 20), (17, 600, 13), (130, 300, 70), (256, 784, 128)] {
+            for ta in [false, true] {
+                let a = DMatrix::from_fn(m, k, |i, j| inexact(i, j, 1));
+                let a = if ta { a.transpose() } else { a };
+                let b = DMatrix::from_fn(k, n, |i, j| inexact(i, j, 2));
+                let c0 = DMatrix::from_fn(m, n, |i, j| inexact(i, j, 3));
+                for (alpha, beta) in [(1.0, 0.0), (0.75, 1.0)] {
+                    let how = (ta, T::of(alpha), T::of(beta));
+                    let wide = product_with((false, false), &a, &b, &c0, how);
+                    let avx2 = product_with((false, true), &a, &b, &c0, how);
+                    let portable = product_with((true, false), &a, &b, &c0, how);
+                    let same = |x: &DMatrix<T>| x.iter().zip(wide.iter()).all(|(p, q)| p == q);
+                    assert!(same(&avx2), "{} {m}x{k}x{n} ta {ta}: AVX2 differs", T::NAME);
+                    assert!(same(&portable), "{} {m}x{k}x{n} ta {ta}: portable", T::NAME);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_gives_the_same_products() {
+        kernels_give_the_same_products::<f32>();
+        kernels_give_the_same_products::<f64>();
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
 

@@ -13,33 +13,47 @@
 //! ```
 //!
 //! On x86-64 with AVX2 and FMA (detected at run time) the kernels use 256-bit registers: twelve
-//! accumulators of 8 `f32` (a 16 x 6 tile) or 4 `f64` (8 x 6). Elsewhere a portable kernel of the
-//! same shape is used.
+//! accumulators of 8 `f32` (a 16 x 6 tile) or 4 `f64` (8 x 6); with AVX-512 as well, twelve of 16
+//! `f32` (16 x 12) or 8 `f64` (8 x 12). Elsewhere a portable kernel of 16 x 6 or 8 x 6 is used.
+//! Every kernel sums each entry of a tile in the same order with the same fused multiply-adds, so
+//! the products give the same bits whichever runs.
 
 use crate::Float;
 
-/// Largest `MR * NR` of any element type: the size of a scratch tile.
-pub(super) const MAX_TILE: usize = 96;
+/// Largest `MR * nr(isa)` of any element type and kernel: the size of a scratch tile.
+pub(super) const MAX_TILE: usize = 192;
+
+/// The kernels a product runs, by instruction set: the portable ones, AVX2 with FMA, or AVX-512
+/// (with AVX2 and FMA). Detected once per product by [`isa`] and passed down as a constant.
+pub(super) const PORTABLE: u8 = 0;
+/// See [`PORTABLE`].
+pub(super) const AVX2: u8 = 1;
+/// See [`PORTABLE`].
+pub(super) const AVX512: u8 = 2;
+
+/// Columns of a tile for the kernels of `isa`: 12 with AVX-512 (twelve 512-bit accumulators of
+/// one vector of rows each), else 6.
+pub(super) const fn nr(isa: u8) -> usize {
+    if isa == AVX512 { 12 } else { 6 }
+}
 
 /// An element type with micro-kernels and its blocking sizes.
 pub(super) trait Elem: Float {
-    /// Rows of a tile (a multiple of the vector width).
+    /// Rows of a tile (a multiple of the vector width); its columns are [`nr`].
     const MR: usize;
-    /// Most columns of a tile.
-    const NR: usize;
     /// Depth of a packed block (an `A` panel `MR x KC` and the `B` columns it meets stay in L1).
     const KC: usize;
     /// Rows of a packed `A` block (it stays in L2).
     const MC: usize;
 
-    /// One tile by the kernel of `cols` columns (`1..=NR`), called directly so that it inlines
-    /// into a caller compiled for the same features: the AVX2 kernel if `AVX`, else the portable.
+    /// One tile by the kernel of `ISA` for `cols` columns (`1..=nr(ISA)`), called directly so
+    /// that it inlines into a caller compiled for the same features.
     ///
     /// # Safety
     ///
-    /// As [`Kernel`]; with `AVX`, the CPU has AVX2 and FMA.
+    /// As [`Kernel`]; the CPU has the features of `ISA`.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn tile<const AVX: bool>(
+    unsafe fn tile<const ISA: u8>(
         cols: usize,
         k: usize,
         alpha: Self,
@@ -106,7 +120,8 @@ pub(super) type Kernel<E> = unsafe fn(
     ldc: usize,
 );
 
-/// A direct call of the generic kernel `$k::<G.., N>` with `N` the column count `1..=6`.
+/// A direct call of the generic kernel `$k::<G.., N>` with `N` the column count, `1..=6` or
+/// `1..=12`.
 macro_rules! call_by_columns {
     ($cols:expr, $k:ident [$($g:ty),*], $args:tt) => {
         match $cols {
@@ -118,23 +133,34 @@ macro_rules! call_by_columns {
             _ => call_by_columns!(@ $k [$($g),*], 1, $args),
         }
     };
+    (wide $cols:expr, $k:ident [$($g:ty),*], $args:tt) => {
+        match $cols {
+            12 => call_by_columns!(@ $k [$($g),*], 12, $args),
+            11 => call_by_columns!(@ $k [$($g),*], 11, $args),
+            10 => call_by_columns!(@ $k [$($g),*], 10, $args),
+            9 => call_by_columns!(@ $k [$($g),*], 9, $args),
+            8 => call_by_columns!(@ $k [$($g),*], 8, $args),
+            7 => call_by_columns!(@ $k [$($g),*], 7, $args),
+            cols => call_by_columns!(cols, $k [$($g),*], $args),
+        }
+    };
     (@ $k:ident [$($g:ty),*], $n:literal, ($($arg:expr),*)) => {
         $k::<$($g,)* $n>($($arg),*)
     };
 }
 
-/// `Elem` for one element type: its tile and block sizes, the AVX2 kernels and transposed
-/// packing when the CPU has them, the portable code otherwise.
+/// `Elem` for one element type: its tile and block sizes, the AVX-512 and AVX2 kernels and
+/// transposed packing when the CPU has them, the portable code otherwise.
 macro_rules! impl_elem {
-    ($t:ty, mr: $mr:expr, mc: $mc:expr, $avx_inner:ident, $avx_pack:ident) => {
+    ($t:ty, mr: $mr:expr, mc: $mc:expr, $avx512_inner:ident, $avx_inner:ident,
+     $avx_pack:ident) => {
         impl Elem for $t {
             const MR: usize = $mr;
-            const NR: usize = 6;
             const KC: usize = 256;
             const MC: usize = $mc;
 
             #[inline(always)]
-            unsafe fn tile<const AVX: bool>(
+            unsafe fn tile<const ISA: u8>(
                 cols: usize,
                 k: usize,
                 alpha: $t,
@@ -148,10 +174,24 @@ macro_rules! impl_elem {
                 ldc: usize,
             ) {
                 #[cfg(target_arch = "x86_64")]
-                if AVX {
+                if ISA == AVX512 {
+                    use x86::$avx512_inner;
+                    // SAFETY: the caller's contract, AVX-512, AVX2 and FMA included (`ISA`), is
+                    // that of the AVX-512 kernel of `cols <= 12` columns.
+                    unsafe {
+                        call_by_columns!(
+                            wide cols,
+                            $avx512_inner[],
+                            (k, alpha, a, lda, b, rsb, csb, beta, c, ldc)
+                        )
+                    };
+                    return;
+                }
+                #[cfg(target_arch = "x86_64")]
+                if ISA == AVX2 {
                     use x86::$avx_inner;
-                    // SAFETY: the caller's contract, AVX2 and FMA included (`AVX`), is that of
-                    // the AVX2 kernel of `cols` columns.
+                    // SAFETY: the caller's contract, AVX2 and FMA included (`ISA`), is that of
+                    // the AVX2 kernel of `cols <= 6` columns.
                     unsafe {
                         call_by_columns!(
                             cols,
@@ -173,6 +213,7 @@ macro_rules! impl_elem {
             }
 
             unsafe fn pack_transposed(kc: usize, a: *const $t, rs: isize, dst: *mut $t) {
+                #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
                 let mut done = 0;
                 #[cfg(target_arch = "x86_64")]
                 if has_avx2_fma() {
@@ -189,13 +230,39 @@ macro_rules! impl_elem {
         // fits the local buffer.
         const _: () = assert!(
             <$t as Elem>::MC % <$t as Elem>::MR == 0
-                && <$t as Elem>::MR * <$t as Elem>::NR <= MAX_TILE
+                && <$t as Elem>::MR * nr(AVX512) <= MAX_TILE
+                && <$t as Elem>::MR * nr(AVX2) <= MAX_TILE
         );
     };
 }
 
-impl_elem!(f32, mr: 16, mc: 128, kernel_f32_avx2, pack_transposed_f32);
-impl_elem!(f64, mr: 8, mc: 96, kernel_f64_avx2, pack_transposed_f64);
+impl_elem!(f32, mr: 16, mc: 128, kernel_f32_avx512, kernel_f32_avx2, pack_transposed_f32);
+impl_elem!(f64, mr: 8, mc: 96, kernel_f64_avx512, kernel_f64_avx2, pack_transposed_f64);
+
+/// The kernels this CPU runs (see [`PORTABLE`]), detected at run time.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(super) fn isa() -> u8 {
+    if !has_avx2_fma() {
+        return PORTABLE;
+    }
+    #[cfg(test)]
+    if FORCE_AVX2.load(std::sync::atomic::Ordering::Relaxed) {
+        return AVX2;
+    }
+    // The standard library caches the answer; this is an atomic load after the first call.
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        AVX512
+    } else {
+        AVX2
+    }
+}
+
+/// The portable kernels off x86-64.
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) fn isa() -> u8 {
+    PORTABLE
+}
 
 #[cfg(target_arch = "x86_64")]
 #[inline]
@@ -208,16 +275,15 @@ pub(super) fn has_avx2_fma() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
-/// No AVX2 off x86-64.
-#[cfg(not(target_arch = "x86_64"))]
-pub(super) fn has_avx2_fma() -> bool {
-    false
-}
-
-/// Tests set this to run the portable kernels on a CPU that has AVX2 (both give correct results,
+/// Tests set this to run the portable kernels on a CPU that has AVX2 (both give the same bits,
 /// so tests running at the same time are unaffected).
 #[cfg(test)]
 pub(crate) static FORCE_PORTABLE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Tests set this to run the AVX2 kernels on a CPU that has AVX-512, as [`FORCE_PORTABLE`].
+#[cfg(test)]
+pub(crate) static FORCE_AVX2: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
 /// `a * b + c` as the AVX2 kernels compute it, rounded once, wherever the target has a fused
@@ -368,22 +434,36 @@ mod tests {
         ((i * 37 % 101) as f64 - 50.0) / 16.3
     }
 
-    /// The portable kernel of `N` columns against the definition, and bit for bit against the
-    /// kernel this CPU uses, with `A` packed (`lda = MR`) and in place (`lda > MR`), `B` both ways round.
-    fn kernels_agree<E: Elem>(portable: [Kernel<E>; 6], tol: f64) {
+    /// The portable kernel of `N` columns against the definition, and bit for bit against every
+    /// kernel this CPU has, with `A` packed (`lda = MR`) and in place (`lda > MR`), `B` both ways
+    /// round.
+    fn kernels_agree<E: Elem>(portable: [Kernel<E>; 12], tol: f64) {
         let (mr, k) = (E::MR, 37);
         let lda = mr + 3;
+        let ldc = mr + 5;
         let a: Vec<E> = (0..lda * k).map(|i| E::of(value(i))).collect();
-        let b: Vec<E> = (0..k * 6 + 11).map(|i| E::of(value(i + 7))).collect();
-        for cols in 1..=6 {
-            for (rsb, csb) in [(1isize, k as isize), (6, 1)] {
+        let b: Vec<E> = (0..k * 12 + 11).map(|i| E::of(value(i + 7))).collect();
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+        let mut kernels: Vec<(u8, usize)> = vec![(PORTABLE, nr(PORTABLE))];
+        #[cfg(target_arch = "x86_64")]
+        {
+            let detected = isa();
+            if detected >= AVX2 {
+                kernels.push((AVX2, nr(AVX2)));
+            }
+            if detected == AVX512 {
+                kernels.push((AVX512, nr(AVX512)));
+            }
+        }
+        for cols in 1..=12 {
+            for (rsb, csb) in [(1isize, k as isize), (12, 1)] {
                 for (alpha, beta) in [(1.0, 0.0), (0.5, 2.0)] {
-                    let c0: Vec<E> = (0..mr * 8).map(|i| E::of(value(i + 3))).collect();
-                    let (mut c_portable, mut c_fast) = (c0.clone(), c0.clone());
+                    let c0: Vec<E> = (0..ldc * 13).map(|i| E::of(value(i + 3))).collect();
                     let (al, be) = (E::of(alpha), E::of(beta));
+                    let args = (a.as_ptr(), lda as isize, b.as_ptr(), rsb, csb);
+                    let mut want_bits = c0.clone();
                     // SAFETY: every buffer holds the panel, block and tile read or written.
                     unsafe {
-                        let args = (a.as_ptr(), lda as isize, b.as_ptr(), rsb, csb);
                         portable[cols - 1](
                             k,
                             al,
@@ -393,29 +473,10 @@ mod tests {
                             args.3,
                             args.4,
                             be,
-                            c_portable.as_mut_ptr(),
-                            8 * mr / 6,
-                        );
-                        let fast = if has_avx2_fma() {
-                            E::tile::<true>
-                        } else {
-                            E::tile::<false>
-                        };
-                        fast(
-                            cols,
-                            k,
-                            al,
-                            args.0,
-                            args.1,
-                            args.2,
-                            args.3,
-                            args.4,
-                            be,
-                            c_fast.as_mut_ptr(),
-                            8 * mr / 6,
-                        );
-                    }
-                    let ldc = 8 * mr / 6;
+                            want_bits.as_mut_ptr(),
+                            ldc,
+                        )
+                    };
                     for j in 0..cols {
                         for i in 0..mr {
                             let s: f64 = (0..k)
@@ -425,23 +486,50 @@ mod tests {
                                 })
                                 .sum();
                             let want = alpha * s + beta * c0[j * ldc + i].as_f64();
-                            for got in [c_portable[j * ldc + i], c_fast[j * ldc + i]] {
-                                assert!(
-                                    (got.as_f64() - want).abs() <= tol * (1.0 + want.abs()),
-                                    "{} cols {cols} ({i},{j}): {got} vs {want}",
-                                    E::NAME
-                                );
-                            }
+                            let got = want_bits[j * ldc + i].as_f64();
+                            assert!(
+                                (got - want).abs() <= tol * (1.0 + want.abs()),
+                                "{} cols {cols} ({i},{j}): {got} vs {want}",
+                                E::NAME
+                            );
                         }
                     }
-                    // The same bits: each entry is summed in the same order with the same fused
-                    // multiply-adds by every kernel.
-                    let same = (c_portable.iter().zip(&c_fast)).all(|(p, f)| p == f);
-                    assert!(same, "{} cols {cols}: the kernels' bits differ", E::NAME);
+                    for &(isa, widest) in kernels.iter().filter(|(_, w)| cols <= *w) {
+                        let mut got = c0.clone();
+                        let tile = match isa {
+                            AVX512 => E::tile::<AVX512>,
+                            AVX2 => E::tile::<AVX2>,
+                            _ => E::tile::<PORTABLE>,
+                        };
+                        // SAFETY: as above; the CPU has the kernel's features (detected), and
+                        // cols <= its width.
+                        unsafe {
+                            tile(
+                                cols,
+                                k,
+                                al,
+                                args.0,
+                                args.1,
+                                args.2,
+                                args.3,
+                                args.4,
+                                be,
+                                got.as_mut_ptr(),
+                                ldc,
+                            )
+                        };
+                        // The same bits: each entry is summed in the same order with the same
+                        // fused multiply-adds by every kernel, and nothing past the tile changes.
+                        let same = got.iter().zip(&want_bits).all(|(g, w)| g == w);
+                        assert!(
+                            same,
+                            "{} cols {cols} of {widest}: isa {isa} differs",
+                            E::NAME
+                        );
+                    }
                     // Columns past the tile are untouched.
                     for idx in cols * ldc..c0.len() {
-                        assert_eq!(c_portable[idx], c0[idx]);
-                        assert_eq!(c_fast[idx], c0[idx]);
+                        assert_eq!(want_bits[idx], c0[idx]);
                     }
                 }
             }
@@ -449,7 +537,7 @@ mod tests {
     }
 
     /// The portable kernels of one element type, by number of columns.
-    fn portables<E: Elem>() -> [Kernel<E>; 6] {
+    fn portables<E: Elem>() -> [Kernel<E>; 12] {
         [
             portable::<E, 1>,
             portable::<E, 2>,
@@ -457,11 +545,17 @@ mod tests {
             portable::<E, 4>,
             portable::<E, 5>,
             portable::<E, 6>,
+            portable::<E, 7>,
+            portable::<E, 8>,
+            portable::<E, 9>,
+            portable::<E, 10>,
+            portable::<E, 11>,
+            portable::<E, 12>,
         ]
     }
 
     #[test]
-    fn portable_and_detected_kernels_compute_the_same_tiles() {
+    fn every_kernel_computes_the_bits_of_the_portable_one() {
         kernels_agree::<f32>(portables(), 1e-5);
         kernels_agree::<f64>(portables(), 1e-13);
     }

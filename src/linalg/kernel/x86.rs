@@ -1,5 +1,6 @@
-//! The x86-64 code of the kernels: the AVX2 and FMA micro-kernels, and the transposed packing
-//! and column sums that use AVX registers. The caller checks the CPU features at run time.
+//! The x86-64 code of the kernels: the AVX-512 and the AVX2 and FMA micro-kernels, and the
+//! transposed packing and column sums that use AVX registers. The caller checks the CPU features
+//! at run time.
 
 use std::arch::x86_64::*;
 
@@ -62,6 +63,64 @@ macro_rules! avx2_kernel {
                     // SAFETY: as above, and writable: nothing else references the tile.
                     unsafe { $store(ptr, r) };
                 }
+            }
+        }
+    };
+}
+
+/// The AVX-512 kernel for one element type: a tile of one vector of rows (`MR` = the lanes of a
+/// 512-bit register) times `N <= 12` broadcast columns, `N` accumulators; each entry is summed as
+/// the AVX2 kernel sums it (fused multiply-adds in order of `p`, then alpha and beta).
+macro_rules! avx512_kernel {
+    ($inner:ident, $t:ty, $zero:ident, $load:ident, $store:ident, $set1:ident, $fma:ident,
+     $mul:ident) => {
+        /// The AVX-512 kernel, for callers compiled with AVX-512, AVX2 and FMA to inline.
+        ///
+        /// # Safety
+        ///
+        /// As [`super::Kernel`], on a CPU with AVX-512 (F), AVX2 and FMA.
+        #[allow(clippy::too_many_arguments)]
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        #[inline]
+        pub(super) unsafe fn $inner<const N: usize>(
+            k: usize,
+            alpha: $t,
+            mut a: *const $t,
+            lda: isize,
+            mut b: *const $t,
+            rsb: isize,
+            csb: isize,
+            beta: $t,
+            c: *mut $t,
+            ldc: usize,
+        ) {
+            let mut acc = [$zero(); N];
+            for _ in 0..k {
+                // SAFETY: fewer than k steps were taken, so `a` is at a step of the panel,
+                // whose MR elements (one vector) are readable.
+                let a0 = unsafe { $load(a) };
+                for (j, acc_j) in acc.iter_mut().enumerate() {
+                    // SAFETY: `b` is at a row of the block and j < N, so B[p, j] is inside.
+                    let bj = $set1(unsafe { *b.offset(j as isize * csb) });
+                    *acc_j = $fma(a0, bj, *acc_j);
+                }
+                // Wrapping: after the last step these point past their operands, unread.
+                a = a.wrapping_offset(lda);
+                b = b.wrapping_offset(rsb);
+            }
+            let va = $set1(alpha);
+            let vb = $set1(beta);
+            for (j, &v) in acc.iter().enumerate() {
+                // SAFETY: j < N, so column j of the `MR x N` tile, MR elements from its start,
+                // is inside C.
+                let ptr = unsafe { c.add(j * ldc) };
+                let mut r = $mul(v, va);
+                if beta != 0.0 {
+                    // SAFETY: `ptr` addresses the MR elements of a column of the tile, readable.
+                    r = $fma(unsafe { $load(ptr) }, vb, r);
+                }
+                // SAFETY: as above, and writable: nothing else references the tile.
+                unsafe { $store(ptr, r) };
             }
         }
     };
@@ -276,4 +335,24 @@ avx2_kernel!(
     _mm256_broadcast_sd,
     _mm256_fmadd_pd,
     _mm256_mul_pd
+);
+avx512_kernel!(
+    kernel_f32_avx512,
+    f32,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    _mm512_mul_ps
+);
+avx512_kernel!(
+    kernel_f64_avx512,
+    f64,
+    _mm512_setzero_pd,
+    _mm512_loadu_pd,
+    _mm512_storeu_pd,
+    _mm512_set1_pd,
+    _mm512_fmadd_pd,
+    _mm512_mul_pd
 );
