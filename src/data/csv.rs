@@ -25,7 +25,8 @@ use crate::{Error, Float, Result};
 ///
 /// # Errors
 ///
-/// - [`Error::Io`] naming the path if the file cannot be read;
+/// - [`Error::Io`] naming the path if the file cannot be read, or is not a regular file (a FIFO,
+///   a device or a directory is refused before it is opened, so the call never blocks);
 /// - [`Error::Format`] naming the path if it is not UTF-8, and as for [`parse_csv`];
 /// - [`Error::Empty`] if it has no data lines.
 ///
@@ -42,7 +43,7 @@ use crate::{Error, Float, Result};
 pub fn read_csv<T: Float>(path: impl AsRef<Path>, has_header: bool) -> Result<DMatrix<T>> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
+    let bytes = crate::io::read_regular(path, u64::MAX).map_err(|e| Error::Io {
         path: name.clone(),
         message: e.to_string(),
     })?;

@@ -45,7 +45,8 @@ const BYTES: &str = "IDX bytes";
 ///
 /// # Errors
 ///
-/// - [`Error::Io`] naming the path if the file cannot be read;
+/// - [`Error::Io`] naming the path if the file cannot be read, or is not a regular file (a FIFO,
+///   a device or a directory is refused before it is opened, so the call never blocks);
 /// - otherwise as [`parse_idx_images`], with the path in the error.
 pub fn read_idx_images<T: Float>(path: impl AsRef<Path>) -> Result<DMatrix<T>> {
     let (bytes, name) = read(path.as_ref())?;
@@ -56,7 +57,8 @@ pub fn read_idx_images<T: Float>(path: impl AsRef<Path>) -> Result<DMatrix<T>> {
 ///
 /// # Errors
 ///
-/// - [`Error::Io`] naming the path if the file cannot be read;
+/// - [`Error::Io`] naming the path if the file cannot be read, or is not a regular file (a FIFO,
+///   a device or a directory is refused before it is opened, so the call never blocks);
 /// - otherwise as [`parse_idx_labels`], with the path in the error.
 pub fn read_idx_labels(path: impl AsRef<Path>) -> Result<Vec<usize>> {
     let (bytes, name) = read(path.as_ref())?;
@@ -105,7 +107,7 @@ pub fn parse_idx_labels(bytes: &[u8]) -> Result<Vec<usize>> {
 /// The whole file, and its path for messages.
 fn read(path: &Path) -> Result<(Vec<u8>, String)> {
     let name = path.display().to_string();
-    match std::fs::read(path) {
+    match crate::io::read_regular(path, u64::MAX) {
         Ok(bytes) => Ok((bytes, name)),
         Err(e) => Err(Error::Io {
             path: name,

@@ -85,7 +85,7 @@ impl<T: Float> Standardizer<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::Shape`] if `x` does not have the fitted number of columns.
+    /// As [`Standardizer::transform_in_place`].
     pub fn transform(&self, x: &DMatrix<T>) -> Result<DMatrix<T>> {
         let mut out = x.clone();
         self.transform_in_place(&mut out)?;
@@ -94,23 +94,21 @@ impl<T: Float> Standardizer<T> {
 
     /// Standardises `x` in place.
     ///
-    /// Values are not checked: a NaN or infinity stays non-finite (and [`Dataset::new`] will
-    /// reject it).
+    /// A NaN or infinity stays non-finite (and [`Dataset::new`] will reject it); a finite value
+    /// whose result does not fit `T` (an `f32` far from the fitted range) is an error.
     ///
     /// [`Dataset::new`]: super::Dataset::new
     ///
     /// # Errors
     ///
-    /// [`Error::Shape`] if `x` does not have the fitted number of columns; `x` is then unchanged.
+    /// [`Error::Shape`] if `x` does not have the fitted number of columns; [`Error::NonFinite`]
+    /// naming the first value (in reading order) that is finite and whose result is not. In
+    /// both cases `x` is unchanged.
     pub fn transform_in_place(&self, x: &mut DMatrix<T>) -> Result<()> {
         check_cols("matrix to standardise", x, self.means.len())?;
-        for (j, mut col) in x.column_iter_mut().enumerate() {
-            let (mean, std) = (self.means[j].as_f64(), self.stds[j].as_f64());
-            for v in col.iter_mut() {
-                *v = T::of(standardise(v.as_f64(), mean, std));
-            }
-        }
-        Ok(())
+        map_columns("standardised matrix", x, |j, v| {
+            standardise(v, self.means[j].as_f64(), self.stds[j].as_f64())
+        })
     }
 }
 
@@ -170,28 +168,58 @@ impl<T: Float> MinMaxScaler<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::Shape`] if `x` does not have the fitted number of columns.
+    /// As [`MinMaxScaler::transform_in_place`].
     pub fn transform(&self, x: &DMatrix<T>) -> Result<DMatrix<T>> {
         let mut out = x.clone();
         self.transform_in_place(&mut out)?;
         Ok(out)
     }
 
-    /// Rescales `x` in place; values are not checked (non-finite values stay non-finite).
+    /// Rescales `x` in place. Non-finite values stay non-finite; a finite value whose result
+    /// does not fit `T` (an `f32` far outside a narrow fitted range) is an error.
     ///
     /// # Errors
     ///
-    /// [`Error::Shape`] if `x` does not have the fitted number of columns; `x` is then unchanged.
+    /// [`Error::Shape`] if `x` does not have the fitted number of columns; [`Error::NonFinite`]
+    /// naming the first value (in reading order) that is finite and whose result is not. In
+    /// both cases `x` is unchanged.
     pub fn transform_in_place(&self, x: &mut DMatrix<T>) -> Result<()> {
         check_cols("matrix to rescale", x, self.mins.len())?;
-        for (j, mut col) in x.column_iter_mut().enumerate() {
-            let (lo, hi) = (self.mins[j].as_f64(), self.maxs[j].as_f64());
-            for v in col.iter_mut() {
-                *v = T::of(rescale(v.as_f64(), lo, hi));
+        map_columns("rescaled matrix", x, |j, v| {
+            rescale(v, self.mins[j].as_f64(), self.maxs[j].as_f64())
+        })
+    }
+}
+
+/// Replaces each value `v` of column `j` by `f(j, v)` (computed in `f64`), after checking that
+/// no finite value gives a result that is not finite in `T`; on error `x` is unchanged.
+fn map_columns<T: Float>(
+    what: &str,
+    x: &mut DMatrix<T>,
+    f: impl Fn(usize, f64) -> f64,
+) -> Result<()> {
+    let (rows, cols) = x.shape();
+    // Reading order (row by row), as `check_finite` reports, so the first bad value is named.
+    for r in 0..rows {
+        for c in 0..cols {
+            let v = x[(r, c)].as_f64();
+            let out = T::of(f(c, v));
+            if v.is_finite() && !out.finite() {
+                return Err(Error::NonFinite {
+                    what: format!("{what} (a finite input overflows {})", T::NAME),
+                    row: r,
+                    col: c,
+                    value: out.as_f64(),
+                });
             }
         }
-        Ok(())
     }
+    for (j, mut col) in x.column_iter_mut().enumerate() {
+        for v in col.iter_mut() {
+            *v = T::of(f(j, v.as_f64()));
+        }
+    }
+    Ok(())
 }
 
 /// `(x - mean) / std` in `f64`, without overflow for finite values; 0 when `std` is 0.

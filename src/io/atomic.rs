@@ -1,10 +1,16 @@
 //! Writing a file atomically: to a temporary file beside it, synced, renamed over it, and the
 //! directory synced, so that a crash or a failed write never leaves a partial file at the path.
+//! Temporary files have short names (`.backprop-{16 hex digits}.tmp`), so that any file name that
+//! fits the file system can be saved, and are locked while written, so that the next save can
+//! tell those of a killed save from those of a save in progress and remove them.
 
-use std::fs::{self, File, OpenOptions};
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use super::io_error;
 use crate::{Error, Result};
@@ -36,7 +42,7 @@ pub(super) fn write_atomic(
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let (tmp, mut file) = create_temp(&dir, &name.to_string_lossy())
+    let (tmp, mut file) = create_temp(&dir, name)
         .map_err(|e| io_error(path, "creating a temporary file beside it", &e))?;
     // The new file keeps the permissions of the one it replaces (a private file stays private).
     let kept = match fs::metadata(path) {
@@ -54,19 +60,98 @@ pub(super) fn write_atomic(
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
-    sync_dir(&dir).map_err(|e| io_error(path, "syncing its directory", &e))
+    sync_dir(&dir).map_err(|e| io_error(path, "syncing its directory", &e))?;
+    remove_stale_temporaries(&dir, name);
+    Ok(())
 }
 
-/// Creates `.{name}.{pid}.{n}.tmp` in `dir`, never reusing an existing file.
-fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
-    let pid = std::process::id();
+/// The start and end of this crate's temporary file names; 16 lowercase hex digits go between.
+const TEMP_PREFIX: &str = ".backprop-";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// How old an unlocked temporary file must be before a save removes it: a save holds its lock
+/// from just after creating the file, so only a file created this instant may be unlocked and
+/// alive, and it is not a minute old.
+const STALE_AFTER: Duration = Duration::from_secs(60);
+
+/// Creates and locks `.backprop-{16 hex digits}.tmp` in `dir` (30 bytes, whatever `name` is),
+/// never reusing an existing file. The digits hash `name`, the process id, a counter and the
+/// time with a per-process random key, so concurrent saves do not collide in practice.
+fn create_temp(dir: &Path, name: &OsStr) -> io::Result<(PathBuf, File)> {
+    let keys = RandomState::new();
     loop {
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.{pid}.{n}.tmp"));
+        let mut h = keys.build_hasher();
+        h.write(name.as_encoded_bytes());
+        h.write_u32(std::process::id());
+        h.write_u64(TEMP_COUNTER.fetch_add(1, Ordering::Relaxed));
+        if let Ok(t) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+            h.write_u128(t.as_nanos());
+        }
+        let tmp = dir.join(format!("{TEMP_PREFIX}{:016x}{TEMP_SUFFIX}", h.finish()));
         match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(file) => return Ok((tmp, file)),
+            Ok(file) => {
+                // Where locks are not supported the save goes on unlocked: its file is then
+                // protected only by its age.
+                let _ = file.try_lock();
+                return Ok((tmp, file));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether `file` is named as a temporary file of a save of `name`: this version's
+/// `.backprop-{16 hex digits}.tmp`, or the earlier `.{name}.{pid}.{n}.tmp`.
+fn is_temporary(file: &str, name: &str) -> bool {
+    let digits = |s: &str, hex: bool| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || hex && (b'a'..=b'f').contains(&b))
+    };
+    if let Some(hex) = file
+        .strip_prefix(TEMP_PREFIX)
+        .and_then(|s| s.strip_suffix(TEMP_SUFFIX))
+    {
+        return hex.len() == 16 && digits(hex, true);
+    }
+    file.strip_prefix('.')
+        .and_then(|s| s.strip_prefix(name))
+        .and_then(|s| s.strip_prefix('.'))
+        .and_then(|s| s.strip_suffix(TEMP_SUFFIX))
+        .and_then(|s| s.split_once('.'))
+        .is_some_and(|(pid, n)| digits(pid, false) && digits(n, false))
+}
+
+/// Removes, best effort, the temporary files in `dir` that saves killed before their rename
+/// left: those named as [`is_temporary`] says, older than [`STALE_AFTER`], and locked by no
+/// one (a live save holds its lock; a killed one's lock went with its process).
+fn remove_stale_temporaries(dir: &Path, name: &OsStr) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let name = name.to_string_lossy();
+    let now = SystemTime::now();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        if !file_name.to_str().is_some_and(|f| is_temporary(f, &name)) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        let old = file
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > STALE_AFTER));
+        if old && file.metadata().is_ok_and(|m| m.is_file()) {
+            match file.try_lock() {
+                Ok(()) => {
+                    let _ = fs::remove_file(&path);
+                }
+                Err(TryLockError::WouldBlock | TryLockError::Error(_)) => {}
+            }
         }
     }
 }
@@ -132,7 +217,7 @@ mod tests {
         let path = dir.join("model.safetensors");
         fs::write(&path, b"old contents").unwrap();
         // A process that died mid-write leaves its temporary file behind...
-        let (tmp, mut file) = create_temp(&dir, "model.safetensors").unwrap();
+        let (tmp, mut file) = create_temp(&dir, OsStr::new("model.safetensors")).unwrap();
         file.write_all(b"half a mod").unwrap();
         drop(file);
         assert_eq!(fs::read(&path).unwrap(), b"old contents");
@@ -140,6 +225,49 @@ mod tests {
         write_atomic(&path, b"new contents", |f, b| f.write_all(b)).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"new contents");
         assert_eq!(fs::read(&tmp).unwrap(), b"half a mod");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn temporary_names_are_short_and_recognised() {
+        let dir = scratch("names");
+        let long = "n".repeat(250);
+        let (tmp, _file) = create_temp(&dir, OsStr::new(&long)).unwrap();
+        let tmp = tmp.file_name().unwrap().to_str().unwrap().to_string();
+        assert_eq!(tmp.len(), 30, "{tmp}");
+        assert!(is_temporary(&tmp, &long));
+        assert!(is_temporary(".m.safetensors.12.0.tmp", "m.safetensors"));
+        for other in [
+            ".m.safetensors.12.0.tmp",
+            ".backprop-0123456789ABCDEF.tmp",
+            ".backprop-0123.tmp",
+            ".x.1..tmp",
+            "backprop-0123456789abcdef.tmp",
+        ] {
+            assert!(!is_temporary(other, "x"), "{other}");
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_locked_temporary_is_kept_however_old_and_an_unlocked_old_one_removed() {
+        let dir = scratch("locks");
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        // A save in progress (its lock held) that has been writing for an hour...
+        let (live, live_file) = create_temp(&dir, OsStr::new("m")).unwrap();
+        live_file.set_modified(hour_ago).unwrap();
+        // ...and one killed an hour ago (its process, and so its lock, gone).
+        let (dead, dead_file) = create_temp(&dir, OsStr::new("m")).unwrap();
+        dead_file.set_modified(hour_ago).unwrap();
+        drop(dead_file);
+        remove_stale_temporaries(&dir, OsStr::new("m"));
+        // Where locks are not supported, both files are unlocked and both removed.
+        let locking = File::open(&live).unwrap().try_lock().is_err();
+        if locking {
+            assert!(live.exists());
+        }
+        assert!(!dead.exists());
+        drop(live_file);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

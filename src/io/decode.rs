@@ -1,13 +1,14 @@
 //! Decoding: the bytes of a saved file back into a model and its optimizer state, with every check
 //! that a truncated, corrupted or hostile file needs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use safetensors::tensor::{SafeTensorError, SafeTensors};
+use safetensors::tensor::{Dtype, Metadata, SafeTensorError, SafeTensors};
 
+use super::checksum::{self, checksum};
 use super::{
-    CUSTOM, FORMAT, FORMAT_VERSION, KINDS, OPTIMIZER_VERSION, STATE_PREFIX, SavedOptimizer,
-    dtype_of, format_error, is_buffer_name,
+    CUSTOM, FORMAT, FORMAT_VERSION, KINDS, LoadOptions, OPTIMIZER_VERSION, STATE_PREFIX,
+    SavedOptimizer, dtype_of, format_error, is_buffer_name,
 };
 use crate::layer::Dropout;
 use crate::optim::StateTensor;
@@ -43,15 +44,48 @@ impl Meta<'_> {
     }
 }
 
-/// The model of a saved file and its optimizer state, if it has one, all checked.
+/// The tensors of a parsed file: the header's list of them and the bytes after the header.
+struct Tensors<'a> {
+    header: &'a Metadata,
+    data: &'a [u8],
+    /// Every tensor's name, sorted.
+    names: Vec<String>,
+}
+
+impl<'a> Tensors<'a> {
+    /// The type, shape and bytes of tensor `name`, if the file has it.
+    fn get(&self, name: &str) -> Option<(Dtype, &'a [usize], &'a [u8])> {
+        let info = self.header.info(name)?;
+        let (start, end) = info.data_offsets;
+        // The parser has checked the offsets against the data's length; `get` keeps this total.
+        Some((info.dtype, &info.shape, self.data.get(start..end)?))
+    }
+}
+
+/// The model of a saved file and its optimizer state, if it has one, all checked within the
+/// limits of `options`.
 pub(super) fn decode<T: Float>(
     bytes: &[u8],
     path: &str,
+    options: &LoadOptions,
 ) -> Result<(Sequential<T>, Option<SavedOptimizer<T>>)> {
-    let unreadable =
-        |e: SafeTensorError| format_error(path, format!("not a readable safetensors file: {e}"));
-    let file = SafeTensors::deserialize(bytes).map_err(unreadable)?;
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(unreadable)?;
+    // The header's length is the file's first 8 bytes: a long header is refused unparsed.
+    if let Some(&len) = bytes.first_chunk::<8>() {
+        let len = u64::from_le_bytes(len);
+        if len > options.header_limit() {
+            return Err(format_error(
+                path,
+                format!(
+                    "a header of {len} bytes, above the limit of {} (LoadOptions::max_header_bytes)",
+                    options.header_limit()
+                ),
+            ));
+        }
+    }
+    // The header is parsed once, here; the tensors are read from `bytes` where they are.
+    let (len, header) = SafeTensors::read_metadata(bytes).map_err(|e: SafeTensorError| {
+        format_error(path, format!("not a readable safetensors file: {e}"))
+    })?;
     let Some(map) = header.metadata() else {
         return Err(format_error(
             path,
@@ -60,18 +94,77 @@ pub(super) fn decode<T: Float>(
     };
     let meta = Meta { map, path };
     let version = check_format::<T>(&meta)?;
-    let (builder, layers, expected_tensors) = decode_layers::<T>(&file, &meta)?;
+    let mut names = header.offset_keys();
+    names.sort_unstable();
+    let file = Tensors {
+        header: &header,
+        data: bytes.get(8 + len..).unwrap_or_default(),
+        names,
+    };
+    verify_checksum(&meta, &file)?;
+    let (builder, used) = decode_layers::<T>(&file, &meta, options.layer_limit())?;
     let model = with_loss(builder, &meta)?
         .build()
         .map_err(|e| format_error(path, e.to_string()))?;
     let (opt, opt_tensors) = decode_optimizer(&file, &meta, version, &model)?;
-    if file.len() != expected_tensors + opt_tensors {
-        let extra = sorted_names(&file, |n| {
-            !(is_expected_tensor(n, layers) || opt.is_some() && is_state_tensor(n))
-        });
-        return Err(format_error(path, format!("unexpected tensors {extra:?}")));
+    if file.names.len() != used.len() + opt_tensors {
+        let extra: Vec<&str> = file
+            .names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !(used.contains(*n) || opt.is_some() && is_state_tensor(n)))
+            .collect();
+        return Err(format_error(
+            path,
+            format!("unexpected tensors {}", some_of(&extra)),
+        ));
     }
     Ok((model, opt))
+}
+
+/// The first few of `names`, and how many more there are: an error message stays short.
+fn some_of(names: &[&str]) -> String {
+    const SHOWN: usize = 10;
+    if names.len() <= SHOWN {
+        format!("{names:?}")
+    } else {
+        format!("{:?} and {} more", &names[..SHOWN], names.len() - SHOWN)
+    }
+}
+
+/// Checks the file's `checksum` against its contents; a file without one (written before
+/// checksums) passes.
+fn verify_checksum(meta: &Meta<'_>, file: &Tensors<'_>) -> Result<()> {
+    let Some(stored) = meta.map.get(checksum::KEY) else {
+        return Ok(());
+    };
+    if !checksum::is_understood(stored) {
+        return Err(format_error(
+            meta.path,
+            format!("checksum {stored:?} is not \"crc32:\" and eight lowercase hex digits"),
+        ));
+    }
+    let mut tensors = Vec::with_capacity(file.names.len());
+    for name in &file.names {
+        let Some((dtype, shape, data)) = file.get(name) else {
+            return Err(format_error(
+                meta.path,
+                format!("tensor {name:?} is missing"),
+            ));
+        };
+        tensors.push((name.as_str(), dtype, shape, data));
+    }
+    let pairs = meta.map.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let computed = checksum(pairs, tensors);
+    if computed != *stored {
+        return Err(format_error(
+            meta.path,
+            format!(
+                "checksum mismatch: the file says {stored}, its contents give {computed}: it is corrupted"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The file's format version, after checking that it holds a model of this format, of a version
@@ -111,14 +204,23 @@ fn check_format<T: Float>(meta: &Meta<'_>) -> Result<u64> {
 }
 
 /// A builder holding the file's layers, each checked against the width it receives, with the
-/// number of layers and of the tensors they take.
+/// names of the tensors they take.
 fn decode_layers<T: Float>(
-    file: &SafeTensors<'_>,
+    file: &Tensors<'_>,
     meta: &Meta<'_>,
-) -> Result<(SequentialBuilder<T>, usize, usize)> {
+    max_layers: usize,
+) -> Result<(SequentialBuilder<T>, HashSet<String>)> {
     let path = meta.path;
     let inputs = meta.number("inputs")?;
     let layers = meta.number("layers")?;
+    if layers > max_layers {
+        return Err(format_error(
+            path,
+            format!(
+                "{layers} layers declared, above the limit of {max_layers} (LoadOptions::max_layers)"
+            ),
+        ));
+    }
     // Every layer has several metadata entries: this bounds the loop by the file's own contents.
     if layers == 0 || layers > meta.map.len() {
         return Err(format_error(
@@ -129,7 +231,7 @@ fn decode_layers<T: Float>(
             ),
         ));
     }
-    let mut expected_tensors = 0;
+    let mut used = HashSet::new();
     let mut builder = Sequential::<T>::builder(inputs);
     let mut width = inputs;
     for i in 0..layers {
@@ -144,9 +246,7 @@ fn decode_layers<T: Float>(
         }
         match kind {
             "Dense" => {
-                let (dense, tensors) = decode_dense(file, meta, i, n_in, n_out)?;
-                builder = builder.add(dense);
-                expected_tensors += tensors;
+                builder = builder.add(decode_dense(file, meta, i, (n_in, n_out), &mut used)?);
                 width = n_out;
             }
             "Dropout" => builder = builder.add(decode_dropout::<T>(meta, i, n_in, n_out)?),
@@ -158,7 +258,7 @@ fn decode_layers<T: Float>(
             }
         }
     }
-    Ok((builder, layers, expected_tensors))
+    Ok((builder, used))
 }
 
 /// Dropout layer `i`, which maps `n_in` inputs to `n_out` outputs, from its rate.
@@ -182,15 +282,15 @@ fn decode_dropout<T: Float>(
     Dropout::new(n_in, p, 0).map_err(|e| format_error(path, format!("layer {i}: {e}")))
 }
 
-/// Dense layer `i`, which maps `n_in` inputs to `n_out` outputs, from its tensors and activation,
-/// with the number of tensors it takes.
+/// Dense layer `i`, which maps `n_in` inputs to `n_out` outputs, from its tensors (whose names go
+/// into `used`) and activation.
 fn decode_dense<T: Float>(
-    file: &SafeTensors<'_>,
+    file: &Tensors<'_>,
     meta: &Meta<'_>,
     i: usize,
-    n_in: usize,
-    n_out: usize,
-) -> Result<(Dense<T>, usize)> {
+    (n_in, n_out): (usize, usize),
+    used: &mut HashSet<String>,
+) -> Result<Dense<T>> {
     let path = meta.path;
     let has_bias = match meta.get(&format!("layer.{i}.bias"))? {
         "true" => true,
@@ -202,21 +302,14 @@ fn decode_dense<T: Float>(
             ));
         }
     };
-    let weights = tensor::<T>(
-        file,
-        path,
-        &format!("layer.{i}.weights"),
-        (n_in, n_out),
-        false,
-    )?;
+    let name = format!("layer.{i}.weights");
+    let weights = tensor::<T>(file, path, &name, (n_in, n_out), false)?;
+    used.insert(name);
     let bias = if has_bias {
-        Some(tensor::<T>(
-            file,
-            path,
-            &format!("layer.{i}.bias"),
-            (1, n_out),
-            true,
-        )?)
+        let name = format!("layer.{i}.bias");
+        let bias = tensor::<T>(file, path, &name, (1, n_out), true)?;
+        used.insert(name);
+        Some(bias)
     } else {
         None
     };
@@ -229,7 +322,7 @@ fn decode_dense<T: Float>(
             format!("layer {i} has unknown activation {activation:?}"),
         )
     })?;
-    Ok((dense, 1 + usize::from(has_bias)))
+    Ok(dense)
 }
 
 /// `layer` with the activation named `name`, `None` if it is not one of the crate's.
@@ -258,18 +351,6 @@ fn with_loss<T: Float>(
     })
 }
 
-/// The names of the file's tensors that `keep` accepts, sorted.
-fn sorted_names<'f>(file: &'f SafeTensors<'_>, keep: impl Fn(&str) -> bool) -> Vec<&'f str> {
-    let mut names: Vec<&str> = file.names().into_iter().filter(|n| keep(n)).collect();
-    names.sort_unstable();
-    names
-}
-
-/// Whether `name` is the weights or bias tensor of one of the model's `layers` layers.
-fn is_expected_tensor(name: &str, layers: usize) -> bool {
-    (0..layers).any(|i| name == format!("layer.{i}.weights") || name == format!("layer.{i}.bias"))
-}
-
 /// Whether `name` is the name of an optimizer-state tensor.
 fn is_state_tensor(name: &str) -> bool {
     name.starts_with(STATE_PREFIX)
@@ -284,7 +365,7 @@ type Buffer<T> = (usize, usize, Matrix<T>);
 /// The optimizer state of a parsed file, checked against the file's `model`, and the number of
 /// tensors it takes; `None` if the file has no optimizer state.
 fn decode_optimizer<T: Float>(
-    file: &SafeTensors<'_>,
+    file: &Tensors<'_>,
     meta: &Meta<'_>,
     version: u64,
     model: &Sequential<T>,
@@ -367,8 +448,9 @@ fn buffer_names<'a>(path: &str, list: &'a str, kind: Option<Kind>) -> Result<Vec
     } else {
         list.split(',').collect()
     };
-    for (k, name) in buffers.iter().enumerate() {
-        if !is_buffer_name(name) || buffers[..k].contains(name) {
+    let mut seen = HashSet::with_capacity(buffers.len());
+    for name in &buffers {
+        if !is_buffer_name(name) || !seen.insert(*name) {
             return Err(format_error(
                 path,
                 format!("optimizer.buffers {list:?}: {name:?} is not a new buffer name"),
@@ -391,15 +473,15 @@ fn buffer_names<'a>(path: &str, list: &'a str, kind: Option<Kind>) -> Result<Vec
 /// Every optimizer-state tensor of the file, each named for a parameter of `params` and a buffer
 /// of `buffers`, of its parameter's shape and finite; sorted by parameter, then buffer.
 fn state_tensors<T: Float>(
-    file: &SafeTensors<'_>,
+    file: &Tensors<'_>,
     path: &str,
     params: &[(usize, &str, &Matrix<T>)],
     buffers: &[&str],
     list: &str,
 ) -> Result<Vec<Buffer<T>>> {
-    let names = sorted_names(file, is_state_tensor);
-    let mut found: Vec<Buffer<T>> = Vec::with_capacity(names.len());
-    for name in names {
+    let position: HashMap<&str, usize> = buffers.iter().enumerate().map(|(k, b)| (*b, k)).collect();
+    let mut found: Vec<Buffer<T>> = Vec::new();
+    for name in file.names.iter().filter(|n| is_state_tensor(n)) {
         let parsed = name[STATE_PREFIX.len()..]
             .split_once('.')
             .and_then(|(index, buffer)| Some((parse_index(index)?, buffer)));
@@ -409,7 +491,7 @@ fn state_tensors<T: Float>(
                 format!("tensor {name:?} is not named optimizer.{{parameter}}.{{buffer}}"),
             ));
         };
-        let Some(k) = buffers.iter().position(|b| *b == buffer) else {
+        let Some(&k) = position.get(buffer) else {
             return Err(format_error(
                 path,
                 format!("tensor {name:?}: {buffer:?} is not in optimizer.buffers {list:?}"),
@@ -441,11 +523,11 @@ fn check_buffers<T: Float>(
     list: &str,
     complete: bool,
 ) -> Result<()> {
-    if let Some((k, name)) = buffers
-        .iter()
-        .enumerate()
-        .find(|&(k, _)| !found.iter().any(|f| f.1 == k))
-    {
+    let mut has = vec![false; buffers.len()];
+    for f in found {
+        has[f.1] = true;
+    }
+    if let Some((k, name)) = buffers.iter().enumerate().find(|&(k, _)| !has[k]) {
         return Err(format_error(
             path,
             format!("optimizer buffer {name:?} (number {k}) is listed, but no parameter has it"),
@@ -479,34 +561,30 @@ fn parse_index(s: &str) -> Option<usize> {
 /// (`[rows, cols]`, or `[cols]` for a `vector`). Its values are NaN-checked by the caller (for
 /// parameters, by the layer constructor).
 fn tensor<T: Float>(
-    file: &SafeTensors<'_>,
+    file: &Tensors<'_>,
     path: &str,
     name: &str,
     (rows, cols): (usize, usize),
     vector: bool,
 ) -> Result<Matrix<T>> {
     let shape = if vector { vec![cols] } else { vec![rows, cols] };
-    let view = file
-        .tensor(name)
-        .map_err(|_| format_error(path, format!("tensor {name:?} is missing")))?;
-    if view.dtype() != dtype_of::<T>() {
+    let (dtype, found, data) = file
+        .get(name)
+        .ok_or_else(|| format_error(path, format!("tensor {name:?} is missing")))?;
+    if dtype != dtype_of::<T>() {
         return Err(Error::FloatType {
             path: path.to_string(),
             expected: T::NAME,
-            found: format!("{} (tensor {name:?})", view.dtype()),
+            found: format!("{dtype} (tensor {name:?})"),
         });
     }
-    if view.shape() != shape {
+    if found != shape {
         return Err(format_error(
             path,
-            format!(
-                "tensor {name:?} has shape {:?}, the architecture says {shape:?}",
-                view.shape()
-            ),
+            format!("tensor {name:?} has shape {found:?}, the architecture says {shape:?}"),
         ));
     }
     let size = std::mem::size_of::<T>();
-    let data = view.data();
     // The parser has checked this already; checking again keeps the slicing below obviously safe.
     if Some(data.len()) != rows.checked_mul(cols).and_then(|n| n.checked_mul(size)) {
         return Err(format_error(

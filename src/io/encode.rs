@@ -1,10 +1,11 @@
 //! Encoding: a model, and optionally an optimizer's state, as the bytes of a safetensors file.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use safetensors::tensor::TensorView;
 
+use super::checksum::{self, checksum};
 use super::{
     BYTES, CUSTOM, FORMAT, MODEL_VERSION, OPTIMIZER_VERSION, STATE, STATE_PREFIX, SavedOptimizer,
     dtype_of, format_error, is_buffer_name,
@@ -132,9 +133,16 @@ fn encode_dense<T: Float>(
     Ok(())
 }
 
-/// The safetensors file holding `tensors` and `meta`.
-fn serialize<T: Float>(tensors: &Tensors, meta: Metadata) -> Result<Vec<u8>> {
+/// The safetensors file holding `tensors` and `meta`, and the checksum of both.
+fn serialize<T: Float>(tensors: &Tensors, mut meta: Metadata) -> Result<Vec<u8>> {
     let dtype = dtype_of::<T>();
+    let sum = checksum(
+        meta.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        tensors
+            .iter()
+            .map(|(name, shape, data)| (name.as_str(), dtype, &shape[..], &data[..])),
+    );
+    meta.insert(checksum::KEY.into(), sum);
     let views = tensors
         .iter()
         .map(|(name, shape, data)| {
@@ -165,8 +173,10 @@ fn encode_optimizer<T: Float>(
     let params = model.params();
     let shapes: Vec<(usize, usize)> = params.iter().map(|(_, _, m)| m.shape()).collect();
     opt.state.check_shapes(&shapes)?;
+    // Buffer names in order of first appearance, and sets that keep the checks linear.
     let mut buffers: Vec<&str> = Vec::new();
-    let mut written: Vec<(usize, &str)> = Vec::with_capacity(opt.state.tensors.len());
+    let mut listed: HashSet<&str> = HashSet::new();
+    let mut written: HashSet<(usize, &str)> = HashSet::with_capacity(opt.state.tensors.len());
     for t in &opt.state.tensors {
         let what = format!("optimizer buffer {:?} of parameter {}", t.name, t.index);
         if !is_buffer_name(&t.name) {
@@ -175,12 +185,11 @@ fn encode_optimizer<T: Float>(
                 format!("{what}: a name must be ASCII letters, digits and _"),
             ));
         }
-        if written.contains(&(t.index, t.name.as_str())) {
+        if !written.insert((t.index, t.name.as_str())) {
             return Err(format_error(STATE, format!("{what} appears twice")));
         }
         check_finite(&what, t.value.as_view())?;
-        written.push((t.index, &t.name));
-        if !buffers.contains(&t.name.as_str()) {
+        if listed.insert(&t.name) {
             buffers.push(&t.name);
         }
         let (rows, cols) = t.value.shape();

@@ -27,6 +27,15 @@
 //! | `optimizer.step` | `120` | the optimizer's step count ([`OptimizerState::step`], Adam's `t`) |
 //! | `optimizer.learning_rate` | `0.001` | its learning rate when saved |
 //! | `optimizer.buffers` | `exp_avg,exp_avg_sq` | the names of its buffers, in its order (empty before the first step or for a stateless optimizer) |
+//! | `checksum` | `crc32:5e1f03a7` | a CRC-32 of everything else the file says (below); files written before it was added have none and still load |
+//!
+//! **Checksum.** A load recomputes the `checksum` and refuses a file whose value differs with
+//! [`Error::Format`], so that a changed byte anywhere (a tensor's, a dropout rate's, a step
+//! count's) is an error rather than another model. The CRC-32 (IEEE, as Python's `zlib.crc32`)
+//! runs over the metadata pairs other than `checksum`, in byte order of their keys, then the
+//! tensors in byte order of their names; each string or byte run is preceded by its length as a
+//! little-endian `u64`: for a pair, the key and the value; for a tensor, its name, its type
+//! (`F32` or `F64`), its shape (a run of one little-endian `u64` per dimension) and its bytes.
 //!
 //! A loaded [`Dropout`] layer draws its masks from a generator seeded with 0: the masks of further
 //! training differ from those the saved model would have drawn (predictions do not use them).
@@ -49,12 +58,22 @@
 //! **Atomic writes.** [`save`] writes the whole file to a new temporary file in the same directory,
 //! flushes it to disk (`fsync`), renames it over the target and flushes the directory. A crash, a
 //! full disk or a failed write at any point leaves the earlier file at `path` untouched (at worst a
-//! stray `.{name}.*.tmp` file remains beside it).
+//! stray `.backprop-{16 hex digits}.tmp` file remains beside it). A short temporary name keeps
+//! every valid file name savable; a save holds a lock on its temporary file, and removes those
+//! of this pattern (and of the earlier `.{name}.{pid}.{n}.tmp` one) that are more than a minute
+//! old and locked by no one, so that the files of a killed save do not pile up.
 //!
 //! **Checked loads.** [`load`] refuses a truncated, corrupted or mismatched file with a typed error
 //! ([`Error::Format`], [`Error::FormatVersion`], [`Error::FloatType`], [`Error::Io`]): it never
 //! panics and never returns a partly built model. The tensors' sizes are checked against the
-//! file's length before anything is allocated for them.
+//! file's length before anything is allocated for them, and every check takes time linear in
+//! the file's length.
+//!
+//! **Limits.** A load refuses what is not a regular file (a FIFO, a device such as `/dev/zero`, a
+//! directory) with [`Error::Io`] before opening it, so it never blocks, and, as
+//! [`LoadOptions`] documents, files longer than 2 GiB, headers longer than 16 MiB and more than
+//! 1024 layers with [`Error::Format`]: a load then never costs more than a small multiple of the
+//! file's length in memory. [`LoadOptions`] raises or lowers these limits.
 //!
 //! ```
 //! use backprop::prelude::*;
@@ -141,18 +160,22 @@
 //! [`Dropout`]: crate::layer::Dropout
 
 mod atomic;
+mod checksum;
 mod decode;
 mod encode;
+mod limits;
+mod open;
+
+pub use self::limits::LoadOptions;
+pub(crate) use self::open::read_regular;
 
 use std::any::Any;
-use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
 use safetensors::tensor::Dtype;
 
 use self::atomic::write_atomic;
-use self::decode::decode;
 use self::encode::encode;
 use crate::{
     Adagrad, Adam, AdamW, Error, Float, Optimizer, OptimizerState, Result, RmsProp, Sequential, Sgd,
@@ -234,20 +257,22 @@ pub fn save<T: Float>(model: &Sequential<T>, path: impl AsRef<Path>) -> Result<(
     write_atomic(path.as_ref(), &bytes, |file, bytes| file.write_all(bytes))
 }
 
-/// Loads a model saved by [`save`] whose parameters are of type `T`.
+/// Loads a model saved by [`save`] whose parameters are of type `T`, within the default
+/// [`LoadOptions`].
 ///
 /// A file saved by [`save_with_optimizer`] loads too: its optimizer state is checked like the rest
 /// of the file, then dropped (use [`load_with_optimizer`] to keep it).
 ///
 /// # Errors
 ///
-/// [`Error::Io`] if the file cannot be read; [`Error::FormatVersion`] if it was written by a newer
-/// format version; [`Error::FloatType`] if it holds the other float type; [`Error::Format`] if it
-/// is truncated, corrupted, not a saved model, or inconsistent (sizes that do not chain, tensors
-/// that do not match the architecture, NaN or infinite parameters).
+/// [`Error::Io`] if the file cannot be read or is not a regular file (a FIFO, a device or a
+/// directory is refused before it is opened); [`Error::FormatVersion`] if it was written by a
+/// newer format version; [`Error::FloatType`] if it holds the other float type;
+/// [`Error::Format`] if it is beyond a limit of [`LoadOptions`], truncated, corrupted (its
+/// checksum differs), not a saved model, or inconsistent (sizes that do not chain, tensors that
+/// do not match the architecture, NaN or infinite parameters).
 pub fn load<T: Float>(path: impl AsRef<Path>) -> Result<Sequential<T>> {
-    let path = path.as_ref();
-    load_with_optimizer(path).map(|(model, _)| model)
+    LoadOptions::default().load(path)
 }
 
 /// The file [`save`] writes, as bytes.
@@ -265,7 +290,7 @@ pub fn to_bytes<T: Float>(model: &Sequential<T>) -> Result<Vec<u8>> {
 ///
 /// As [`load`], except [`Error::Io`]; errors name the source `<bytes>`.
 pub fn from_bytes<T: Float>(bytes: &[u8]) -> Result<Sequential<T>> {
-    decode(bytes, BYTES).map(|(model, _)| model)
+    LoadOptions::default().from_bytes(bytes)
 }
 
 /// Saves `model` and the state of `opt`, the optimizer that trains it, to `path`, atomically as
@@ -307,9 +332,7 @@ pub fn save_with_optimizer<T: Float>(
 pub fn load_with_optimizer<T: Float>(
     path: impl AsRef<Path>,
 ) -> Result<(Sequential<T>, Option<SavedOptimizer<T>>)> {
-    let path = path.as_ref();
-    let bytes = fs::read(path).map_err(|e| io_error(path, "reading", &e))?;
-    decode(&bytes, &path.display().to_string())
+    LoadOptions::default().load_with_optimizer(path)
 }
 
 /// The file [`save_with_optimizer`] writes, as bytes.
@@ -338,7 +361,7 @@ pub fn to_bytes_with_optimizer<T: Float>(
 pub fn from_bytes_with_optimizer<T: Float>(
     bytes: &[u8],
 ) -> Result<(Sequential<T>, Option<SavedOptimizer<T>>)> {
-    decode(bytes, BYTES)
+    LoadOptions::default().from_bytes_with_optimizer(bytes)
 }
 
 /// An optimizer's state as read back from a file by [`load_with_optimizer`]: what an optimizer
