@@ -295,8 +295,9 @@ unsafe fn outer_product<T: Float>(a: Op<'_, T>, b: Op<'_, T>, c: *mut T, ldc: us
     }
 }
 
-/// A row times columns: c[0, j] = a[0, :] . b[:, j], each column contiguous; four columns at a
-/// time share each a[0, p] and keep their own sums.
+/// A row times columns: c[0, j] = a[0, :] . b[:, j], each column contiguous; in `f32` with AVX,
+/// eight columns at a time in the lanes of a vector, else four columns at a time share each
+/// a[0, p] and keep their own sums.
 ///
 /// # Safety
 ///
@@ -306,6 +307,24 @@ unsafe fn row_times_columns<T: Float>(a: Op<'_, T>, b: Op<'_, T>, c: *mut T, ldc
     let (k, n) = (a.cols, b.cols);
     let zero = T::zero();
     let mut j = 0;
+    #[cfg(target_arch = "x86_64")]
+    if size_of::<T>() == 4 && k >= 8 && n >= 8 && super::kernel::has_avx2_fma() {
+        // SAFETY: `Float` is sealed to f32 and f64, so a 4-byte `T` is f32; m = 1, b's row
+        // stride is 1 (so it is column-major with leading dimension `b.cs`), `c`'s columns are
+        // `ldc` apart (the caller's contract); `has_avx2_fma` detected AVX2, which implies AVX.
+        j = unsafe {
+            super::kernel::x86::row_times_columns_f32(
+                k,
+                n,
+                a.ptr.cast(),
+                a.cs,
+                b.ptr.cast(),
+                b.cs,
+                c.cast(),
+                ldc,
+            )
+        };
+    }
     while j + 4 <= n {
         // SAFETY: j + q < n, so column j + q of `b` starts inside it.
         let bj: [*const T; 4] =
@@ -612,6 +631,47 @@ mod tests {
                     assert!(same(&avx2), "{} {m}x{k}x{n} ta {ta}: AVX2 differs", T::NAME);
                     assert!(same(&portable), "{} {m}x{k}x{n} ta {ta}: portable", T::NAME);
                 }
+            }
+        }
+    }
+
+    /// One-row `f32` products by vectors of eight columns give the bits of the plain loop (the
+    /// one-row training path), whatever the length, width and row stride.
+    #[test]
+    fn one_row_products_by_vectors_give_the_plain_loops_bits() {
+        let inexact = |i: usize, j: usize, salt: usize| (value(i, j, salt) / 1.7 + 0.01) as f32;
+        for &(k, n) in &[(8, 8), (13, 9), (64, 17), (785, 256), (3, 30)] {
+            let b = DMatrix::from_fn(k, n, |i, j| inexact(i, j, 2));
+            // A row of a larger matrix (its values 3 apart), as a batch row read in place.
+            let big = DMatrix::from_fn(3, k, |i, j| inexact(i, j, 1));
+            let a = big.rows(1, 1);
+            let run = |portable: bool| {
+                use std::sync::atomic::Ordering;
+                kernel::FORCE_PORTABLE.store(portable, Ordering::Relaxed);
+                let mut c = DMatrix::from_element(1, n, f32::NAN);
+                gemm(
+                    1.0,
+                    Op::n(&a),
+                    Op::n(&b.as_view()),
+                    0.0,
+                    &mut c.as_view_mut(),
+                );
+                kernel::FORCE_PORTABLE.store(false, Ordering::Relaxed);
+                c
+            };
+            let (vectors, plain) = (run(false), run(true));
+            for j in 0..n {
+                let want = (0..k).fold(0.0f32, |s, p| s + a[(0, p)] * b[(p, j)]);
+                assert_eq!(
+                    vectors[(0, j)].to_bits(),
+                    want.to_bits(),
+                    "{k}x{n} column {j}"
+                );
+                assert_eq!(
+                    plain[(0, j)].to_bits(),
+                    want.to_bits(),
+                    "{k}x{n} column {j}"
+                );
             }
         }
     }

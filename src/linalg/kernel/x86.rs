@@ -177,8 +177,8 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
 
 /// The sums of the first `cols / 8 * 8` columns of a `rows x cols` column-major `f32` matrix
 /// with leading dimension `ld` into `out`, each from zero in order of the rows, as the plain
-/// loop adds them: eight columns side by side, eight rows at a time transposed into the
-/// eight lanes of one vector. Returns the columns summed.
+/// loop adds them ([`row_times_columns_f32`] with a row of ones: `1 * x` is `x`, bit for bit).
+/// Returns the columns summed.
 ///
 /// # Safety
 ///
@@ -192,34 +192,68 @@ pub(in crate::linalg) unsafe fn column_sums_f32(
     ld: usize,
     out: *mut f32,
 ) -> usize {
-    let (full_cols, full_rows) = (cols / 8 * 8, rows / 8 * 8);
+    let one = 1.0f32;
+    // SAFETY: the caller's contract; the row of ones is the one value `one`, read at every step
+    // (a stride of 0), and the sums go to `out` one after another (a leading dimension of 1).
+    unsafe { row_times_columns_f32(rows, cols, &one, 0, a, ld as isize, out, 1) }
+}
+
+/// `c[0, j] = sum_p a[p] * b[p, j]` for the first `n / 8 * 8` columns of a `k x n` column-major
+/// `f32` matrix `b` with leading dimension `ldb`, each summed from zero in order of `p` with a
+/// multiply and an add, as the plain loop sums it: eight columns side by side, eight steps of `p`
+/// at a time transposed into the eight lanes of one vector. Returns the columns done.
+///
+/// # Safety
+///
+/// `a` is readable at `a + p * acs` for `p < k`; `b` is a readable column-major `k x n` matrix
+/// with leading dimension `ldb` (each column starting inside its allocation); `c` is writable at
+/// `c + j * ldc` for `j < n` and overlaps neither; the CPU has AVX.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx")]
+pub(in crate::linalg) unsafe fn row_times_columns_f32(
+    k: usize,
+    n: usize,
+    a: *const f32,
+    acs: isize,
+    b: *const f32,
+    ldb: isize,
+    c: *mut f32,
+    ldc: usize,
+) -> usize {
+    let (full_cols, full_k) = (n / 8 * 8, k / 8 * 8);
     let mut j0 = 0;
     while j0 < full_cols {
-        // SAFETY: j0 + l < j0 + 8 <= full_cols <= cols, so these columns start inside `a`.
-        let col: [*const f32; 8] = unsafe { std::array::from_fn(|l| a.add((j0 + l) * ld)) };
+        // SAFETY: j0 + l < j0 + 8 <= full_cols <= n, so these columns start inside `b`.
+        let col: [*const f32; 8] =
+            unsafe { std::array::from_fn(|l| b.offset((j0 + l) as isize * ldb)) };
         let mut sums = _mm256_setzero_ps();
-        let mut r = 0;
-        while r < full_rows {
-            // SAFETY: r + 8 <= full_rows <= rows: rows r..r + 8 of each column are inside.
-            let block = unsafe { std::array::from_fn(|l| _mm256_loadu_ps(col[l].add(r))) };
-            // Row r + i of the eight columns, added in order of i.
-            for row in transpose8(block) {
-                sums = _mm256_add_ps(sums, row);
+        let mut p = 0;
+        while p < full_k {
+            // SAFETY: p + 8 <= full_k <= k: steps p..p + 8 of each column are inside `b`.
+            let block = unsafe { std::array::from_fn(|l| _mm256_loadu_ps(col[l].add(p))) };
+            // Step p + i of the eight columns, added in order of i.
+            for (i, row) in transpose8(block).into_iter().enumerate() {
+                // SAFETY: p + i < k, so a[p + i] is inside `a`.
+                let ai = _mm256_set1_ps(unsafe { *a.offset((p + i) as isize * acs) });
+                sums = _mm256_add_ps(sums, _mm256_mul_ps(ai, row));
             }
-            r += 8;
+            p += 8;
         }
         let mut lanes = [0.0f32; 8];
         // SAFETY: `lanes` holds the eight values stored.
         unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sums) };
-        for r in full_rows..rows {
+        for p in full_k..k {
+            // SAFETY: p < k: a[p] is inside `a`.
+            let ap = unsafe { *a.offset(p as isize * acs) };
             for (l, s) in lanes.iter_mut().enumerate() {
-                // SAFETY: r < rows and l < 8: row r of column j0 + l is inside `a`.
-                *s += unsafe { *col[l].add(r) };
+                // SAFETY: p < k and l < 8: step p of column j0 + l is inside `b`.
+                *s += ap * unsafe { *col[l].add(p) };
             }
         }
-        // SAFETY: j0 + 8 <= cols, so `out` has room for these eight sums; `lanes` is a
-        // local array, so the two do not overlap.
-        unsafe { std::ptr::copy_nonoverlapping(lanes.as_ptr(), out.add(j0), 8) };
+        for (l, &s) in lanes.iter().enumerate() {
+            // SAFETY: j0 + l < n, so c[0, j0 + l] is inside `c`, which overlaps neither operand.
+            unsafe { *c.add((j0 + l) * ldc) = s };
+        }
         j0 += 8;
     }
     full_cols
