@@ -215,6 +215,9 @@ mod tests {
             check(Adam::new(0.1).unwrap(), &w, g, lr);
             check(Adam::new(0.1).unwrap().weight_decay(0.1).unwrap(), &w, g, lr);
             check(AdamW::new(0.1).unwrap(), &w, g, lr);
+            // A large eps: `step_size * m` overflows before the division by eps brings it down.
+            check(Adam::new(0.1).unwrap().eps(1e160).unwrap(), &w, g, lr);
+            check(AdamW::new(0.1).unwrap().eps(1e300).unwrap(), &w, g, lr);
         }
     }
 }
