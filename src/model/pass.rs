@@ -119,16 +119,24 @@ impl<T: Float> Sequential<T> {
     /// in an [`Error::Shape`], rather than handed to an optimizer that may panic on it.
     pub(crate) fn update_unchecked(&mut self, opt: &mut dyn Optimizer<T>) -> Result<()> {
         opt.begin_step();
-        let mut result = Ok(());
-        self.each_param_mut(|layer, index, p| {
+        let mut skipped = false;
+        self.each_param_mut(|_, index, p| {
             if p.value.shape() == p.grad.shape() {
                 // weights_0_1 -= alpha * weight_delta_0_1
                 opt.update(index, p.value, p.grad);
-            } else if result.is_ok() {
-                result = super::check_gradient_shape(layer, p.name, p.value, p.grad);
+            } else {
+                skipped = true;
             }
         });
-        result
+        // The error is made apart, so that the loop above stays small.
+        match skipped {
+            false => Ok(()),
+            true => Err(self.check_gradient_shapes().err().unwrap_or(Error::Shape {
+                what: "a gradient that changed shape during the update".into(),
+                expected: (usize::MAX, usize::MAX),
+                actual: (usize::MAX, usize::MAX),
+            })),
+        }
     }
 
     /// [`update_unchecked`](Self::update_unchecked) with an optimizer the model does not know,
