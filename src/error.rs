@@ -151,6 +151,17 @@ pub enum Error {
         /// the loss).
         layer: Option<usize>,
     },
+    /// A layer broke the [`Layer`](crate::Layer) contract: it lists more parameters than a layer
+    /// may have, or its input or output width changed after the model was built.
+    #[error("layer {layer} ({name}) cannot be used: {reason}")]
+    InvalidLayer {
+        /// Index of the layer in the model.
+        layer: usize,
+        /// The layer's name.
+        name: String,
+        /// What it did wrong.
+        reason: String,
+    },
     /// Reading or writing a file failed.
     #[error("I/O error on {path}: {message}")]
     Io {

@@ -128,13 +128,15 @@ impl GradCheck {
         }
     }
 
-    /// [`Error::InvalidParameter`] unless the step and the floor are finite and positive.
-    fn validate(&self) -> Result<()> {
-        if !(self.step.is_finite() && self.step > 0.0) {
+    /// The step in `T`; [`Error::InvalidParameter`] unless it is finite and positive there (an
+    /// `f64` step may round to 0 or overflow in `f32`) and the floor is finite and positive.
+    fn validate<T: Float>(&self) -> Result<T> {
+        let h = T::of(self.step);
+        if !(h.finite() && h > T::zero()) {
             return Err(Error::param(
                 "gradient check step",
                 self.step,
-                "must be finite and positive",
+                "must be finite and positive in the model's float type",
             ));
         }
         if !(self.floor.is_finite() && self.floor > 0.0) {
@@ -144,14 +146,14 @@ impl GradCheck {
                 "must be finite and positive",
             ));
         }
-        Ok(())
+        Ok(h)
     }
 
     /// Checks every parameter gradient of `model` on the batch `x`, `y` (see [`check_model`]).
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidParameter`] unless `step` and `floor` are finite and positive; the input
+    /// [`Error::InvalidParameter`] unless `step` (in `T`) and `floor` are finite and positive; the input
     /// and target errors of [`Sequential::step`]. The model's parameters are unchanged.
     pub fn model<T: Float>(
         &self,
@@ -159,10 +161,9 @@ impl GradCheck {
         x: &Matrix<T>,
         y: &Matrix<T>,
     ) -> Result<Report> {
-        self.validate()?;
+        let h = self.validate::<T>()?;
         model.gradients(x, y)?;
         let (xv, yv) = (x.as_view(), y.as_view());
-        let h = T::of(self.step);
         let mut report = Report::default();
         // Each parameter with its layer and its place in the layer, from the parameter walk.
         let mut place = (usize::MAX, 0);
@@ -176,20 +177,15 @@ impl GradCheck {
             let mut acc = Acc::new(Some(i), name, self.floor);
             for c in 0..grad.ncols() {
                 for r in 0..grad.nrows() {
-                    let nudge = |model: &mut Sequential<T>, v: Option<T>| -> T {
-                        let p = model.layers_mut()[i]
-                            .param_mut(k)
-                            .expect("parameter exists");
-                        let old = p.value[(r, c)];
-                        p.value[(r, c)] = v.unwrap_or(old);
-                        old
+                    let nudge = |model: &mut Sequential<T>, v: Option<T>| {
+                        set_entry(model.layers_mut()[i].as_mut(), (i, k, name), (r, c), v)
                     };
-                    let old = nudge(model, None);
-                    nudge(model, Some(old + h));
+                    let old = nudge(model, None)?;
+                    nudge(model, Some(old + h))?;
                     let plus = model.loss_unchecked(xv, yv);
-                    nudge(model, Some(old - h));
+                    nudge(model, Some(old - h))?;
                     let minus = model.loss_unchecked(xv, yv);
-                    nudge(model, Some(old));
+                    nudge(model, Some(old))?;
                     acc.add(r, c, grad[(r, c)], (plus - minus) / (h + h));
                 }
             }
@@ -206,14 +202,14 @@ impl GradCheck {
     ///
     /// [`Error::Shape`] unless `input` has the layer's input width and `upstream` is
     /// `rows x output width`; [`Error::NonFinite`] for NaN or infinity; [`Error::Empty`] without rows;
-    /// [`Error::InvalidParameter`] for a step or floor that is not finite and positive.
+    /// [`Error::InvalidParameter`] for a step (in `T`) or floor that is not finite and positive.
     pub fn layer<T: Float>(
         &self,
         layer: &mut dyn Layer<T>,
         input: &Matrix<T>,
         upstream: &Matrix<T>,
     ) -> Result<Report> {
-        self.validate()?;
+        let h = self.validate::<T>()?;
         let rows = input.nrows();
         if rows == 0 {
             return Err(Error::Empty { what: "input" });
@@ -222,7 +218,6 @@ impl GradCheck {
         expect_shape("upstream", upstream, (rows, layer.output_size()))?;
         check_finite("input", input.as_view())?;
         check_finite("upstream", upstream.as_view())?;
-        let h = T::of(self.step);
         let mut out = DMatrix::zeros(rows, layer.output_size());
         let scalar = |layer: &mut dyn Layer<T>, x: &Matrix<T>, out: &mut Matrix<T>| -> T {
             layer.forward_train(x.as_view(), out.as_view_mut());
@@ -242,19 +237,26 @@ impl GradCheck {
         );
 
         let mut report = Report::default();
-        let params: Vec<_> = crate::model::layer_params(&*layer)
-            .map(|p| (p.name, p.grad.clone()))
-            .collect();
+        let count = crate::model::count_params(&*layer, 0)?;
+        let params: Vec<_> = crate::model::layer_params(&*layer, count)
+            .map(|p| {
+                crate::model::check_gradient_shape(0, p.name, p.value, p.grad)?;
+                Ok((p.name, p.grad.clone()))
+            })
+            .collect::<Result<_>>()?;
         for (k, (name, grad)) in params.into_iter().enumerate() {
             let mut acc = Acc::new(None, name, self.floor);
             for c in 0..grad.ncols() {
                 for r in 0..grad.nrows() {
-                    let old = layer.param(k).expect("parameter exists").value[(r, c)];
-                    layer.param_mut(k).expect("parameter exists").value[(r, c)] = old + h;
+                    let nudge = |layer: &mut dyn Layer<T>, v: Option<T>| {
+                        set_entry(layer, (0, k, name), (r, c), v)
+                    };
+                    let old = nudge(layer, None)?;
+                    nudge(layer, Some(old + h))?;
                     let plus = scalar(layer, input, &mut out);
-                    layer.param_mut(k).expect("parameter exists").value[(r, c)] = old - h;
+                    nudge(layer, Some(old - h))?;
                     let minus = scalar(layer, input, &mut out);
-                    layer.param_mut(k).expect("parameter exists").value[(r, c)] = old;
+                    nudge(layer, Some(old))?;
                     acc.add(r, c, grad[(r, c)], (plus - minus) / (h + h));
                 }
             }
@@ -282,18 +284,17 @@ impl GradCheck {
     /// # Errors
     ///
     /// [`Error::Shape`] unless `upstream` has the shape of `z`; [`Error::NonFinite`];
-    /// [`Error::InvalidParameter`] for a step or floor that is not finite and positive.
+    /// [`Error::InvalidParameter`] for a step (in `T`) or floor that is not finite and positive.
     pub fn activation<T: Float>(
         &self,
         f: &dyn Activation<T>,
         z: &Matrix<T>,
         upstream: &Matrix<T>,
     ) -> Result<Report> {
-        self.validate()?;
+        let h = self.validate::<T>()?;
         expect_shape("upstream", upstream, z.shape())?;
         check_finite("z", z.as_view())?;
         check_finite("upstream", upstream.as_view())?;
-        let h = T::of(self.step);
         let scalar = |z: &Matrix<T>| -> T {
             let mut a = z.clone();
             f.forward(a.as_view_mut());
@@ -326,14 +327,14 @@ impl GradCheck {
     /// # Errors
     ///
     /// [`Error::Empty`] without rows; [`Error::NonFinite`] in `pred`; the loss's target errors;
-    /// [`Error::InvalidParameter`] for a step or floor that is not finite and positive.
+    /// [`Error::InvalidParameter`] for a step (in `T`) or floor that is not finite and positive.
     pub fn loss<T: Float>(
         &self,
         loss: &dyn Loss<T>,
         pred: &Matrix<T>,
         target: &Matrix<T>,
     ) -> Result<Report> {
-        self.validate()?;
+        let h = self.validate::<T>()?;
         if pred.nrows() == 0 {
             return Err(Error::Empty {
                 what: "predictions",
@@ -347,7 +348,6 @@ impl GradCheck {
             });
         }
         loss.check_targets(pred.ncols(), target.as_view())?;
-        let h = T::of(self.step);
         let (pred, target): (MatrixView<'_, T>, MatrixView<'_, T>) =
             (pred.as_view(), target.as_view());
         let mut grad = DMatrix::<T>::zeros(pred.nrows(), pred.ncols());
@@ -377,6 +377,29 @@ impl GradCheck {
             entries: vec![acc.done(), both_acc.done(), value_acc.done()],
         })
     }
+}
+
+/// Sets entry `(r, c)` of parameter `k` (named `name`, of layer `index` for the error) to `v`
+/// if given; returns the old value.
+///
+/// # Errors
+///
+/// [`Error::NoSuchParameter`] if `param_mut(k)` has no such entry (a user's layer whose
+/// `param_mut` disagrees with its `param`).
+fn set_entry<T: Float>(
+    layer: &mut dyn Layer<T>,
+    (index, k, name): (usize, usize, &str),
+    (r, c): (usize, usize),
+    v: Option<T>,
+) -> Result<T> {
+    let entry = (layer.param_mut(k)).and_then(|p| p.value.get_mut((r, c)));
+    let entry = entry.ok_or_else(|| Error::NoSuchParameter {
+        layer: index,
+        name: format!("{name} (entry {r}, {c}, writable)"),
+    })?;
+    let old = *entry;
+    *entry = v.unwrap_or(old);
+    Ok(old)
 }
 
 fn expect_shape<T: Float>(what: &str, m: &Matrix<T>, shape: (usize, usize)) -> Result<()> {

@@ -583,3 +583,220 @@ fn the_sizes_that_used_to_overflow_are_typed_errors() {
     assert!(rng.random_matrix(usize::MAX / 2, 3).is_err());
     assert_eq!(rng.random(), NumpyRng::new(1).random());
 }
+
+// ----- misbehaving user types, and optimizers shared between models ------------------------------
+
+mod rogue;
+
+use rogue::{Fault, Poisoning, Resizing, Rogue};
+use std::sync::atomic::Ordering;
+
+fn fault() -> impl Strategy<Value = Fault> {
+    prop::sample::select(vec![
+        Fault::None,
+        Fault::GradShape,
+        Fault::GradShapeLater,
+        Fault::Endless,
+        Fault::Grows,
+        Fault::Nan,
+    ])
+}
+
+/// A model of `inputs` columns: a dense layer of `hidden` units, a rogue layer with `fault`, and
+/// a dense output; the rogue layer's switch that makes it grow.
+fn rogue_model(
+    inputs: usize,
+    hidden: usize,
+    fault: Fault,
+    seed: u32,
+) -> (
+    Result<Sequential<f64>>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let layer = Rogue::new(hidden, fault);
+    let grow = layer.grow.clone();
+    let model = Sequential::builder(inputs)
+        .seed(seed)
+        .dense(hidden, Tanh)
+        .add(layer)
+        .dense(1, Identity)
+        .build();
+    (model, grow)
+}
+
+/// Optimizers the two models share: the crate's (stateful ones included) and users' that resize
+/// a parameter or write NaN.
+fn pool(resize_after: usize) -> Vec<Box<dyn Optimizer<f64>>> {
+    vec![
+        Box::new(Sgd::new(0.1).unwrap()),
+        Box::new(Sgd::new(0.1).unwrap().momentum(0.9).unwrap()),
+        Box::new(Adam::new(0.05).unwrap()),
+        Box::new(
+            RmsProp::new(0.01)
+                .and_then(|o| o.centered(true).momentum(0.5))
+                .unwrap(),
+        ),
+        Box::new(Adagrad::new(0.1).unwrap()),
+        Box::new(Resizing {
+            updates: 0,
+            after: resize_after,
+        }),
+        Box::new(Poisoning),
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum UserOp {
+    Step(bool, usize, Mat, Mat),
+    Fit(bool, usize, usize, u8, Mat, Mat),
+    Update(bool, usize, Mat, Mat),
+    Predict(bool, Mat),
+    Grow(bool),
+    LoadState(usize, usize),
+    Reset(usize),
+    GradCheck(bool, Mat, Mat),
+}
+
+fn user_op() -> impl Strategy<Value = UserOp> {
+    let opt = 0usize..7;
+    prop_oneof![
+        3 => (any::<bool>(), opt.clone(), mat(), mat()).prop_map(|(m, o, x, y)| UserOp::Step(m, o, x, y)),
+        2 => (any::<bool>(), opt.clone(), 0usize..3, 0u8..3, mat(), mat())
+            .prop_map(|(m, o, e, d, x, y)| UserOp::Fit(m, o, e, d, x, y)),
+        2 => (any::<bool>(), opt.clone(), mat(), mat()).prop_map(|(m, o, x, y)| UserOp::Update(m, o, x, y)),
+        1 => (any::<bool>(), mat()).prop_map(|(m, x)| UserOp::Predict(m, x)),
+        1 => any::<bool>().prop_map(UserOp::Grow),
+        1 => (opt.clone(), opt.clone()).prop_map(|(a, b)| UserOp::LoadState(a, b)),
+        1 => opt.prop_map(UserOp::Reset),
+        1 => (any::<bool>(), mat(), mat()).prop_map(|(m, x, y)| UserOp::GradCheck(m, x, y)),
+    ]
+}
+
+fn shapes(model: &Sequential<f64>) -> Vec<(usize, usize)> {
+    model.params().iter().map(|(_, _, m)| m.shape()).collect()
+}
+
+/// Checks a guarded training call on `model`: a step that fails changes nothing, a `fit` that
+/// fails keeps the parameters finite (earlier epochs may have moved them), and a call that
+/// succeeds on finite parameters leaves them finite.
+fn guarded(
+    model: &mut Sequential<f64>,
+    call: impl FnOnce(&mut Sequential<f64>) -> Result<()>,
+    whole_step: bool,
+) -> std::result::Result<(), TestCaseError> {
+    let (before, was_finite) = (bits(model), finite(model));
+    match call(model) {
+        Ok(()) => prop_assert!(!was_finite || finite(model), "a NaN got through"),
+        Err(e) => {
+            prop_assert!(!e.to_string().is_empty());
+            prop_assert!(!was_finite || finite(model), "{} kept a NaN", e);
+            if whole_step {
+                prop_assert_eq!(&bits(model), &before, "{} changed the parameters", e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `ops` on two models (of other widths) sharing one pool of optimizers: every call
+/// returns, no parameter ever changes shape, a refused call changes nothing, and a guarded step
+/// never leaves a NaN.
+fn drive_rogues(
+    (faults, hidden, seed, resize_after): ([Fault; 2], [usize; 2], u32, usize),
+    ops: &[UserOp],
+) -> std::result::Result<(), TestCaseError> {
+    let mut grow = Vec::new();
+    let mut models = Vec::new();
+    for k in 0..2 {
+        match rogue_model(2 + k, hidden[k], faults[k], seed) {
+            (Ok(m), g) => {
+                models.push(m);
+                grow.push(g);
+            }
+            (Err(e), _) => prop_assert!(!e.to_string().is_empty()),
+        }
+    }
+    if models.is_empty() {
+        return Ok(());
+    }
+    let built: Vec<_> = models.iter().map(shapes).collect();
+    let mut opts = pool(resize_after);
+    for op in ops {
+        let n = models.len();
+        let k = |b: bool| usize::from(b) % n;
+        match op {
+            UserOp::Step(m, o, x, y) => {
+                let (model, opt) = (&mut models[k(*m)], opts[*o].as_mut());
+                let x = x.build(2, model.input_size());
+                let y = y.build(x.nrows(), 1);
+                guarded(model, |m| m.step(&x, &y, opt).map(drop), true)?;
+            }
+            UserOp::Fit(m, o, epochs, descent, x, y) => {
+                let (model, opt) = (&mut models[k(*m)], opts[*o].as_mut());
+                let x = x.build(3, model.input_size());
+                let y = y.build(x.nrows(), 1);
+                let fit = match descent {
+                    0 => Fit::new(*epochs).stochastic(),
+                    1 => Fit::new(*epochs).mini_batch(2),
+                    _ => Fit::new(*epochs).full(),
+                };
+                guarded(model, |m| m.fit(&x, &y, opt, &fit).map(drop), false)?;
+            }
+            UserOp::Update(m, o, x, y) => {
+                let (model, opt) = (&mut models[k(*m)], opts[*o].as_mut());
+                let x = x.build(2, model.input_size());
+                let y = y.build(x.nrows(), 1);
+                let ready = match model.forward(&x) {
+                    Ok(_) => model.backward(&y),
+                    Err(e) => Err(e),
+                };
+                let before = bits(model);
+                // `update` is not guarded against NaN, only against misuse.
+                if let Err(e) = ready.and_then(|_| model.update(opt)) {
+                    prop_assert_eq!(&bits(model), &before, "{} changed the parameters", e);
+                }
+            }
+            UserOp::Predict(m, x) => {
+                let model = &models[k(*m)];
+                let _ = model.predict(&x.build(3, model.input_size()));
+            }
+            UserOp::Grow(m) => grow[k(*m)].store(true, Ordering::Relaxed),
+            UserOp::LoadState(from, to) => {
+                let (state, before) = (opts[*from].state(), opts[*to].state());
+                if opts[*to].load_state(&state).is_err() {
+                    prop_assert_eq!(opts[*to].state(), before);
+                }
+            }
+            UserOp::Reset(o) => opts[*o].reset(),
+            UserOp::GradCheck(m, x, y) => {
+                let model = &mut models[k(*m)];
+                let x = x.build(2, model.input_size());
+                let y = y.build(x.nrows(), 1);
+                let before = bits(model);
+                let _ = gradcheck::check_model(model, &x, &y);
+                prop_assert_eq!(&bits(model), &before, "the gradient check restores");
+            }
+        }
+        for (model, built) in models.iter().zip(&built) {
+            prop_assert_eq!(&shapes(model), built, "{:?} resized a parameter", op);
+            // Whatever happened, the model predicts or says why not.
+            let _ = model.predict(&DMatrix::from_element(2, model.input_size(), 0.5));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn misbehaving_user_types_and_shared_optimizers_never_panic(
+        faults in [fault(), fault()],
+        hidden in [1usize..4, 1usize..4],
+        seed in any::<u32>(),
+        resize_after in prop_oneof![0usize..12, Just(usize::MAX)],
+        ops in prop::collection::vec(user_op(), 1..10),
+    ) {
+        drive_rogues((faults, hidden, seed, resize_after), &ops)?;
+    }
+}

@@ -2,7 +2,7 @@
 
 use rand::Rng;
 
-use super::Sequential;
+use super::{Sequential, params};
 use crate::validate::check_finite;
 use crate::{
     Activation, Dense, Error, Float, GlorotUniform, Initializer, Layer, Loss, NumpyRng, Result,
@@ -137,7 +137,9 @@ impl<T: Float> SequentialBuilder<T> {
     /// [`Error::Empty`] without layers or with a zero width;
     /// [`Error::LayerShape`] naming the
     /// first layer whose input width differs from the output width of the layer before it;
-    /// [`Error::NonFinite`] for a parameter that is NaN or infinite.
+    /// [`Error::NonFinite`] for a parameter that is NaN or infinite; [`Error::Shape`] for a
+    /// parameter whose gradient has another shape; [`Error::InvalidLayer`] for a layer that lists
+    /// more than [`Sequential::MAX_LAYER_PARAMS`] parameters.
     pub fn build(self) -> Result<Sequential<T>> {
         if let Some(e) = self.error {
             return Err(e);
@@ -153,6 +155,7 @@ impl<T: Float> SequentialBuilder<T> {
             });
         }
         let mut width = self.inputs;
+        let mut param_counts = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
             if layer.input_size() != width {
                 return Err(Error::LayerShape {
@@ -167,9 +170,12 @@ impl<T: Float> SequentialBuilder<T> {
                     what: "layer output width",
                 });
             }
-            for p in super::params::layer_params(layer.as_ref()) {
+            let count = params::count_params(layer.as_ref(), i)?;
+            for p in params::layer_params(layer.as_ref(), count) {
                 check_finite(&format!("layer {i} {}", p.name), p.value.as_view())?;
+                params::check_gradient_shape(i, p.name, p.value, p.grad)?;
             }
+            param_counts.push(count);
             width = layer.output_size();
         }
         let n = self.layers.len();
@@ -191,11 +197,16 @@ impl<T: Float> SequentialBuilder<T> {
             rows: 0,
             has_gradients: false,
             training: true,
+            param_counts,
         })
     }
 }
 
 impl<T: Float> Sequential<T> {
+    /// The most parameters (matrices, as [`Layer::param`] lists them) one layer may have;
+    /// [`build`](SequentialBuilder::build) refuses a layer with more.
+    pub const MAX_LAYER_PARAMS: usize = params::MAX_LAYER_PARAMS;
+
     /// Starts a model whose input rows have `inputs` columns.
     pub fn builder(inputs: usize) -> SequentialBuilder<T> {
         SequentialBuilder {

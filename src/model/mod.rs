@@ -13,7 +13,7 @@ use std::any::Any;
 
 pub use builder::SequentialBuilder;
 pub use infer::Workspace;
-pub(crate) use params::layer_params;
+pub(crate) use params::{check_gradient_shape, count_params, layer_params};
 
 use crate::linalg::view;
 use crate::validate::check_finite;
@@ -82,6 +82,10 @@ pub struct Sequential<T: Float> {
     fused_output: bool,
     /// Whether the layers are in training mode (dropout active) or inference mode.
     training: bool,
+    /// `param_counts[i]` is the number of parameters of layer `i`, counted when the model was
+    /// built: the parameter walk asks a layer for no more, so a layer that never answers `None`
+    /// cannot make it endless.
+    param_counts: Vec<usize>,
     /// The epochs of the last `fit` that failed during training (see
     /// [`take_interrupted_history`](Sequential::take_interrupted_history)).
     pub(crate) interrupted: Option<crate::History<T>>,
@@ -93,9 +97,9 @@ impl<T: Float> Sequential<T> {
         self.inputs
     }
 
-    /// Width of the output rows.
+    /// Width of the output rows (the last layer's output width when the model was built).
     pub fn output_size(&self) -> usize {
-        self.layers.last().map_or(self.inputs, |l| l.output_size())
+        self.widths[self.layers.len()]
     }
 
     /// Number of layers.
@@ -115,7 +119,10 @@ impl<T: Float> Sequential<T> {
 
     // ----- checks at the boundary -------------------------------------------------------------
 
+    /// Checks a batch of inputs, and that every layer still has the widths the model was built
+    /// with (the buffers are sized by them).
     pub(crate) fn check_inputs(&self, x: MatrixView<'_, T>) -> Result<()> {
+        self.check_widths()?;
         if x.nrows() == 0 {
             return Err(Error::Empty { what: "inputs" });
         }
@@ -137,6 +144,24 @@ impl<T: Float> Sequential<T> {
             });
         }
         self.loss.check_targets(self.output_size(), y)
+    }
+
+    /// [`Error::InvalidLayer`] for the first layer whose input or output width is no longer the
+    /// one it had when the model was built (a user's layer may change it).
+    fn check_widths(&self) -> Result<()> {
+        let changed = self.layers.iter().enumerate().find_map(|(i, l)| {
+            let (input, output) = (l.input_size(), l.output_size());
+            let (built_in, built_out) = (self.widths[i], self.widths[i + 1]);
+            (input != built_in || output != built_out).then(|| Error::InvalidLayer {
+                layer: i,
+                name: l.name().to_string(),
+                reason: format!(
+                    "it was built with {built_in} inputs and {built_out} outputs, and now \
+                     reports {input} and {output}"
+                ),
+            })
+        });
+        changed.map_or(Ok(()), Err)
     }
 
     fn check_layer(&self, index: usize) -> Result<()> {
@@ -185,12 +210,7 @@ impl<T: Float> Sequential<T> {
                 reason: "no forward pass has run",
             });
         }
-        let width = if index == 0 {
-            self.inputs
-        } else {
-            self.layers[index - 1].output_size()
-        };
-        Ok(view(&self.outputs[index], self.rows, width))
+        Ok(view(&self.outputs[index], self.rows, self.widths[index]))
     }
 
     /// The delta of layer `index` from the last backward pass: the gradient of the loss at the
@@ -206,11 +226,7 @@ impl<T: Float> Sequential<T> {
                 reason: "no backward pass has run since the last forward pass",
             });
         }
-        Ok(view(
-            &self.deltas[index],
-            self.rows,
-            self.layers[index].output_size(),
-        ))
+        Ok(view(&self.deltas[index], self.rows, self.widths[index + 1]))
     }
 
     /// The parameter `name` of layer `index` (e.g. `"weights"`, `"bias"`).
@@ -233,7 +249,7 @@ impl<T: Float> Sequential<T> {
 
     fn find_param(&self, index: usize, name: &str) -> Result<(&Matrix<T>, &Matrix<T>)> {
         self.check_layer(index)?;
-        params::layer_params(self.layers[index].as_ref())
+        self.layer_params(index)
             .find(|p| p.name == name)
             .map(|p| (p.value, p.grad))
             .ok_or_else(|| Error::NoSuchParameter {
@@ -271,7 +287,8 @@ impl<T: Float> Sequential<T> {
         self.find_param(index, name)?;
         let what = format!("layer {index} {name}");
         let (mut value, mut result) = (Some(value), Ok(()));
-        params::each_layer_param_mut(self.layers[index].as_mut(), &mut |p| {
+        let count = self.param_counts[index];
+        params::each_layer_param_mut(self.layers[index].as_mut(), count, &mut |p| {
             if p.name == name
                 && let Some(v) = value.take()
             {

@@ -7,23 +7,73 @@
 use super::Sequential;
 use crate::layer::{Param, ParamMut};
 use crate::validate::all_finite;
-use crate::{Float, Layer, Matrix};
+use crate::{Error, Float, Layer, Matrix, Result};
 
-/// The parameters of one layer, in its order.
-pub(crate) fn layer_params<T: Float>(layer: &dyn Layer<T>) -> impl Iterator<Item = Param<'_, T>> {
-    (0..).map_while(move |k| layer.param(k))
+/// The most parameters one layer may list: [`SequentialBuilder::build`](super::SequentialBuilder::build)
+/// and the gradient checker refuse a layer whose [`param`](Layer::param) answers more (one that
+/// never answers `None` would make the walk endless).
+pub(crate) const MAX_LAYER_PARAMS: usize = 1024;
+
+/// How many parameters `layer` (layer `index` of a model) lists, asking for at most one more
+/// than [`MAX_LAYER_PARAMS`].
+///
+/// # Errors
+///
+/// [`Error::InvalidLayer`] if it lists more than [`MAX_LAYER_PARAMS`].
+pub(crate) fn count_params<T: Float>(layer: &dyn Layer<T>, index: usize) -> Result<usize> {
+    let n = (0..=MAX_LAYER_PARAMS)
+        .take_while(|&k| layer.param(k).is_some())
+        .count();
+    if n > MAX_LAYER_PARAMS {
+        return Err(Error::InvalidLayer {
+            layer: index,
+            name: layer.name().to_string(),
+            reason: format!(
+                "it lists more than {MAX_LAYER_PARAMS} parameters (`param(k)` must return `None` \
+                 past the last)"
+            ),
+        });
+    }
+    Ok(n)
 }
 
-/// Calls `f` with each parameter of one layer, writable, in its order.
+/// The first `count` parameters of one layer, in its order (fewer if it answers `None` before).
+pub(crate) fn layer_params<T: Float>(
+    layer: &dyn Layer<T>,
+    count: usize,
+) -> impl Iterator<Item = Param<'_, T>> {
+    (0..count).map_while(move |k| layer.param(k))
+}
+
+/// Calls `f` with each of the first `count` parameters of one layer, writable, in its order.
 pub(crate) fn each_layer_param_mut<T: Float>(
     layer: &mut dyn Layer<T>,
+    count: usize,
     f: &mut impl FnMut(ParamMut<'_, T>),
 ) {
-    let mut k = 0;
-    while let Some(p) = layer.param_mut(k) {
-        f(p);
-        k += 1;
+    for k in 0..count {
+        match layer.param_mut(k) {
+            Some(p) => f(p),
+            None => break,
+        }
     }
+}
+
+/// [`Error::Shape`] for a gradient whose shape differs from its parameter's.
+pub(crate) fn check_gradient_shape<T: Float>(
+    layer: usize,
+    name: &str,
+    value: &Matrix<T>,
+    grad: &Matrix<T>,
+) -> Result<()> {
+    if value.shape() == grad.shape() {
+        return Ok(());
+    }
+    Err(Error::Shape {
+        what: format!("gradient of layer {layer} {name} (it must have the parameter's shape)"),
+        expected: value.shape(),
+        actual: grad.shape(),
+    })
 }
 
 impl<T: Float> Sequential<T> {
@@ -37,18 +87,23 @@ impl<T: Float> Sequential<T> {
     /// # Ok::<(), backprop::Error>(())
     /// ```
     pub fn parameters(&self) -> impl Iterator<Item = (usize, Param<'_, T>)> {
-        self.layers
-            .iter()
+        (self.layers.iter().zip(&self.param_counts))
             .enumerate()
-            .flat_map(|(i, layer)| layer_params(layer.as_ref()).map(move |p| (i, p)))
+            .flat_map(|(i, (layer, &n))| layer_params(layer.as_ref(), n).map(move |p| (i, p)))
+    }
+
+    /// The parameters of layer `index`, in its order.
+    pub(crate) fn layer_params(&self, index: usize) -> impl Iterator<Item = Param<'_, T>> {
+        layer_params(self.layers[index].as_ref(), self.param_counts[index])
     }
 
     /// Calls `f` with every parameter, writable, its layer index and its optimizer index, in
     /// the order of [`parameters`](Self::parameters).
     pub(crate) fn each_param_mut(&mut self, mut f: impl FnMut(usize, usize, ParamMut<'_, T>)) {
         let mut index = 0;
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            each_layer_param_mut(layer.as_mut(), &mut |p| {
+        let layers = self.layers.iter_mut().zip(&self.param_counts);
+        for (i, (layer, &count)) in layers.enumerate() {
+            each_layer_param_mut(layer.as_mut(), count, &mut |p| {
                 f(i, index, p);
                 index += 1;
             });
@@ -111,6 +166,73 @@ impl<T: Float> Sequential<T> {
             let n = p.value.len();
             if let Some(saved) = from.get(at..at + n) {
                 p.value.as_mut_slice().copy_from_slice(saved);
+            }
+            at += n;
+        });
+    }
+
+    /// Checks that every parameter's gradient has the parameter's shape, as an optimizer needs
+    /// (a user's layer may store another).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] naming the first parameter whose gradient differs.
+    pub(crate) fn check_gradient_shapes(&mut self) -> Result<()> {
+        let mut result = Ok(());
+        self.each_param_mut(|layer, _, p| {
+            if result.is_ok() {
+                result = check_gradient_shape(layer, p.name, p.value, p.grad);
+            }
+        });
+        result
+    }
+
+    /// Every parameter's shape, in optimizer order, into `into`.
+    pub(crate) fn param_shapes_into(&self, into: &mut Vec<(usize, usize)>) {
+        into.clear();
+        into.extend(self.parameters().map(|(_, p)| p.value.shape()));
+    }
+
+    /// Checks, after an optimizer the model does not know updated the parameters, that each
+    /// kept its shape from `shapes` (taken by [`param_shapes_into`](Self::param_shapes_into)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] naming the first parameter whose shape changed.
+    pub(crate) fn check_param_shapes(&mut self, shapes: &[(usize, usize)]) -> Result<()> {
+        let mut result = Ok(());
+        self.each_param_mut(|layer, index, p| {
+            let expected = shapes.get(index).copied().unwrap_or((0, 0));
+            if result.is_ok() && p.value.shape() != expected {
+                result = Err(Error::Shape {
+                    what: format!(
+                        "layer {layer} {} after the optimizer's update (an optimizer must not \
+                         change a parameter's shape)",
+                        p.name
+                    ),
+                    expected,
+                    actual: p.value.shape(),
+                });
+            }
+        });
+        result
+    }
+
+    /// [`restore_params_from`](Self::restore_params_from) for parameters that may have been
+    /// resized: each is put back with its shape from `shapes`.
+    pub(crate) fn restore_params_shaped(&mut self, from: &[T], shapes: &[(usize, usize)]) {
+        let mut at = 0;
+        self.each_param_mut(|_, index, p| {
+            let Some(&(rows, cols)) = shapes.get(index) else {
+                return;
+            };
+            let n = rows * cols;
+            if let Some(saved) = from.get(at..at + n) {
+                if p.value.shape() == (rows, cols) {
+                    p.value.as_mut_slice().copy_from_slice(saved);
+                } else {
+                    *p.value = Matrix::from_column_slice(rows, cols, saved);
+                }
             }
             at += n;
         });

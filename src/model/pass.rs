@@ -113,12 +113,55 @@ impl<T: Float> Sequential<T> {
     }
 
     /// Hands every parameter and its gradient to the optimizer.
-    pub(crate) fn update_unchecked(&mut self, opt: &mut dyn Optimizer<T>) {
+    ///
+    /// The callers have checked the shapes; a parameter whose gradient has another shape all the
+    /// same (a user's layer answering `param` and `param_mut` differently) is left out, and named
+    /// in an [`Error::Shape`], rather than handed to an optimizer that may panic on it.
+    pub(crate) fn update_unchecked(&mut self, opt: &mut dyn Optimizer<T>) -> Result<()> {
         opt.begin_step();
+        let mut skipped = false;
         self.each_param_mut(|_, index, p| {
-            // weights_0_1 -= alpha * weight_delta_0_1
-            opt.update(index, p.value, p.grad);
+            if p.value.shape() == p.grad.shape() {
+                // weights_0_1 -= alpha * weight_delta_0_1
+                opt.update(index, p.value, p.grad);
+            } else {
+                skipped = true;
+            }
         });
+        // The error is made apart, so that the loop above stays small.
+        match skipped {
+            false => Ok(()),
+            true => Err(self.check_gradient_shapes().err().unwrap_or(Error::Shape {
+                what: "a gradient that changed shape during the update".into(),
+                expected: (usize::MAX, usize::MAX),
+                actual: (usize::MAX, usize::MAX),
+            })),
+        }
+    }
+
+    /// [`update_unchecked`](Self::update_unchecked) with an optimizer the model does not know,
+    /// which might resize a parameter: the parameters and their shapes are copied into `params`
+    /// and `shapes` first, and if a shape changed, every parameter is put back.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] naming the first parameter the optimizer resized (or whose gradient has
+    /// another shape); the parameters are then as before the call.
+    pub(crate) fn update_user(
+        &mut self,
+        opt: &mut dyn Optimizer<T>,
+        params: &mut Vec<T>,
+        shapes: &mut Vec<(usize, usize)>,
+    ) -> Result<()> {
+        self.copy_params_to(params);
+        self.param_shapes_into(shapes);
+        let result = self
+            .update_unchecked(opt)
+            .and_then(|()| self.check_param_shapes(shapes));
+        if result.is_err() {
+            self.restore_params_shaped(params, shapes);
+        }
+        result
     }
 
     /// Marks the stored gradients unusable, so that [`update`](Self::update) refuses them.
@@ -146,14 +189,17 @@ impl<T: Float> Sequential<T> {
             .loss(view(&self.outputs[self.layers.len()], self.rows, width), y)
     }
 
-    /// Validates, then runs forward and backward (gradients stored, no update).
+    /// Validates, then runs forward and backward (gradients stored, no update); every gradient
+    /// has its parameter's shape.
     pub(crate) fn gradients(&mut self, x: &Matrix<T>, y: &Matrix<T>) -> Result<T> {
         self.check_inputs(x.as_view())?;
         self.check_targets(x.nrows(), y.as_view())?;
         self.reserve(x.nrows())?;
         self.set_mode(false);
         self.forward_unchecked(x.as_view());
-        Ok(self.backward_unchecked(y.as_view(), None))
+        let loss = self.backward_unchecked(y.as_view(), None);
+        self.check_gradient_shapes()?;
+        Ok(loss)
     }
 
     // ----- public training API ----------------------------------------------------------------
@@ -196,14 +242,33 @@ impl<T: Float> Sequential<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::NotReady`] if no backward pass followed the last forward pass.
+    /// [`Error::NotReady`] if no backward pass followed the last forward pass. Before anything
+    /// changes: [`Error::Shape`] if a gradient has another shape than its parameter (a user's
+    /// layer), or if one of the crate's optimizers holds state for another model's parameters
+    /// ([`Error::Format`] if it holds state for more parameters than the model has). After the
+    /// update of an optimizer that is not the crate's: [`Error::Shape`] if it changed a
+    /// parameter's shape; every parameter and the optimizer's state are then put back.
     pub fn update(&mut self, opt: &mut dyn Optimizer<T>) -> Result<()> {
         if !self.has_gradients {
             return Err(Error::NotReady {
                 reason: "update needs a backward pass after the last forward pass",
             });
         }
-        self.update_unchecked(opt);
+        self.check_gradient_shapes()?;
+        match crate::optim::checked(opt) {
+            Ok(opt) => {
+                opt.fits(self)?;
+                self.update_unchecked(opt)?;
+            }
+            Err(opt) => {
+                let before = opt.state();
+                if let Err(e) = self.update_user(opt, &mut Vec::new(), &mut Vec::new()) {
+                    // `before` came from this optimizer a moment ago, so it is accepted back.
+                    let _ = opt.load_state(&before);
+                    return Err(e);
+                }
+            }
+        }
         self.has_gradients = false;
         Ok(())
     }
@@ -253,8 +318,10 @@ impl<T: Float> Sequential<T> {
     ///
     /// # Errors
     ///
-    /// The errors of [`forward`](Self::forward) and [`backward`](Self::backward); the model is
-    /// unchanged when one is returned. [`Error::Diverged`] (with epoch and step 0) if the loss or a
+    /// The errors of [`forward`](Self::forward), [`backward`](Self::backward) and
+    /// [`update`](Self::update) (a gradient of another shape, an optimizer holding another
+    /// model's state, a user's optimizer that resized a parameter); the model's parameters and
+    /// the optimizer's state are unchanged when one is returned. [`Error::Diverged`] (with epoch and step 0) if the loss or a
     /// gradient is NaN or infinite, or the update would leave a parameter or the optimizer's state
     /// so: the parameters and the optimizer's state are then exactly as before the call, and
     /// [`update`](Self::update) refuses the stored gradients.

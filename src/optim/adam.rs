@@ -171,7 +171,9 @@ impl<T: Float> Checked<T> for Adam<T> {
     /// Judged from a bound rather than the update itself, which saves the square roots and
     /// divisions: the moments are computed exactly, and as `sqrt(v^) + eps >= eps`, a weight moves
     /// by at most `lr / (1 - beta1^t) * |m| / eps`; the answer is `true` if the moments are
-    /// finite and every weight plus that bound stays below half the largest float.
+    /// finite, `v` is not negative (its square root is taken), the numerator
+    /// `lr / (1 - beta1^t) * m` is finite (it overflows first when `eps` is large), and every
+    /// weight plus that bound stays below half the largest float.
     fn stays_finite(&self, index: usize, value: &Matrix<T>, grad: &Matrix<T>) -> bool {
         let Some((w, g, buffers)) = self.core.slots.with_buffers(index, value, grad) else {
             return false;
@@ -179,6 +181,8 @@ impl<T: Float> Checked<T> for Adam<T> {
         let (m, v) = (buffers.buffer(0), buffers.buffer(1));
         let t = (self.core.step + 1).min(i32::MAX as u64) as i32;
         let lr = self.core.lr.as_f64();
+        // As `update` computes it.
+        let step_size = T::of(lr / (1.0 - self.beta1.as_f64().powi(t)));
         let reach = T::of(lr / (1.0 - self.beta1.as_f64().powi(t)) / self.eps.as_f64());
         let keep = if self.decoupled {
             T::of(1.0 - lr * self.weight_decay.as_f64())
@@ -191,6 +195,7 @@ impl<T: Float> Checked<T> for Adam<T> {
             self.weight_decay
         };
         let (b1, b2, one, two) = (self.beta1, self.beta2, T::one(), T::of(2.0));
+        let (zero, nan) = (T::zero(), T::of(f64::NAN));
         all_parts((w, g, m, v), &|(w, g, m, v)| {
             crate::linalg::vectorized(|| {
                 all_finite_zip([w, g, m, v], |[w, g, m, v]| {
@@ -198,7 +203,9 @@ impl<T: Float> Checked<T> for Adam<T> {
                     let m = b1 * m + (one - b1) * g;
                     let v = b2 * v + (one - b2) * g * g;
                     // Infinite (so not finite) when the bound reaches half the largest float.
-                    let bound = ((w * keep).abs() + reach * m.abs()) * two;
+                    let bound = ((w * keep).abs() + reach * m.abs()) * two + step_size * m.abs();
+                    // A select, not a branch: NaN (refused) for a negative `v`.
+                    let v = if v < zero { nan } else { v };
                     v + bound
                 })
             })

@@ -8,7 +8,7 @@ use std::any::Any;
 
 use super::state::Core;
 use super::{Adagrad, Adam, AdamW, RmsProp, Sgd};
-use crate::{Float, Matrix, Optimizer};
+use crate::{Error, Float, Matrix, Optimizer, Result, Sequential};
 
 /// A crate optimizer that can judge its own updates and hand over its state without a copy.
 pub(crate) trait Checked<T: Float>: Optimizer<T> {
@@ -34,9 +34,56 @@ pub(crate) trait Checked<T: Float>: Optimizer<T> {
 }
 
 impl<T: Float> dyn Checked<T> + '_ {
-    /// Whether the first `count` parameters have their state, so that further updates create none.
-    pub(crate) fn ready(&self, count: usize) -> bool {
-        self.buffers() == 0 || self.core().slots.cover(count, self.buffers())
+    /// Whether every parameter of `model` has its state, so that further updates create none,
+    /// and the state [fits](Self::fits) the model.
+    pub(crate) fn ready(&self, model: &Sequential<T>) -> bool {
+        let count = model.parameters().count();
+        self.buffers() == 0
+            || (self.core().slots.cover(count, self.buffers()) && self.fits(model).is_ok())
+    }
+
+    /// Whether the state has no buffers past the first `count` parameters (a state of a larger
+    /// model has).
+    pub(crate) fn at_most(&self, count: usize) -> bool {
+        self.core().slots.params() <= count
+    }
+
+    /// Checks that the state belongs to `model`: every buffer has its parameter's shape, and
+    /// there are none for parameters the model does not have. An optimizer used with another
+    /// model, or given another model's state, fails here before anything changes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] naming the first parameter whose buffers have another shape;
+    /// [`Error::Format`] for buffers of parameters past the model's last.
+    pub(crate) fn fits(&self, model: &Sequential<T>) -> Result<()> {
+        let slots = &self.core().slots;
+        let mut count = 0;
+        for (index, (layer, p)) in model.parameters().enumerate() {
+            count += 1;
+            if let Some(actual) = slots.mismatch(index, p.value.shape()) {
+                return Err(Error::Shape {
+                    what: format!(
+                        "optimizer state of parameter {index} (layer {layer} {}): the optimizer \
+                         was used with another model or given another model's state; reset it",
+                        p.name
+                    ),
+                    expected: p.value.shape(),
+                    actual,
+                });
+            }
+        }
+        if !self.at_most(count) {
+            return Err(Error::Format {
+                path: "optimizer state".into(),
+                reason: format!(
+                    "buffers for {} parameters, but the model has {count}: the optimizer was \
+                     used with another model or given another model's state; reset it",
+                    slots.params()
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The values [`save`](Self::save) copies once every parameter (`values` in all) has its state.
@@ -168,6 +215,9 @@ mod tests {
             check(Adam::new(0.1).unwrap(), &w, g, lr);
             check(Adam::new(0.1).unwrap().weight_decay(0.1).unwrap(), &w, g, lr);
             check(AdamW::new(0.1).unwrap(), &w, g, lr);
+            // A large eps: `step_size * m` overflows before the division by eps brings it down.
+            check(Adam::new(0.1).unwrap().eps(1e160).unwrap(), &w, g, lr);
+            check(AdamW::new(0.1).unwrap().eps(1e300).unwrap(), &w, g, lr);
         }
     }
 }

@@ -39,6 +39,7 @@ pub use clip::{ClipGradNorm, Clipped, global_norm};
 pub use rmsprop::RmsProp;
 pub use schedule::{CosineAnnealingLr, ExponentialLr, LrScheduler, Schedule, StepLr};
 pub use sgd::Sgd;
+pub(crate) use state::Core;
 pub use state::{OptimizerState, StateTensor};
 
 use crate::{Float, Matrix, Result};
@@ -99,7 +100,11 @@ pub trait Optimizer<T: Float>: Any + Debug + Send {
     ///
     /// May panic if `grad` does not have `value`'s shape, or if the state kept (or
     /// [restored](Optimizer::load_state)) for `index` has another shape; the model never does
-    /// this (see [`OptimizerState::check_shapes`]).
+    /// this: it checks both before it calls `update` (see [`OptimizerState::check_shapes`]).
+    ///
+    /// An implementation must not change `value`'s shape: for an optimizer that is not the
+    /// crate's, the model compares every parameter's shape after the update and, if one
+    /// changed, puts every parameter back and returns [`Error::Shape`](crate::Error::Shape).
     fn update(&mut self, index: usize, value: &mut Matrix<T>, grad: &Matrix<T>);
 
     /// Forgets any per-parameter state and the step count, as if no step had been taken.
@@ -129,9 +134,16 @@ pub trait Optimizer<T: Float>: Any + Debug + Send {
     /// # Errors
     ///
     /// [`Error::Format`](crate::Error::Format) if the state has buffers this optimizer does not
-    /// keep, a parameter with only some of its buffers, or a buffer twice;
+    /// keep, a parameter with only some of its buffers, a buffer twice, parameters with buffers
+    /// that are not numbered `0..n` without gaps (as a model's updates create them), or a
+    /// negative entry in a sum of squares (`"exp_avg_sq"`, `"square_avg"`, `"sum"`);
     /// [`Error::NonFinite`](crate::Error::NonFinite) for a NaN or infinite entry. On error the
     /// optimizer is unchanged. The default accepts only a state without buffers.
+    ///
+    /// An optimizer cannot know the shapes of the model it will update: the model compares the
+    /// state with its parameters at the next [`step`](crate::Sequential::step),
+    /// [`update`](crate::Sequential::update) or [`fit`](crate::Sequential::fit), and refuses a
+    /// state of another model with a typed error before anything changes.
     fn load_state(&mut self, state: &OptimizerState<T>) -> Result<()> {
         state::Slots::default().import(&[], state)
     }

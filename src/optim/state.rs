@@ -59,7 +59,9 @@ impl<T: Float> OptimizerState<T> {
     }
 
     /// Checks every buffer against the shapes of the parameters it belongs to, `shapes[index]`
-    /// as `(rows, columns)` (for a model, the shapes of its parameters in update order).
+    /// as `(rows, columns)` (for a model, the shapes of its parameters in update order), and
+    /// each buffer's values: finite, and not negative in a sum of squares (`"exp_avg_sq"`,
+    /// `"square_avg"`, `"sum"`), whose square root the next update takes.
     ///
     /// Call this before [`load_state`](crate::Optimizer::load_state) when the state comes from a
     /// file: an optimizer cannot know the parameters' shapes until it is asked to update them.
@@ -79,10 +81,12 @@ impl<T: Float> OptimizerState<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::Shape`] for a buffer whose shape differs from its parameter's, and
-    /// [`Error::Format`] for a buffer whose index has no parameter.
+    /// [`Error::Shape`] for a buffer whose shape differs from its parameter's,
+    /// [`Error::Format`] for a buffer whose index has no parameter or a negative sum of squares,
+    /// and [`Error::NonFinite`] for a NaN or infinite entry.
     pub fn check_shapes(&self, shapes: &[(usize, usize)]) -> Result<()> {
         for t in &self.tensors {
+            check_domain(t)?;
             let Some(&expected) = shapes.get(t.index) else {
                 return Err(format_error(format!(
                     "buffer {:?} belongs to parameter {}, but there are only {} parameters",
@@ -144,14 +148,29 @@ impl<T: Float> Slots<T> {
         slot
     }
 
-    /// The buffers of parameter `index` as slices, if it has been updated and they have `len`
-    /// entries each.
-    pub(crate) fn peek(&self, index: usize, len: usize) -> Option<Buffers<'_, T>> {
+    /// The buffers of parameter `index` as slices, if it has been updated and they have the
+    /// shape `shape` (a state of another model's parameter with as many values has not).
+    pub(crate) fn peek(&self, index: usize, shape: (usize, usize)) -> Option<Buffers<'_, T>> {
         let slot = self.slots.get(index)?;
-        if slot.is_empty() || slot.iter().any(|m| m.len() != len) {
+        if slot.is_empty() || slot.iter().any(|m| m.shape() != shape) {
             return None;
         }
         Some(Buffers(slot))
+    }
+
+    /// The shape of the buffers of parameter `index` if it has buffers of another shape than
+    /// `shape` (so that updating the parameter would mix two models).
+    pub(crate) fn mismatch(&self, index: usize, shape: (usize, usize)) -> Option<(usize, usize)> {
+        let slot = self.slots.get(index)?;
+        slot.iter().map(|m| m.shape()).find(|&s| s != shape)
+    }
+
+    /// How many parameters the buffers are kept for: one past the last index with buffers.
+    pub(crate) fn params(&self) -> usize {
+        self.slots
+            .iter()
+            .rposition(|s| !s.is_empty())
+            .map_or(0, |i| i + 1)
     }
 
     /// A parameter, its gradient and its buffers as slices, for judging an update: `None` if the
@@ -166,7 +185,7 @@ impl<T: Float> Slots<T> {
         if value.shape() != grad.shape() {
             return None;
         }
-        let buffers = self.peek(index, value.len())?;
+        let buffers = self.peek(index, value.shape())?;
         Some((value.as_slice(), grad.as_slice(), buffers))
     }
 
@@ -226,8 +245,10 @@ impl<T: Float> Slots<T> {
         OptimizerState { step, tensors }
     }
 
-    /// Replaces the buffers with those of `state`, after checking that every parameter present has
-    /// exactly the buffers `names`, all of one shape and finite. Nothing changes on error.
+    /// Replaces the buffers with those of `state`, after checking that the parameters with
+    /// buffers are `0..n` (as updates of a model create them), each with exactly the buffers
+    /// `names`, all of one shape, finite, and not negative where `names` are sums of squares.
+    /// Nothing changes on error, and nothing is allocated for an index before it is checked.
     pub(crate) fn import(
         &mut self,
         names: &[&'static str],
@@ -241,14 +262,17 @@ impl<T: Float> Slots<T> {
                     t.name, t.index, names
                 )));
             };
-            if let Some((pos, value)) = t.value.iter().enumerate().find(|(_, v)| !v.finite()) {
-                let rows = t.value.nrows();
-                return Err(Error::NonFinite {
-                    what: format!("optimizer buffer {:?} of parameter {}", t.name, t.index),
-                    row: pos % rows,
-                    col: pos / rows,
-                    value: value.as_f64(),
-                });
+            check_domain(t)?;
+            // Parameters `0..n` with at least one buffer each need at least `n` buffers, so a
+            // larger index leaves a gap (and would cost memory for every index below it).
+            if t.index >= state.tensors.len() {
+                return Err(format_error(format!(
+                    "buffer {:?} belongs to parameter {}, but the state has buffers for only {} \
+                     parameters (they are numbered from 0 without gaps)",
+                    t.name,
+                    t.index,
+                    state.tensors.len()
+                )));
             }
             if slots.len() <= t.index {
                 slots.resize_with(t.index + 1, Vec::new);
@@ -268,7 +292,13 @@ impl<T: Float> Slots<T> {
         let mut restored = Vec::with_capacity(slots.len());
         for (index, slot) in slots.into_iter().enumerate() {
             let buffers: Vec<Matrix<T>> = slot.into_iter().flatten().collect();
-            if !buffers.is_empty() && buffers.len() != names.len() {
+            if buffers.is_empty() {
+                return Err(format_error(format!(
+                    "parameter {index} has no buffers, but a later parameter has; the parameters \
+                     with buffers are numbered from 0 without gaps"
+                )));
+            }
+            if buffers.len() != names.len() {
                 return Err(format_error(format!(
                     "parameter {index} has {} of the buffers {:?}; all or none are needed",
                     buffers.len(),
@@ -285,6 +315,36 @@ impl<T: Float> Slots<T> {
         self.slots = restored;
         Ok(())
     }
+}
+
+/// The buffers that are sums or running means of squares, never negative (a negative one would
+/// make the next update take the square root of a negative number).
+const NON_NEGATIVE: &[&str] = &["exp_avg_sq", "square_avg", "sum"];
+
+/// Checks that every entry of a buffer is finite, and not negative if it is a sum of squares.
+fn check_domain<T: Float>(t: &StateTensor<T>) -> Result<()> {
+    let rows = t.value.nrows().max(1);
+    let what = || format!("optimizer buffer {:?} of parameter {}", t.name, t.index);
+    if let Some((pos, value)) = t.value.iter().enumerate().find(|(_, v)| !v.finite()) {
+        return Err(Error::NonFinite {
+            what: what(),
+            row: pos % rows,
+            col: pos / rows,
+            value: value.as_f64(),
+        });
+    }
+    if NON_NEGATIVE.contains(&t.name.as_str())
+        && let Some((pos, value)) = t.value.iter().enumerate().find(|(_, v)| **v < T::zero())
+    {
+        return Err(format_error(format!(
+            "{} has the negative value {} at row {}, column {}; it is a sum of squares",
+            what(),
+            value.as_f64(),
+            pos % rows,
+            pos / rows
+        )));
+    }
+    Ok(())
 }
 
 /// The buffers of one parameter, read by [`Slots::peek`].

@@ -13,26 +13,46 @@
 //!   state are copied once, the steps run unchecked, and a run that ends non-finite is undone and
 //!   replayed checked step by step, which finds the diverging step.
 
-use crate::optim::{Checked, ClipGradNorm};
+use crate::optim::{Checked, ClipGradNorm, OptimizerState};
 use crate::{Error, Float, MatrixView, Optimizer, Sequential};
 
-/// What the divergence guard found non-finite in a training step.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Divergence {
-    what: &'static str,
-    layer: Option<usize>,
+/// Why the guard stopped a training step: something became non-finite, or the step was refused
+/// as misuse (a gradient of another shape, an optimizer holding another model's state, a user's
+/// optimizer that resized a parameter). Either way the parameters and the optimizer's state are
+/// as before the step.
+#[derive(Debug, Clone)]
+pub(crate) enum Divergence {
+    /// A value became NaN or infinite.
+    NonFinite {
+        what: &'static str,
+        layer: Option<usize>,
+    },
+    /// The step was refused with this error.
+    Refused(Error),
 }
 
 impl Divergence {
     /// The error for this divergence at `epoch` and `step`.
     pub(crate) fn at(self, epoch: usize, step: usize) -> Error {
-        Error::Diverged {
-            epoch,
-            step,
-            what: self.what,
-            layer: self.layer,
+        match self {
+            Divergence::NonFinite { what, layer } => Error::Diverged {
+                epoch,
+                step,
+                what,
+                layer,
+            },
+            Divergence::Refused(e) => e,
         }
     }
+}
+
+/// What the guard copies of the optimizer's state before an update it cannot vouch for.
+enum Before<T: Float> {
+    /// The crate optimizer's buffers, as they are (so that any state, even one that could not
+    /// be loaded back, is restored exactly).
+    Core(crate::optim::Core<T>),
+    /// A user optimizer's own snapshot.
+    State(OptimizerState<T>),
 }
 
 /// The optimizer as the guard sees it.
@@ -49,6 +69,8 @@ pub(crate) struct Guard<'o, T: Float> {
     clip: Option<ClipGradNorm<T>>,
     /// The parameters before the step or run in progress (reused from step to step).
     params: Vec<T>,
+    /// Their shapes, before a user optimizer's update (which might resize one).
+    shapes: Vec<(usize, usize)>,
     /// The crate optimizer's buffers and step count before the run in progress.
     state: Vec<T>,
     step: u64,
@@ -68,6 +90,7 @@ impl<'o, T: Float> Guard<'o, T> {
             opt,
             clip,
             params: Vec::new(),
+            shapes: Vec::new(),
             state: Vec::new(),
             step: 0,
             ready: false,
@@ -136,27 +159,51 @@ impl<'o, T: Float> Guard<'o, T> {
     }
 
     /// The update of a step, guarded: if the optimizer cannot vouch that every parameter and its
-    /// state stay finite, a NaN or infinite gradient is reported before anything changes;
-    /// otherwise the parameters and the optimizer's state are copied first, and put back if the
-    /// update leaves anything NaN or infinite.
+    /// state stay finite, misuse (see [`Divergence::Refused`]) and a NaN or infinite gradient
+    /// are reported before anything changes; otherwise the parameters and the optimizer's state
+    /// are copied first, and put back if the update leaves anything NaN or infinite or, for a
+    /// user's optimizer, a parameter of another shape.
     fn update(&mut self, model: &mut Sequential<T>) -> Result<(), Divergence> {
         if let Opt::Crate(opt) = &mut self.opt {
-            let vouched = (model.parameters().enumerate())
-                .all(|(index, (_, p))| opt.stays_finite(index, p.value, p.grad));
-            if vouched {
+            let mut count = 0;
+            let vouched = model.parameters().all(|(_, p)| {
+                count += 1;
+                opt.stays_finite(count - 1, p.value, p.grad)
+            });
+            // A `true` for every parameter also means that each has buffers of its shape; a
+            // state for more parameters is another model's, refused below.
+            if vouched && opt.at_most(count) {
                 // A `true` also means that every gradient is finite, so they need no scan.
-                model.update_unchecked(*opt);
-                return Ok(());
+                return model.update_unchecked(*opt).map_err(|e| refused(model, e));
             }
+        }
+        if let Err(e) = self.check(model) {
+            return Err(refused(model, e));
         }
         if let Some(layer) = model.first_nonfinite_gradient() {
             return Err(diverged(model, "gradient", Some(layer)));
         }
         // Copies taken only here (for the crate's optimizers: a first step, or a step near
         // overflow); a stateless optimizer's state is empty and costs nothing.
-        let before = self.optimizer().state();
-        model.copy_params_to(&mut self.params);
-        model.update_unchecked(self.optimizer());
+        let before = match &self.opt {
+            Opt::Crate(o) => Before::Core(o.core().clone()),
+            Opt::User(o) => Before::State(o.state()),
+        };
+        let updated = match &mut self.opt {
+            Opt::Crate(o) => {
+                model.copy_params_to(&mut self.params);
+                model.update_unchecked(*o)
+            }
+            Opt::User(o) => model.update_user(*o, &mut self.params, &mut self.shapes),
+        };
+        if let Err(e) = updated {
+            // `update_user` has put the parameters back already.
+            if let Opt::Crate(_) = self.opt {
+                model.restore_params_from(&self.params);
+            }
+            self.put_back(before);
+            return Err(refused(model, e));
+        }
         let failed = match model.first_nonfinite_param() {
             Some(layer) => Some(("parameter", layer)),
             None => match &self.opt {
@@ -171,9 +218,28 @@ impl<'o, T: Float> Guard<'o, T> {
             return Ok(());
         };
         model.restore_params_from(&self.params);
-        // `before` came from this optimizer a moment ago, so it is accepted back.
-        let _ = self.optimizer().load_state(&before);
+        self.put_back(before);
         Err(diverged(model, what, Some(layer)))
+    }
+
+    /// Checks, before an update the optimizer did not vouch for, that every gradient has its
+    /// parameter's shape and that a crate optimizer's state belongs to this model.
+    fn check(&self, model: &mut Sequential<T>) -> crate::Result<()> {
+        model.check_gradient_shapes()?;
+        match &self.opt {
+            Opt::Crate(o) => o.fits(model),
+            Opt::User(_) => Ok(()),
+        }
+    }
+
+    /// Puts back the optimizer's state copied before an update.
+    fn put_back(&mut self, before: Before<T>) {
+        match (&mut self.opt, before) {
+            (Opt::Crate(o), Before::Core(core)) => *o.core_mut() = core,
+            // `state` came from this optimizer a moment ago, so it is accepted back.
+            (Opt::User(o), Before::State(state)) => drop(o.load_state(&state)),
+            _ => unreachable!("copied from the same optimizer"),
+        }
     }
 
     /// Starts a run of steps checked at its end: copies the parameters and the optimizer's
@@ -183,8 +249,9 @@ impl<'o, T: Float> Guard<'o, T> {
         let Opt::Crate(opt) = &mut self.opt else {
             return false;
         };
-        // Once every parameter has its state, no later step of the run creates any.
-        self.ready = self.ready || opt.ready(model.param_layers().count());
+        // Once every parameter has its state, no later step of the run creates any; a state of
+        // another model is never ready, and its step is refused guarded.
+        self.ready = self.ready || opt.ready(model);
         if !self.ready {
             // Room for the copy of the state that the step about to be taken creates, so that
             // the steps after it allocate nothing.
@@ -210,7 +277,9 @@ impl<'o, T: Float> Guard<'o, T> {
         if !loss.finite() {
             return None;
         }
-        model.update_unchecked(self.optimizer());
+        // A failure (a gradient of another shape, which the replayable layers never store)
+        // ends the run, which is then replayed guarded step by step.
+        model.update_unchecked(self.optimizer()).ok()?;
         Some(loss)
     }
 
@@ -250,5 +319,11 @@ fn diverged<T: Float>(
     layer: Option<usize>,
 ) -> Divergence {
     model.discard_gradients();
-    Divergence { what, layer }
+    Divergence::NonFinite { what, layer }
+}
+
+/// Marks the stored gradients unusable and refuses the step with `error`.
+fn refused<T: Float>(model: &mut Sequential<T>, error: Error) -> Divergence {
+    model.discard_gradients();
+    Divergence::Refused(error)
 }
