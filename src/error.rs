@@ -94,6 +94,16 @@ pub enum Error {
         /// Number of classes.
         classes: usize,
     },
+    /// A class name that a [`LabelEncoder`](crate::data::LabelEncoder) was not fitted on.
+    #[error("label {label:?} at row {row} is not one of the {classes} known classes")]
+    UnknownClass {
+        /// Position of the offending label.
+        row: usize,
+        /// The label as given.
+        label: String,
+        /// Number of known classes.
+        classes: usize,
+    },
     /// A data set, batch or model has nothing in it.
     #[error("{what} is empty")]
     Empty {

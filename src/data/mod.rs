@@ -1,5 +1,6 @@
 //! Data sets and their preparation: [`Dataset`], shuffling and splits, one-hot targets, column
-//! scalers, the bundled [`digits`](digits()) set, and readers for CSV and MNIST's IDX files.
+//! scalers, the bundled [`digits`](digits()) set, and readers for CSV (numeric, or
+//! [labelled] with class names) and MNIST's IDX files.
 //!
 //! Rows are samples, as in the book: a [`Dataset`] pairs an input matrix (`n x features`) with a
 //! target matrix (`n x outputs`) that has the same number of rows.
@@ -37,12 +38,14 @@ pub mod csv;
 mod dataset;
 pub mod digits;
 pub mod idx;
+pub mod labelled;
 mod scale;
 
 pub use csv::{parse_csv, read_csv};
 pub use dataset::{Batches, Dataset};
 pub use digits::{Digits, digits};
 pub use idx::{parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labels};
+pub use labelled::{LabelColumn, LabelEncoder, Labelled, parse_labelled_csv, read_labelled_csv};
 pub use scale::{MinMaxScaler, Standardizer};
 
 // Shared with the trainer, which shuffles its own row order the same way.

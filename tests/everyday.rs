@@ -1,0 +1,185 @@
+//! Everyday use: a labelled CSV, the classification report, predicted classes, stratified
+//! validation, the model summary, evaluation with accuracy, and the builder's pairing checks.
+
+use backprop::Error;
+use backprop::data::{LabelColumn, LabelEncoder, parse_labelled_csv, read_labelled_csv};
+
+// ---------------------------------------------------------------------------------------------
+// Labelled CSV
+// ---------------------------------------------------------------------------------------------
+
+const IRIS: &str = "\u{feff}sepal length, petal length ,species\r\n\
+                    5.1,1.4,Iris-setosa\r\n\
+                    \r\n\
+                    7.0,4.7,Iris-versicolor\r\n\
+                    6.3,6.0, Iris-virginica\r\n\
+                    4.9,1.4,Iris-setosa\r\n";
+
+#[test]
+fn labelled_csv_gives_inputs_indices_and_sorted_class_names() {
+    let data = parse_labelled_csv::<f64>(IRIS, LabelColumn::Name("species".into()), true).unwrap();
+    assert_eq!(data.inputs().shape(), (4, 2));
+    assert_eq!(
+        data.inputs().row(2).iter().copied().collect::<Vec<_>>(),
+        [6.3, 6.0]
+    );
+    assert_eq!(data.labels(), [0, 1, 2, 0]);
+    assert_eq!(
+        data.classes(),
+        ["Iris-setosa", "Iris-versicolor", "Iris-virginica"]
+    );
+    assert_eq!(
+        data.feature_names().unwrap(),
+        ["sepal length", "petal length"]
+    );
+    // The same file with the label chosen by position.
+    let last = parse_labelled_csv::<f64>(IRIS, LabelColumn::Last, true).unwrap();
+    let index = parse_labelled_csv::<f64>(IRIS, LabelColumn::Index(2), true).unwrap();
+    assert_eq!(last, data);
+    assert_eq!(index, data);
+
+    let goal = data.one_hot().unwrap();
+    assert_eq!(goal.shape(), (4, 3));
+    assert_eq!(
+        goal.row(1).iter().copied().collect::<Vec<_>>(),
+        [0.0, 1.0, 0.0]
+    );
+    let set = data.to_dataset_one_hot().unwrap();
+    assert_eq!(set.targets(), &goal);
+}
+
+#[test]
+fn integer_labels_sort_by_value_and_any_spelling_finds_them() {
+    let data =
+        parse_labelled_csv::<f32>("10,0.5\n2,1.5\n-1,2.5\n+2,3\n", LabelColumn::First, false)
+            .unwrap();
+    // scikit-learn: LabelEncoder().fit([10, 2, -1, 2]).classes_ == [-1, 2, 10]
+    assert_eq!(data.classes(), ["-1", "2", "10"]);
+    assert_eq!(data.labels(), [2, 1, 0, 1]);
+    assert_eq!(data.inputs().column(0).as_slice(), [0.5, 1.5, 2.5, 3.0]);
+    assert_eq!(data.encoder().index("02"), Some(1));
+    assert_eq!(data.encoder().index("two"), None);
+    assert!(data.feature_names().is_none());
+}
+
+#[test]
+fn label_encoder_maps_both_ways_and_names_what_it_does_not_know() {
+    let enc = LabelEncoder::fit(["b", "a", "B", "b"]).unwrap();
+    // Code-point order, as np.unique sorts strings: upper case first.
+    assert_eq!(enc.classes(), ["B", "a", "b"]);
+    assert_eq!(enc.len(), 3);
+    assert_eq!(enc.transform(&["a", "b", "B"]).unwrap(), [1, 2, 0]);
+    assert_eq!(enc.inverse_transform(&[0, 2]).unwrap(), ["B", "b"]);
+    assert_eq!(enc.name(3), None);
+    assert_eq!(
+        enc.transform(&["a", "c"]).unwrap_err(),
+        Error::UnknownClass {
+            row: 1,
+            label: "c".into(),
+            classes: 3
+        }
+    );
+    assert!(matches!(
+        enc.inverse_transform(&[1, 3]),
+        Err(Error::InvalidLabel {
+            row: 1,
+            classes: 3,
+            ..
+        })
+    ));
+    assert_eq!(
+        LabelEncoder::fit(Vec::<String>::new()),
+        Err(Error::Empty { what: "labels" })
+    );
+}
+
+/// The reason of an [`Error::Format`], or a panic naming what came instead.
+fn reason(result: backprop::Result<impl std::fmt::Debug>) -> String {
+    match result {
+        Err(Error::Format { reason, .. }) => reason,
+        other => panic!("expected a format error, got {other:?}"),
+    }
+}
+
+#[test]
+fn labelled_csv_errors_name_the_line_and_field() {
+    let last = || LabelColumn::Last;
+    assert_eq!(
+        reason(parse_labelled_csv::<f64>(
+            "a,b,c\n1,2,x\n1,y,x\n",
+            last(),
+            true
+        )),
+        "line 3, field 2: \"y\" is not a number"
+    );
+    assert_eq!(
+        reason(parse_labelled_csv::<f64>("1,2,x\n1,2, \n", last(), false)),
+        "line 2, field 3: empty label"
+    );
+    assert_eq!(
+        reason(parse_labelled_csv::<f64>("a,b,c\n1,2\n", last(), true)),
+        "line 2 has 2 fields, but line 1 (the header) has 3"
+    );
+    assert_eq!(
+        reason(parse_labelled_csv::<f32>("1e300,x\n", last(), false)),
+        "line 1, field 1: \"1e300\" is out of range for f32"
+    );
+    assert_eq!(
+        reason(parse_labelled_csv::<f64>("inf,x\n", last(), false)),
+        "line 1, field 1: \"inf\" is not a finite number"
+    );
+    assert_eq!(
+        reason(parse_labelled_csv::<f64>(
+            "a,b\n1,x\n",
+            LabelColumn::Name("label".into()),
+            true
+        )),
+        "no column named \"label\" in the header [\"a\", \"b\"]"
+    );
+    assert!(
+        reason(parse_labelled_csv::<f64>(
+            "1,x\n",
+            LabelColumn::Name("b".into()),
+            false
+        ))
+        .contains("without a header")
+    );
+    assert!(matches!(
+        parse_labelled_csv::<f64>("1,x\n", LabelColumn::Index(2), false),
+        Err(Error::InvalidParameter {
+            name: "label column",
+            ..
+        })
+    ));
+    assert!(matches!(
+        parse_labelled_csv::<f64>("x\ny\n", last(), false),
+        Err(Error::Empty { .. })
+    ));
+    assert!(matches!(
+        parse_labelled_csv::<f64>("a,b\n\n", last(), true),
+        Err(Error::Empty { what: "CSV data" })
+    ));
+    assert!(matches!(
+        parse_labelled_csv::<f64>(" \n", last(), false),
+        Err(Error::Empty { what: "CSV data" })
+    ));
+}
+
+#[test]
+fn labelled_csv_file_errors_name_the_path() {
+    let dir = std::env::temp_dir();
+    let path = dir.join(format!("backprop-everyday-{}.csv", std::process::id()));
+    std::fs::write(&path, b"1,\xff\n").unwrap();
+    let err = read_labelled_csv::<f64>(&path, LabelColumn::Last, false).unwrap_err();
+    assert!(
+        matches!(&err, Error::Format { path: p, reason } if p.ends_with(".csv") && reason.contains("UTF-8"))
+    );
+    std::fs::write(&path, "1,x\n2,y\n").unwrap();
+    let data = read_labelled_csv::<f64>(&path, LabelColumn::Last, false).unwrap();
+    assert_eq!(data.labels(), [0, 1]);
+    std::fs::remove_file(&path).unwrap();
+    assert!(matches!(
+        read_labelled_csv::<f64>(&path, LabelColumn::Last, false),
+        Err(Error::Io { .. })
+    ));
+}
