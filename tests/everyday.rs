@@ -183,3 +183,142 @@ fn labelled_csv_file_errors_name_the_path() {
         Err(Error::Io { .. })
     ));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Classification report
+// ---------------------------------------------------------------------------------------------
+
+mod report {
+    use backprop::Error;
+    use backprop::metrics::{ConfusionMatrix, confusion_matrix};
+    use nalgebra::DMatrix;
+
+    // The example and every value below come from tests/golden/classification_report.py
+    // (scikit-learn 1.9.1, `labels=range(4)`, `zero_division=0`).
+    const NAMES: [&str; 4] = ["bird", "cat", "dog", "fish"];
+    const Y_TRUE: [usize; 12] = [1, 1, 1, 1, 2, 2, 2, 0, 3, 3, 2, 1];
+    const Y_PRED: [usize; 12] = [1, 1, 2, 0, 2, 2, 1, 0, 2, 1, 2, 1];
+    const CONFUSION: [[usize; 4]; 4] = [[1, 0, 0, 0], [1, 3, 1, 0], [0, 1, 3, 0], [0, 1, 1, 0]];
+    const PRECISION: [f64; 4] = [0.5, 0.6, 0.6, 0.0];
+    const RECALL: [f64; 4] = [1.0, 0.6, 0.75, 0.0];
+    const F1: [f64; 4] = [0.6666666666666666, 0.6, 0.6666666666666666, 0.0];
+    const SUPPORT: [usize; 4] = [1, 5, 4, 2];
+    const ACCURACY: f64 = 0.5833333333333334;
+    const MACRO_AVG: [f64; 3] = [0.42500000000000004, 0.5875, 0.4833333333333333];
+    const WEIGHTED_AVG: [f64; 3] = [0.4916666666666667, 0.5833333333333334, 0.5277777777777778];
+    /// `print(classification_report(Y_TRUE, Y_PRED, labels=range(4), target_names=NAMES))`.
+    const TEXT: &str = "              precision    recall  f1-score   support
+
+        bird       0.50      1.00      0.67         1
+         cat       0.60      0.60      0.60         5
+         dog       0.60      0.75      0.67         4
+        fish       0.00      0.00      0.00         2
+
+    accuracy                           0.58        12
+   macro avg       0.43      0.59      0.48        12
+weighted avg       0.49      0.58      0.53        12
+";
+
+    /// Within a few units in the last place: the sums may be taken in another order.
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 4.0 * f64::EPSILON * b.abs()
+    }
+
+    fn golden() -> ConfusionMatrix {
+        ConfusionMatrix::from_labels(&Y_TRUE, &Y_PRED, 4)
+            .unwrap()
+            .with_names(&NAMES)
+            .unwrap()
+    }
+
+    #[test]
+    fn matches_scikit_learn_on_a_fixed_example() {
+        let cm = golden();
+        for (a, row) in CONFUSION.iter().enumerate() {
+            for (p, &n) in row.iter().enumerate() {
+                assert_eq!(cm.count(a, p), n, "count({a}, {p})");
+            }
+        }
+        let report = cm.report();
+        assert_eq!(report.names, NAMES);
+        for c in 0..4 {
+            let s = report.per_class[c];
+            assert!(close(s.precision, PRECISION[c]), "precision {c}: {s:?}");
+            assert!(close(s.recall, RECALL[c]), "recall {c}: {s:?}");
+            assert!(close(s.f1, F1[c]), "f1 {c}: {s:?}");
+            assert_eq!(s.support, SUPPORT[c]);
+        }
+        assert!(close(report.accuracy, ACCURACY));
+        for (avg, golden) in [
+            (report.macro_avg, MACRO_AVG),
+            (report.weighted_avg, WEIGHTED_AVG),
+        ] {
+            assert!(close(avg.precision, golden[0]), "{avg:?}");
+            assert!(close(avg.recall, golden[1]), "{avg:?}");
+            assert!(close(avg.f1, golden[2]), "{avg:?}");
+            assert_eq!(avg.support, 12);
+        }
+        assert_eq!(report.to_string(), TEXT);
+    }
+
+    #[test]
+    fn names_label_the_matrix_and_must_fit_the_classes() {
+        let text = golden().to_string();
+        assert!(
+            text.lines().next().unwrap().contains("bird  cat  dog fish"),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .nth(3)
+                .unwrap()
+                .trim_start()
+                .starts_with("cat |"),
+            "{text}"
+        );
+        assert!(matches!(
+            ConfusionMatrix::from_labels(&[0], &[0], 2)
+                .unwrap()
+                .with_names(&["a"]),
+            Err(Error::Shape {
+                expected: (2, 1),
+                actual: (1, 1),
+                ..
+            })
+        ));
+        // The same counts as from prediction matrices.
+        let probs = DMatrix::from_fn(12, 4, |r, c| if Y_PRED[r] == c { 0.9 } else { 0.0 });
+        let labels = DMatrix::from_fn(12, 1, |r, _| Y_TRUE[r] as f64);
+        let from_matrices = confusion_matrix(&probs, &labels).unwrap();
+        assert_eq!(from_matrices.with_names(&NAMES).unwrap(), golden());
+    }
+
+    #[test]
+    fn zero_division_gives_zero_and_bad_labels_are_errors() {
+        // Class 2 neither occurs nor is predicted; class 1 is never predicted.
+        let cm = ConfusionMatrix::from_labels(&[0, 1], &[0, 0], 3).unwrap();
+        assert_eq!((cm.precision(1), cm.recall(1), cm.f1(1)), (0.0, 0.0, 0.0));
+        assert_eq!((cm.precision(2), cm.recall(2), cm.f1(2)), (0.0, 0.0, 0.0));
+        assert_eq!(cm.report().macro_avg.recall, 1.0 / 3.0);
+        assert!(matches!(
+            ConfusionMatrix::from_labels(&[0, 1], &[0, 3], 3),
+            Err(Error::InvalidLabel {
+                row: 1,
+                classes: 3,
+                ..
+            })
+        ));
+        assert!(matches!(
+            ConfusionMatrix::from_labels(&[0, 1], &[0], 3),
+            Err(Error::Shape { .. })
+        ));
+        assert!(matches!(
+            ConfusionMatrix::from_labels(&[], &[], 3),
+            Err(Error::Empty { .. })
+        ));
+        assert!(matches!(
+            ConfusionMatrix::from_labels(&[0], &[0], 0),
+            Err(Error::InvalidParameter { .. })
+        ));
+    }
+}
