@@ -35,6 +35,20 @@ fn target_class<T: Float>(target: &MatrixView<'_, T>, outputs: usize, r: usize) 
     predicted_class(target, r)
 }
 
+/// The predicted class of every row of `pred` (see the module documentation).
+pub(crate) fn predicted_classes<T: Float>(pred: MatrixView<'_, T>) -> Vec<usize> {
+    (0..pred.nrows())
+        .map(|r| predicted_class(&pred, r))
+        .collect()
+}
+
+/// The class of every row of validated `target` facing `outputs` prediction columns.
+pub(crate) fn target_classes<T: Float>(target: MatrixView<'_, T>, outputs: usize) -> Vec<usize> {
+    (0..target.nrows())
+        .map(|r| target_class(&target, outputs, r))
+        .collect()
+}
+
 /// Rows whose predicted class equals the target class (validated inputs, no allocation).
 pub(crate) fn count_correct<T: Float>(pred: MatrixView<'_, T>, target: MatrixView<'_, T>) -> usize {
     (0..pred.nrows())

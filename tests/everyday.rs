@@ -322,3 +322,151 @@ weighted avg       0.49      0.58      0.53        12
         ));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Predicted classes and stratified validation
+// ---------------------------------------------------------------------------------------------
+
+mod classes {
+    use backprop::data::stratified_rows;
+    use backprop::prelude::*;
+    use nalgebra::DMatrix;
+
+    #[test]
+    fn predict_classes_is_the_argmax_or_the_sigmoid_threshold() {
+        let mut softmax = Sequential::<f64>::builder(2)
+            .bias(false)
+            .dense(3, Softmax)
+            .build()
+            .unwrap();
+        softmax
+            .set_weights(0, DMatrix::from_row_slice(2, 3, &[1., 0., 1., 0., 1., 0.]))
+            .unwrap();
+        // Logits [2, 0, 2] tie between columns 0 and 2: the first wins, as numpy's argmax.
+        let x = DMatrix::from_row_slice(3, 2, &[2., 0., 0., 2., 1., 1.]);
+        assert_eq!(softmax.predict_classes(&x).unwrap(), [0, 1, 0]);
+
+        let mut sigmoid = Sequential::<f32>::builder(1)
+            .bias(false)
+            .dense(1, Sigmoid)
+            .build()
+            .unwrap();
+        sigmoid
+            .set_weights(0, DMatrix::from_element(1, 1, 1.0))
+            .unwrap();
+        let x = DMatrix::from_column_slice(3, 1, &[-0.1, 0.0, 0.1]);
+        assert_eq!(sigmoid.predict_classes(&x).unwrap(), [0, 1, 1]);
+        assert!(matches!(
+            sigmoid.predict_classes(&DMatrix::zeros(1, 2)),
+            Err(Error::Shape { .. })
+        ));
+    }
+
+    #[test]
+    fn stratified_rows_take_each_class_s_last_rows() {
+        let labels = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1];
+        let (train, test) = stratified_rows(&labels, 0.25).unwrap();
+        assert_eq!(test, [6, 7, 11]);
+        assert_eq!(train, [0, 1, 2, 3, 4, 5, 8, 9, 10]);
+        // Interleaved classes and a class of one row: round(0.4) = 0 keeps it for training,
+        // round(0.5) = 1 (halves up) holds it out.
+        let (train, test) = stratified_rows(&[2, 0, 2, 0, 7], 0.4).unwrap();
+        assert_eq!((train, test), (vec![0, 1, 4], vec![2, 3]));
+        let (train, test) = stratified_rows(&[2, 0, 2, 0, 7], 0.5).unwrap();
+        assert_eq!((train, test), (vec![0, 1], vec![2, 3, 4]));
+        assert!(matches!(
+            stratified_rows(&labels, 1.0),
+            Err(Error::InvalidParameter { .. })
+        ));
+        assert!(matches!(
+            stratified_rows(&[0, 1], 0.25),
+            Err(Error::Empty { what: "test set" })
+        ));
+    }
+
+    /// Twelve rows sorted by class: eight of class 0, then four of class 1 (one-hot targets).
+    fn sorted_by_class() -> (DMatrix<f64>, DMatrix<f64>) {
+        let x = DMatrix::from_fn(12, 2, |r, c| (r as f64 - 6.0) / 6.0 + c as f64 * 0.1);
+        let y = DMatrix::from_fn(12, 2, |r, c| f64::from(u8::from((r >= 8) == (c == 1))));
+        (x, y)
+    }
+
+    fn model() -> Sequential<f64> {
+        Sequential::builder(2)
+            .seed(5)
+            .dense(3, Tanh)
+            .dense(2, Softmax)
+            .loss(CategoricalCrossEntropy)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_stratified_validation_split_holds_out_every_class() {
+        let (x, y) = sorted_by_class();
+        let fit = Fit::new(3).validation_split(0.25).accuracy(true);
+        let mut stratified = model();
+        let history = stratified
+            .fit(
+                &x,
+                &y,
+                &mut Sgd::new(0.1).unwrap(),
+                &fit.clone().stratify(true),
+            )
+            .unwrap();
+
+        // The same as training on rows 0-5 and 8-10 in order and validating on 6, 7 and 11.
+        let (train, val) = ([0, 1, 2, 3, 4, 5, 8, 9, 10], [6, 7, 11]);
+        let mut explicit = model();
+        let (xv, yv) = (x.select_rows(&val), y.select_rows(&val));
+        let expected = explicit
+            .fit_with(
+                &x.select_rows(&train),
+                &y.select_rows(&train),
+                Some((&xv, &yv)),
+                &mut Sgd::new(0.1).unwrap(),
+                &Fit::new(3).accuracy(true),
+                &mut |_| Control::Continue,
+            )
+            .unwrap();
+        assert_eq!(history, expected);
+        assert_eq!(stratified.weights(0).unwrap(), explicit.weights(0).unwrap());
+
+        // Without stratifying, the last quarter is class 1 only: another validation set.
+        let plain = model()
+            .fit(&x, &y, &mut Sgd::new(0.1).unwrap(), &fit)
+            .unwrap();
+        assert_ne!(plain.val_loss, history.val_loss);
+
+        // Settings are checked as for a plain split.
+        let err = model()
+            .fit(
+                &x,
+                &y,
+                &mut Sgd::new(0.1).unwrap(),
+                &Fit::new(1).validation_split(0.01).stratify(true),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err,
+            Error::Empty {
+                what: "validation rows after the validation split"
+            }
+        );
+        let err = model()
+            .fit(
+                &x,
+                &y,
+                &mut Sgd::new(0.1).unwrap(),
+                &Fit::new(1).validation_split(1.5).stratify(true),
+            )
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::InvalidParameter {
+                name: "validation split",
+                ..
+            }
+        ));
+    }
+}

@@ -87,6 +87,29 @@ impl<T: Float> Sequential<T> {
         Ok(())
     }
 
+    /// The predicted class of every row of `x`: the column of the largest output (the first of
+    /// equal maxima, as numpy's `argmax`), or, for a model with one output (a sigmoid), 1 when it
+    /// is at least 0.5 and 0 otherwise; as [`metrics`](crate::metrics) reads predictions.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    /// let mut model = Sequential::<f64>::builder(2).bias(false).dense(3, Softmax).build()?;
+    /// model.set_weights(0, DMatrix::from_row_slice(2, 3, &[1.0, 0.0, 0.0, 0.0, 0.0, 1.0]))?;
+    /// let x = DMatrix::from_row_slice(3, 2, &[2.0, 0.0, 0.0, 2.0, -1.0, -1.0]);
+    /// assert_eq!(model.predict_classes(&x)?, [0, 2, 1]);
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`predict`](Self::predict).
+    pub fn predict_classes(&self, x: &Matrix<T>) -> Result<Vec<usize>> {
+        Ok(crate::metrics::predicted_classes(
+            self.predict(x)?.as_view(),
+        ))
+    }
+
     /// The loss over a whole data set (a mean over its rows, like a batch loss), in inference mode.
     ///
     /// # Errors
