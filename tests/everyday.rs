@@ -470,3 +470,41 @@ mod classes {
         ));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Summary
+// ---------------------------------------------------------------------------------------------
+
+mod summary {
+    use backprop::prelude::*;
+
+    #[test]
+    fn summary_lists_layers_shapes_activations_and_counts() {
+        let model = Sequential::<f32>::builder(64)
+            .dense(32, Relu)
+            .dropout(0.2)
+            .dense(10, Softmax)
+            .loss(CategoricalCrossEntropy)
+            .build()
+            .unwrap();
+        let summary = model.summary();
+        // Counted by hand: 64 * 32 + 32 and 32 * 10 + 10.
+        assert_eq!(
+            summary.layers.iter().map(|l| l.params).collect::<Vec<_>>(),
+            [2080, 0, 330]
+        );
+        assert_eq!(summary.total_params(), 2410);
+        let text = summary.to_string();
+        let expected = "\
+Sequential<f32>: 64 inputs, loss CategoricalCrossEntropy
+Layer (type)   Output shape   Activation     Param #
+====================================================
+0 Dense        (None, 32)     Relu              2080
+1 Dropout      (None, 32)     -                    0
+2 Dense        (None, 10)     Softmax            330
+====================================================
+Total params: 2410
+";
+        assert_eq!(text, expected);
+    }
+}

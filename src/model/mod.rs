@@ -8,12 +8,14 @@ mod builder;
 mod infer;
 mod params;
 mod pass;
+mod summary;
 
 use std::any::Any;
 
 pub use builder::SequentialBuilder;
 pub use infer::Workspace;
 pub(crate) use params::layer_params;
+pub use summary::{LayerSummary, Summary};
 
 use crate::linalg::view;
 use crate::validate::check_finite;
