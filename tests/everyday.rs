@@ -508,3 +508,49 @@ Total params: 2410
         assert_eq!(text, expected);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation with accuracy
+// ---------------------------------------------------------------------------------------------
+
+mod evaluation {
+    use backprop::data::one_hot;
+    use backprop::metrics::accuracy;
+    use backprop::prelude::*;
+    use nalgebra::DMatrix;
+
+    #[test]
+    fn evaluate_metrics_gives_the_loss_and_the_accuracy_over_every_chunk() {
+        let model = Sequential::<f64>::builder(2)
+            .seed(2)
+            .dense(5, Tanh)
+            .dense(3, Softmax)
+            .loss(CategoricalCrossEntropy)
+            .build()
+            .unwrap();
+        // More rows than one inference chunk (1024), labels unrelated to the inputs.
+        let n = 1500;
+        let x = DMatrix::from_fn(n, 2, |r, c| ((r * 7 + c * 3) % 11) as f64 / 5.0 - 1.0);
+        let labels: Vec<usize> = (0..n).map(|r| (r * 5) % 3).collect();
+        let y = one_hot::<f64>(&labels, 3).unwrap();
+        let scores = model.evaluate_metrics(&x, &y).unwrap();
+        assert_eq!(scores.loss, model.evaluate(&x, &y).unwrap());
+        // Independently: the classes predicted, compared with the labels.
+        let predicted = model.predict_classes(&x).unwrap();
+        let hits = predicted
+            .iter()
+            .zip(&labels)
+            .filter(|(p, l)| p == l)
+            .count();
+        assert_eq!(scores.accuracy, hits as f64 / n as f64);
+        assert_eq!(
+            scores.accuracy,
+            accuracy(&model.predict(&x).unwrap(), &y).unwrap()
+        );
+        assert!(scores.accuracy > 0.0 && scores.accuracy < 1.0);
+        assert!(matches!(
+            model.evaluate_metrics(&x, &DMatrix::zeros(n, 2)),
+            Err(Error::Shape { .. })
+        ));
+    }
+}

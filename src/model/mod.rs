@@ -13,7 +13,7 @@ mod summary;
 use std::any::Any;
 
 pub use builder::SequentialBuilder;
-pub use infer::Workspace;
+pub use infer::{Evaluation, Workspace};
 pub(crate) use params::layer_params;
 pub use summary::{LayerSummary, Summary};
 
