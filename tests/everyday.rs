@@ -554,3 +554,98 @@ mod evaluation {
         ));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Pairings the builder refuses
+// ---------------------------------------------------------------------------------------------
+
+mod pairing {
+    use backprop::prelude::*;
+
+    fn build_err(b: SequentialBuilder<f64>) -> Error {
+        b.build().expect_err("the builder should refuse this model")
+    }
+
+    #[test]
+    fn softmax_with_binary_cross_entropy_says_what_to_use() {
+        let b = Sequential::<f64>::builder(4)
+            .dense(8, Relu)
+            .dense(3, Softmax)
+            .loss(BinaryCrossEntropy);
+        let err = build_err(b);
+        let Error::Build {
+            layer,
+            problem,
+            instead,
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!(*layer, Some(1));
+        assert_eq!(problem, "a Softmax output with BinaryCrossEntropy");
+        assert!(instead.contains("CategoricalCrossEntropy with Softmax"));
+        assert!(
+            err.to_string().starts_with("layer 1: a Softmax output"),
+            "{err}"
+        );
+        // The right pairings build.
+        for b in [
+            Sequential::<f64>::builder(4)
+                .dense(3, Softmax)
+                .loss(CategoricalCrossEntropy),
+            Sequential::<f64>::builder(4)
+                .dense(3, Sigmoid)
+                .loss(BinaryCrossEntropy),
+            Sequential::<f64>::builder(4)
+                .dense(1, Sigmoid)
+                .loss(BinaryCrossEntropy),
+        ] {
+            b.build().unwrap();
+        }
+    }
+
+    #[test]
+    fn one_output_with_categorical_cross_entropy_is_refused() {
+        let err = build_err(
+            Sequential::<f64>::builder(2)
+                .dense(1, Sigmoid)
+                .loss(CategoricalCrossEntropy),
+        );
+        assert!(
+            matches!(&err, Error::Build { layer: Some(0), instead, .. } if instead.contains("BinaryCrossEntropy")),
+            "{err}"
+        );
+        let err = build_err(
+            Sequential::<f64>::builder(2)
+                .dense(1, Softmax)
+                .loss(CategoricalCrossEntropy),
+        );
+        assert!(
+            err.to_string()
+                .contains("CategoricalCrossEntropy over 1 output"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_layer_without_units_is_named() {
+        let err = build_err(
+            Sequential::<f64>::builder(3)
+                .dense(4, Relu)
+                .dense(0, Relu)
+                .dense(2, Identity),
+        );
+        assert_eq!(
+            err,
+            Error::Build {
+                layer: Some(1),
+                problem: "Dense with 0 units".into(),
+                instead: "give every layer at least one output",
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "layer 1: Dense with 0 units cannot be right: give every layer at least one output"
+        );
+    }
+}
