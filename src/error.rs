@@ -94,6 +94,27 @@ pub enum Error {
         /// Number of classes.
         classes: usize,
     },
+    /// A class name that a [`LabelEncoder`](crate::data::LabelEncoder) was not fitted on.
+    #[error("label {label:?} at row {row} is not one of the {classes} known classes")]
+    UnknownClass {
+        /// Position of the offending label.
+        row: usize,
+        /// The label as given.
+        label: String,
+        /// Number of known classes.
+        classes: usize,
+    },
+    /// A model that cannot be right as built: a layer without outputs, or an output layer and a
+    /// loss that do not go together; the message says what to use instead.
+    #[error("{}{problem} cannot be right: {instead}", layer.map_or(String::new(), |l| format!("layer {l}: ")))]
+    Build {
+        /// The layer at fault, if one is.
+        layer: Option<usize>,
+        /// What is wrong, e.g. `"a Softmax output with BinaryCrossEntropy"`.
+        problem: String,
+        /// What to use instead.
+        instead: &'static str,
+    },
     /// A data set, batch or model has nothing in it.
     #[error("{what} is empty")]
     Empty {

@@ -109,7 +109,11 @@ fn model<T: Float>(widths: &[usize], hidden: &str, head: Head, bias: bool) -> Se
     let b = match head {
         Head::SquaredError(f) => dense(b, out, f).loss(SquaredError),
         Head::Mse(f) => dense(b, out, f).loss(Mse),
-        Head::Bce(f) => dense(b, out, f).loss(BinaryCrossEntropy),
+        // The builder refuses a softmax with binary cross-entropy unless told otherwise: this
+        // head exercises the loss's unfused path on purpose.
+        Head::Bce(f) => dense(b, out, f)
+            .loss(BinaryCrossEntropy)
+            .check_pairing(false),
         Head::CceOneHot(f) => dense(b, out, f).loss(CategoricalCrossEntropy),
         Head::CceIndex => b.dense(out, Softmax).loss(CategoricalCrossEntropy),
     };

@@ -267,23 +267,12 @@ impl<T: Float> Dataset<T> {
                 actual: (labels.len(), 1),
             });
         }
-        check_fraction(test_fraction)?;
-        // Per class: (rows in the class, then rows still to put in the test set).
-        let mut classes: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
-        for &label in labels {
-            classes.entry(label).or_default().0 += 1;
-        }
-        let mut n_test = 0;
-        for (count, quota) in classes.values_mut() {
-            *quota = round_share(test_fraction, *count);
-            n_test += *quota;
-        }
-        check_sizes(n_test, n)?;
+        let (mut quotas, n_test) = class_quotas(labels, test_fraction)?;
         let mut test = Vec::with_capacity(n_test);
         let mut train = Vec::with_capacity(n - n_test);
         for row in permutation(n, rng) {
-            match classes.get_mut(&labels[row]) {
-                Some((_, quota)) if *quota > 0 => {
+            match quotas.get_mut(&labels[row]) {
+                Some(quota) if *quota > 0 => {
                     *quota -= 1;
                     test.push(row);
                 }
@@ -333,6 +322,26 @@ impl<T: Float> Dataset<T> {
             targets: self.targets.select_rows(rows),
         }
     }
+}
+
+/// How many rows of each class go to the test set, `round(test_fraction * rows of the class)`
+/// (halves up), and their sum, after checking the fraction and that both sets keep rows.
+pub(super) fn class_quotas(
+    labels: &[usize],
+    test_fraction: f64,
+) -> Result<(BTreeMap<usize, usize>, usize)> {
+    check_fraction(test_fraction)?;
+    let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+    for &label in labels {
+        *counts.entry(label).or_default() += 1;
+    }
+    let mut n_test = 0;
+    for count in counts.values_mut() {
+        *count = round_share(test_fraction, *count);
+        n_test += *count;
+    }
+    check_sizes(n_test, labels.len())?;
+    Ok((counts, n_test))
 }
 
 /// A test fraction must be strictly between 0 and 1 (NaN is not).

@@ -1,5 +1,6 @@
 //! Data sets and their preparation: [`Dataset`], shuffling and splits, one-hot targets, column
-//! scalers, the bundled [`digits`](digits()) set, and readers for CSV and MNIST's IDX files.
+//! scalers, the bundled [`digits`](digits()) set, and readers for CSV (numeric, or
+//! [labelled] with class names) and MNIST's IDX files.
 //!
 //! Rows are samples, as in the book: a [`Dataset`] pairs an input matrix (`n x features`) with a
 //! target matrix (`n x outputs`) that has the same number of rows.
@@ -37,12 +38,14 @@ pub mod csv;
 mod dataset;
 pub mod digits;
 pub mod idx;
+pub mod labelled;
 mod scale;
 
 pub use csv::{parse_csv, read_csv};
 pub use dataset::{Batches, Dataset};
 pub use digits::{Digits, digits};
 pub use idx::{parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labels};
+pub use labelled::{LabelColumn, LabelEncoder, Labelled, parse_labelled_csv, read_labelled_csv};
 pub use scale::{MinMaxScaler, Standardizer};
 
 // Shared with the trainer, which shuffles its own row order the same way.
@@ -121,6 +124,47 @@ pub fn argmax_rows<T: Float>(m: &DMatrix<T>) -> Vec<usize> {
             best.map_or(0, |(col, _)| col)
         })
         .collect()
+}
+
+/// Row indices `(train, test)` split by class without randomness: each class puts its last
+/// `round(test_fraction * k)` rows (of its `k`; halves round up) in the test set, as Keras's
+/// `validation_split` takes the last rows of the whole set. Both lists are in row order.
+///
+/// `labels[i]` is the class of row `i` (any `usize` values). This is what
+/// [`Fit::stratify`](crate::Fit::stratify) uses; [`Dataset::stratified_split`] draws each class's
+/// test rows at random instead, with the same counts.
+///
+/// # Errors
+///
+/// - [`Error::InvalidParameter`] unless `0 < test_fraction < 1`;
+/// - [`Error::Empty`] if the rounding leaves the test or the training set without rows.
+///
+/// ```
+/// use backprop::data::stratified_rows;
+///
+/// // A class-sorted file: the last 25% of the rows would all be class 1.
+/// let labels = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1];
+/// let (train, test) = stratified_rows(&labels, 0.25)?;
+/// assert_eq!(test, [6, 7, 11]); // two of class 0, one of class 1
+/// assert_eq!(train.len(), 9);
+/// # Ok::<(), backprop::Error>(())
+/// ```
+pub fn stratified_rows(labels: &[usize], test_fraction: f64) -> Result<(Vec<usize>, Vec<usize>)> {
+    let (mut quotas, n_test) = dataset::class_quotas(labels, test_fraction)?;
+    let mut test = Vec::with_capacity(n_test);
+    let mut train = Vec::with_capacity(labels.len() - n_test);
+    for (row, label) in labels.iter().enumerate().rev() {
+        match quotas.get_mut(label) {
+            Some(quota) if *quota > 0 => {
+                *quota -= 1;
+                test.push(row);
+            }
+            _ => train.push(row),
+        }
+    }
+    train.reverse();
+    test.reverse();
+    Ok((train, test))
 }
 
 /// Reports the first non-finite value in reading order (row by row).

@@ -1,12 +1,14 @@
 //! [`SequentialBuilder`]: layers added one by one, shapes checked once when the model is built.
 
+use std::any::Any;
+
 use rand::Rng;
 
 use super::{Sequential, params};
 use crate::validate::check_finite;
 use crate::{
-    Activation, Dense, Error, Float, GlorotUniform, Initializer, Layer, Loss, NumpyRng, Result,
-    SquaredError,
+    Activation, BinaryCrossEntropy, CategoricalCrossEntropy, Dense, Error, Float, GlorotUniform,
+    Initializer, Layer, Loss, NumpyRng, Result, Softmax, SquaredError,
 };
 
 /// Builds a [`Sequential`], checking that consecutive layers fit.
@@ -24,6 +26,8 @@ pub struct SequentialBuilder<T: Float> {
     bias: bool,
     /// The first invalid setting, reported by `build`.
     error: Option<Error>,
+    /// Whether `build` refuses output layers and losses that cannot go together.
+    check_pairing: bool,
 }
 
 impl<T: Float> SequentialBuilder<T> {
@@ -57,10 +61,15 @@ impl<T: Float> SequentialBuilder<T> {
     /// the previous layer.
     ///
     /// A size that cannot be allocated (`inputs x units` weights) is reported by
-    /// [`build`](Self::build) as [`Error::TooLarge`], as are zero sizes ([`Error::Empty`]).
+    /// [`build`](Self::build) as [`Error::TooLarge`], and 0 units as [`Error::Build`] naming the
+    /// layer.
     pub fn dense(mut self, units: usize, f: impl Activation<T>) -> Self {
         if self.error.is_some() {
             // `build` reports the first problem; nothing after it is drawn or allocated.
+            return self;
+        }
+        if units == 0 {
+            self.error = Some(no_outputs(self.layers.len(), "Dense with 0 units"));
             return self;
         }
         let fan_in = self.layers.last().map_or(self.inputs, |l| l.output_size());
@@ -128,18 +137,53 @@ impl<T: Float> SequentialBuilder<T> {
         self
     }
 
+    /// Whether [`build`](Self::build) refuses an output layer and a loss that cannot go together
+    /// (default `true`); `false` lets such a model through, e.g. to exercise a loss's unfused
+    /// path with a softmax's probabilities on purpose.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// let model = Sequential::<f64>::builder(2).dense(3, Softmax).loss(BinaryCrossEntropy)
+    ///     .check_pairing(false).build();
+    /// assert!(model.is_ok());
+    /// ```
+    pub fn check_pairing(mut self, on: bool) -> Self {
+        self.check_pairing = on;
+        self
+    }
+
     /// Checks the shapes and builds the model.
     ///
     /// # Errors
     ///
     /// The first invalid setting given to the builder (e.g. [`Error::InvalidParameter`] for a
     /// dropout rate outside `[0, 1)`, [`Error::TooLarge`] for a layer too large to allocate);
-    /// [`Error::Empty`] without layers or with a zero width;
+    /// [`Error::Empty`] without layers or with a zero input width;
     /// [`Error::LayerShape`] naming the
     /// first layer whose input width differs from the output width of the layer before it;
     /// [`Error::NonFinite`] for a parameter that is NaN or infinite; [`Error::Shape`] for a
     /// parameter whose gradient has another shape; [`Error::InvalidLayer`] for a layer that lists
-    /// more than [`Sequential::MAX_LAYER_PARAMS`] parameters.
+    /// more than [`Sequential::MAX_LAYER_PARAMS`] parameters; [`Error::Build`], saying what to
+    /// use instead, for a layer without outputs and for an output layer and a loss that cannot
+    /// go together:
+    ///
+    /// - a [`Softmax`] output with [`BinaryCrossEntropy`], which treats the outputs as
+    ///   independent yes/no probabilities that a softmax cannot give;
+    /// - [`CategoricalCrossEntropy`] over one output, which cannot tell classes apart
+    ///
+    /// (unless [`check_pairing(false)`](Self::check_pairing) says otherwise).
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// let err = Sequential::<f64>::builder(4).dense(3, Softmax).loss(BinaryCrossEntropy).build()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, Error::Build { layer: Some(0), .. }));
+    /// assert!(err.to_string().contains("use CategoricalCrossEntropy"), "{err}");
+    ///
+    /// let err = Sequential::<f64>::builder(4).dense(8, Relu).dense(0, Relu).build().unwrap_err();
+    /// assert!(err.to_string().starts_with("layer 1: Dense with 0 units"), "{err}");
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn build(self) -> Result<Sequential<T>> {
         if let Some(e) = self.error {
             return Err(e);
@@ -166,9 +210,7 @@ impl<T: Float> SequentialBuilder<T> {
                 });
             }
             if layer.output_size() == 0 {
-                return Err(Error::Empty {
-                    what: "layer output width",
-                });
+                return Err(no_outputs(i, &format!("{} with 0 outputs", layer.name())));
             }
             let count = params::count_params(layer.as_ref(), i)?;
             for p in params::layer_params(layer.as_ref(), count) {
@@ -177,6 +219,9 @@ impl<T: Float> SequentialBuilder<T> {
             }
             param_counts.push(count);
             width = layer.output_size();
+        }
+        if self.check_pairing {
+            self.pairing()?;
         }
         let n = self.layers.len();
         let widths = std::iter::once(self.inputs)
@@ -202,6 +247,48 @@ impl<T: Float> SequentialBuilder<T> {
     }
 }
 
+impl<T: Float> SequentialBuilder<T> {
+    /// [`Error::Build`] naming the output layer if it and the loss cannot go together (see
+    /// [`build`](Self::build)).
+    fn pairing(&self) -> Result<()> {
+        let (Some(layer), outputs) = (self.layers.last(), self.layers.len()) else {
+            return Ok(());
+        };
+        let output = Some(outputs - 1);
+        let softmax = (layer.activation()).is_some_and(|f| (f as &dyn Any).is::<Softmax>());
+        let loss = self.loss.as_ref() as &dyn Any;
+        let error = |problem: &str, instead| Error::Build {
+            layer: output,
+            problem: problem.to_owned(),
+            instead,
+        };
+        if softmax && loss.is::<BinaryCrossEntropy>() {
+            return Err(error(
+                "a Softmax output with BinaryCrossEntropy",
+                "use CategoricalCrossEntropy with Softmax for one class per row, or Sigmoid \
+                 outputs with BinaryCrossEntropy for independent yes/no outputs",
+            ));
+        }
+        if layer.output_size() == 1 && loss.is::<CategoricalCrossEntropy>() {
+            return Err(error(
+                "CategoricalCrossEntropy over 1 output",
+                "use one Sigmoid output with BinaryCrossEntropy for two classes, or one unit \
+                 per class with Softmax",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The error of layer `layer` without outputs.
+fn no_outputs(layer: usize, problem: &str) -> Error {
+    Error::Build {
+        layer: Some(layer),
+        problem: problem.to_owned(),
+        instead: "give every layer at least one output",
+    }
+}
+
 impl<T: Float> Sequential<T> {
     /// The most parameters (matrices, as [`Layer::param`] lists them) one layer may have;
     /// [`build`](SequentialBuilder::build) refuses a layer with more.
@@ -217,6 +304,7 @@ impl<T: Float> Sequential<T> {
             rng: NumpyRng::new(0),
             bias: true,
             error: None,
+            check_pairing: true,
         }
     }
 }

@@ -24,6 +24,15 @@ impl<T: Float> Workspace<T> {
     }
 }
 
+/// What [`Sequential::evaluate_metrics`] measures over a data set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation<T: Float> {
+    /// The loss, a mean over the rows (as [`Sequential::evaluate`] gives it).
+    pub loss: T,
+    /// The fraction of rows whose predicted class is the target's class.
+    pub accuracy: f64,
+}
+
 impl<T: Float> Sequential<T> {
     /// The model's outputs for every row of `x`, in inference mode (dropout is the identity).
     ///
@@ -87,6 +96,29 @@ impl<T: Float> Sequential<T> {
         Ok(())
     }
 
+    /// The predicted class of every row of `x`: the column of the largest output (the first of
+    /// equal maxima, as numpy's `argmax`), or, for a model with one output (a sigmoid), 1 when it
+    /// is at least 0.5 and 0 otherwise; as [`metrics`](crate::metrics) reads predictions.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    /// let mut model = Sequential::<f64>::builder(2).bias(false).dense(3, Softmax).build()?;
+    /// model.set_weights(0, DMatrix::from_row_slice(2, 3, &[1.0, 0.0, 0.0, 0.0, 0.0, 1.0]))?;
+    /// let x = DMatrix::from_row_slice(3, 2, &[2.0, 0.0, 0.0, 2.0, -1.0, -1.0]);
+    /// assert_eq!(model.predict_classes(&x)?, [0, 2, 1]);
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`predict`](Self::predict).
+    pub fn predict_classes(&self, x: &Matrix<T>) -> Result<Vec<usize>> {
+        Ok(crate::metrics::predicted_classes(
+            self.predict(x)?.as_view(),
+        ))
+    }
+
     /// The loss over a whole data set (a mean over its rows, like a batch loss), in inference mode.
     ///
     /// # Errors
@@ -94,11 +126,48 @@ impl<T: Float> Sequential<T> {
     /// The input errors of [`predict`](Self::predict) and the target errors of
     /// [`step`](Self::step).
     pub fn evaluate(&self, x: &Matrix<T>, y: &Matrix<T>) -> Result<T> {
+        Ok(self.checked_measure(x, y, false)?.0)
+    }
+
+    /// The loss and the classification accuracy over a whole data set, in inference mode: Keras's
+    /// `model.evaluate(x, y)` with `metrics=["accuracy"]`.
+    ///
+    /// The loss is [`evaluate`](Self::evaluate)'s; the accuracy is the fraction of rows whose
+    /// predicted class ([`predict_classes`](Self::predict_classes)) is the target's class, read
+    /// as the [`metrics`](crate::metrics) read targets (it means little for a regression).
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    /// let mut model = Sequential::<f64>::builder(1).bias(false).dense(1, Sigmoid)
+    ///     .loss(BinaryCrossEntropy).build()?;
+    /// model.set_weights(0, DMatrix::from_element(1, 1, 2.0))?;
+    /// let x = DMatrix::from_column_slice(4, 1, &[-1.0, -0.5, 0.5, 1.0]);
+    /// let y = DMatrix::from_column_slice(4, 1, &[0.0, 1.0, 1.0, 1.0]);
+    /// let scores = model.evaluate_metrics(&x, &y)?;
+    /// assert_eq!(scores.accuracy, 0.75);
+    /// assert_eq!(scores.loss, model.evaluate(&x, &y)?);
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`evaluate`](Self::evaluate).
+    pub fn evaluate_metrics(&self, x: &Matrix<T>, y: &Matrix<T>) -> Result<Evaluation<T>> {
+        let (loss, correct) = self.checked_measure(x, y, true)?;
+        Ok(Evaluation {
+            loss,
+            accuracy: correct as f64 / x.nrows() as f64,
+        })
+    }
+
+    /// [`measure`](Self::measure) of data checked here, with buffers of its own.
+    fn checked_measure(&self, x: &Matrix<T>, y: &Matrix<T>, accuracy: bool) -> Result<(T, usize)> {
         self.check_inputs(x.as_view())?;
         self.check_targets(x.nrows(), y.as_view())?;
         let mut ws = Workspace::new();
         self.reserve_workspace(&mut ws, x.nrows())?;
-        Ok(self.measure(x.as_view(), y.as_view(), false, &mut ws).0)
+        Ok(self.measure(x.as_view(), y.as_view(), accuracy, &mut ws))
     }
 
     /// Sizes `ws` for chunks of up to `rows` rows.

@@ -8,12 +8,14 @@ mod builder;
 mod infer;
 mod params;
 mod pass;
+mod summary;
 
 use std::any::Any;
 
 pub use builder::SequentialBuilder;
-pub use infer::Workspace;
+pub use infer::{Evaluation, Workspace};
 pub(crate) use params::{check_gradient_shape, count_params, layer_params};
+pub use summary::{LayerSummary, Summary};
 
 use crate::linalg::view;
 use crate::validate::check_finite;

@@ -87,6 +87,11 @@ pub struct Fit {
     /// Fraction of rows, taken from the end before any shuffling (as Keras does), held out for
     /// validation.
     pub validation_split: Option<f64>,
+    /// Hold out the validation split per class, each class giving its last rows
+    /// ([`stratified_rows`](crate::data::stratified_rows)), so that a class-sorted file still
+    /// validates on every class; classes are read from the targets as the
+    /// [`metrics`](crate::metrics) read them.
+    pub stratify: bool,
     /// Stop when the monitored loss stops improving.
     pub early_stopping: Option<EarlyStopping>,
     /// Record classification accuracy per epoch (training accuracy is counted on each batch
@@ -111,6 +116,7 @@ impl Fit {
             descent: Descent::Stochastic,
             shuffle: None,
             validation_split: None,
+            stratify: false,
             early_stopping: None,
             accuracy: false,
             progress: false,
@@ -152,6 +158,28 @@ impl Fit {
     /// Holds out the last `fraction` of the rows for validation.
     pub fn validation_split(mut self, fraction: f64) -> Self {
         self.validation_split = Some(fraction);
+        self
+    }
+
+    /// Stratifies the [`validation_split`](Self::validation_split) by class (see
+    /// [`Fit::stratify`](Self#structfield.stratify)): the training rows then come in their
+    /// file order without each class's last rows.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    /// // Sorted by class: a plain 25% split would validate on class 1 only.
+    /// let x = DMatrix::from_fn(8, 1, |r, _| r as f64);
+    /// let y = DMatrix::from_fn(8, 2, |r, c| f64::from(u8::from((r >= 4) == (c == 1))));
+    /// let mut model = Sequential::<f64>::builder(1).dense(2, Softmax)
+    ///     .loss(CategoricalCrossEntropy).build()?;
+    /// let fit = Fit::new(1).validation_split(0.25).stratify(true).accuracy(true);
+    /// let history = model.fit(&x, &y, &mut Sgd::new(0.1)?, &fit)?;
+    /// assert_eq!(history.val_loss.len(), 1);
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    pub fn stratify(mut self, on: bool) -> Self {
+        self.stratify = on;
         self
     }
 
@@ -316,7 +344,8 @@ impl<T: Float> Sequential<T> {
     ///
     /// The input and target errors of [`step`](Self::step), checked once before any update;
     /// [`Error::InvalidParameter`] for a mini-batch of 0 rows or a validation split outside
-    /// `(0, 1)`; [`Error::Empty`] if the split leaves no training or no validation rows;
+    /// `(0, 1)`; [`Error::Empty`] if the split (stratified or not) leaves no training or no
+    /// validation rows;
     /// [`Error::TooLarge`] if the buffers for a batch (or, when shuffling, the row order and the
     /// gathered batch) cannot be allocated; the model is unchanged when one of these is
     /// returned. [`Error::Diverged`] with the epoch and the step within it (both from 0) when a
@@ -373,6 +402,15 @@ impl<T: Float> Sequential<T> {
         mut on_epoch: Option<Callback<'_, T>>,
     ) -> Result<History<T>> {
         self.interrupted = None;
+        if let (true, None, Some(fraction)) = (fit.stratify, validation, fit.validation_split) {
+            // The rows reordered once into owned matrices, then an explicit validation set.
+            let [x, y, xv, yv] = plan::stratified(self, x, y, fraction)?;
+            let fit = Fit {
+                validation_split: None,
+                ..fit.clone()
+            };
+            return self.fit_inner((&x, &y), Some((&xv, &yv)), opt, &fit, on_epoch);
+        }
         let mut plan = Plan::new(self, (x, y), validation, opt, fit, on_epoch.is_some())?;
         let mut watch = fit.early_stopping.map(Watch::new);
         let mut progress = Progress::new(fit.progress, fit.epochs);

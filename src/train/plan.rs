@@ -124,13 +124,7 @@ fn split<'d, T: Float>(
             Ok((x.nrows(), Some((xv.as_view(), yv.as_view()))))
         }
         (None, Some(f)) => {
-            if !(f > 0.0 && f < 1.0) {
-                return Err(Error::param(
-                    "validation split",
-                    f,
-                    "must be strictly between 0 and 1",
-                ));
-            }
+            check_split(f)?;
             // Keras: the first floor(n * (1 - f)) rows train, the rest validate.
             let n_train = (x.nrows() as f64 * (1.0 - f)).floor() as usize;
             if n_train == 0 {
@@ -151,4 +145,46 @@ fn split<'d, T: Float>(
         }
         (None, None) => Ok((x.nrows(), None)),
     }
+}
+
+/// A validation split must be strictly between 0 and 1 (NaN is not).
+fn check_split(f: f64) -> Result<()> {
+    if f > 0.0 && f < 1.0 {
+        return Ok(());
+    }
+    Err(Error::param(
+        "validation split",
+        f,
+        "must be strictly between 0 and 1",
+    ))
+}
+
+/// The training and validation rows of a stratified validation split, copied out in row order:
+/// `[x, y, x_val, y_val]` (see [`Fit::stratify`]).
+pub(super) fn stratified<T: Float>(
+    model: &Sequential<T>,
+    x: &Matrix<T>,
+    y: &Matrix<T>,
+    f: f64,
+) -> Result<[Matrix<T>; 4]> {
+    model.check_inputs(x.as_view())?;
+    model.check_targets(x.nrows(), y.as_view())?;
+    check_split(f)?;
+    let labels = crate::metrics::target_classes(y.as_view(), model.output_size());
+    // The data module's emptiness errors, in the words of a validation split.
+    let (train, val) = crate::data::stratified_rows(&labels, f).map_err(|e| match e {
+        Error::Empty { what: "test set" } => Error::Empty {
+            what: "validation rows after the validation split",
+        },
+        Error::Empty { .. } => Error::Empty {
+            what: "training rows after the validation split",
+        },
+        e => e,
+    })?;
+    Ok([
+        x.select_rows(&train),
+        y.select_rows(&train),
+        x.select_rows(&val),
+        y.select_rows(&val),
+    ])
 }
