@@ -41,7 +41,10 @@ use crate::{Error, Float, MatrixView, MatrixViewMut, NumpyRng, Result};
 pub struct Dropout<T: Float> {
     width: usize,
     p: f64,
-    rng: NumpyRng,
+    seed: u32,
+    /// The mask generator (2.5 KB of state), made on the first training pass or `reserve`, so that
+    /// a model loaded for inference does not carry one per dropout layer.
+    rng: Option<Box<NumpyRng>>,
     training: bool,
     /// The mask of the last training forward pass (`rows x width`, column-major, reused).
     mask: Vec<T>,
@@ -66,7 +69,8 @@ impl<T: Float> Dropout<T> {
         Ok(Dropout {
             width,
             p,
-            rng: NumpyRng::new(seed),
+            seed,
+            rng: None,
             training: true,
             mask: Vec::new(),
             rows: 0,
@@ -119,11 +123,15 @@ impl<T: Float> Layer<T> for Dropout<T> {
             self.mask.resize(rows * self.width, T::zero());
         }
         self.rows = rows;
+        let seed = self.seed;
+        let rng = self
+            .rng
+            .get_or_insert_with(|| Box::new(NumpyRng::new(seed)));
         let keep = T::of(1.0 / (1.0 - self.p));
         // Drawn row by row, as numpy fills a (rows, width) array.
         for r in 0..rows {
             for c in 0..self.width {
-                self.mask[c * rows + r] = if self.rng.random() >= self.p {
+                self.mask[c * rows + r] = if rng.random() >= self.p {
                     keep
                 } else {
                     T::zero()
@@ -157,6 +165,9 @@ impl<T: Float> Layer<T> for Dropout<T> {
         if self.p == 0.0 {
             return Ok(());
         }
+        let seed = self.seed;
+        self.rng
+            .get_or_insert_with(|| Box::new(NumpyRng::new(seed)));
         crate::size::grow(&mut self.mask, "dropout mask", rows, self.width, T::zero())
     }
 }
