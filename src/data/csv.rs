@@ -91,12 +91,7 @@ pub(crate) fn parse_named<T: Float>(
         path: source.to_owned(),
         reason,
     };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text
-        .split('\n')
-        .enumerate()
-        .map(|(i, line)| (i + 1, line.strip_suffix('\r').unwrap_or(line)))
-        .filter(|(_, line)| !line.trim().is_empty());
+    let mut lines = numbered_lines(text);
 
     // The first line read (header or data) fixes the width: (fields, which line).
     let mut width: Option<(usize, String)> = None;
@@ -134,8 +129,21 @@ pub(crate) fn parse_named<T: Float>(
     }
 }
 
+/// The lines of CSV text that are not blank, numbered from 1, without a byte-order mark or the
+/// `\r` of CRLF line ends.
+pub(crate) fn numbered_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.split('\n')
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.strip_suffix('\r').unwrap_or(line)))
+        .filter(|(_, line)| !line.trim().is_empty())
+}
+
 /// One field as a finite `T`, or why not.
-fn parse_field<T: Float>(field: &str, type_name: &str) -> std::result::Result<T, String> {
+pub(crate) fn parse_field<T: Float>(
+    field: &str,
+    type_name: &str,
+) -> std::result::Result<T, String> {
     if field.is_empty() {
         return Err("empty field".into());
     }

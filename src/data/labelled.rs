@@ -339,12 +339,7 @@ fn parse_named<T: Float>(
         path: source.to_owned(),
         reason,
     };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text
-        .split('\n')
-        .enumerate()
-        .map(|(i, line)| (i + 1, line.strip_suffix('\r').unwrap_or(line)))
-        .filter(|(_, line)| !line.trim().is_empty());
+    let mut lines = super::csv::numbered_lines(text);
 
     let header: Option<(usize, Vec<String>)> = match has_header {
         true => lines
@@ -389,7 +384,7 @@ fn parse_named<T: Float>(
                 }
                 names.push(field);
             } else {
-                values.push(parse_number(field, T::NAME).map_err(at)?);
+                values.push(super::csv::parse_field(field, T::NAME).map_err(at)?);
             }
         }
     }
@@ -438,18 +433,5 @@ fn label_index(
                 .position(|h| h == name.trim())
                 .ok_or_else(|| format(format!("no column named {name:?} in the header {header:?}")))
         }
-    }
-}
-
-/// One input field as a finite `T`, or why not.
-fn parse_number<T: Float>(field: &str, type_name: &str) -> std::result::Result<T, String> {
-    if field.is_empty() {
-        return Err("empty field".into());
-    }
-    match field.parse::<f64>() {
-        Err(_) => Err(format!("{field:?} is not a number")),
-        Ok(v) if !v.is_finite() => Err(format!("{field:?} is not a finite number")),
-        Ok(v) if !T::of(v).finite() => Err(format!("{field:?} is out of range for {type_name}")),
-        Ok(v) => Ok(T::of(v)),
     }
 }
