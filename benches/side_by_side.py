@@ -9,7 +9,7 @@ against its own round's floor as well as against the best rates of the whole run
 kinds of rate from the GEMM program: the median of its ~20 ms batches (the benchmark suite's
 convention in REFERENCE.md) and its fastest batch (a stricter floor). See the README's
 performance section for the commands that build what this runs; every path can be given on the
-command line.
+command line. `numpy_workloads.py --compare` beside it needs nothing outside the repository.
 
     python3 benches/side_by_side.py --rounds 5 \
         --limit /path/to/limit-copy --peers /path/to/peers-copy --data /path/to/data
@@ -94,9 +94,7 @@ def main():
     repo = os.path.dirname(here)
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--backprop", default=os.path.join(
-        os.environ.get("CARGO_TARGET_DIR", os.path.join(repo, "target")),
-        "release", "examples", "workloads"))
+    ap.add_argument("--backprop", help="the crate's workloads bench (default: built by cargo)")
     ap.add_argument("--limit", required=True, help="a built copy of bench/limit (target/ and "
                     "target-mt/ from `cargo build --release [--features threading]`)")
     ap.add_argument("--peers", required=True, help="a copy of bench/peers (candle built)")
@@ -104,6 +102,11 @@ def main():
     ap.add_argument("--threads", default="2")
     ap.add_argument("--no-candle", action="store_true")
     args = ap.parse_args()
+    if args.backprop is None:
+        # The bench binary's name carries a hash: cargo reports where it put it.
+        sys.path.insert(0, here)
+        from numpy_workloads import bench_binary
+        args.backprop = bench_binary()
 
     t = args.threads
     thread_env = {"MATMUL_NUM_THREADS": t, "OPENBLAS_NUM_THREADS": t, "OMP_NUM_THREADS": t,

@@ -179,6 +179,8 @@ impl<T: Float> Activation<T> for Tanh {
 
 /// The built-in activations that act on each value alone: each one's `f` and `f'` side by side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Only saving asks which built-in an activation is, so without it `Identity` is never made.
+#[cfg_attr(not(feature = "safetensors"), allow(dead_code))]
 pub(crate) enum Elementwise {
     Identity,
     Relu,
@@ -188,6 +190,7 @@ pub(crate) enum Elementwise {
 
 impl Elementwise {
     /// Which of these `f` is, if it is one of them.
+    #[cfg(feature = "safetensors")]
     pub(crate) fn of<T: Float>(f: &dyn Activation<T>) -> Option<Self> {
         let f: &dyn Any = f;
         if f.is::<Identity>() {

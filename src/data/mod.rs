@@ -15,6 +15,7 @@
 //! it to both halves.
 //!
 //! ```
+//! # #[cfg(feature = "digits")] {
 //! use backprop::data::{digits, Dataset, Standardizer};
 //! use rand::{SeedableRng, rngs::StdRng};
 //!
@@ -31,11 +32,13 @@
 //! let test = Dataset::new(scaler.transform(&x)?, y)?;
 //! assert_eq!(train.inputs().ncols(), 64);
 //! assert_eq!(test.targets().ncols(), 10);
+//! # }
 //! # Ok::<(), backprop::Error>(())
 //! ```
 
 pub mod csv;
 mod dataset;
+#[cfg(feature = "digits")]
 pub mod digits;
 pub mod idx;
 pub mod labelled;
@@ -43,6 +46,7 @@ mod scale;
 
 pub use csv::{parse_csv, read_csv};
 pub use dataset::{Batches, Dataset};
+#[cfg(feature = "digits")]
 pub use digits::{Digits, digits};
 pub use idx::{parse_idx_images, parse_idx_labels, read_idx_images, read_idx_labels};
 pub use labelled::{LabelColumn, LabelEncoder, Labelled, parse_labelled_csv, read_labelled_csv};

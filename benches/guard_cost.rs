@@ -8,9 +8,10 @@
 //! - a 784-256-128-10 softmax network (f32, batches of 128: compute-bound);
 //!
 //! run it on two versions of the crate to compare them:
-//! `cargo run --release --example guard_cost [small|large] [repeats]`. Timings on a busy machine are noisy;
-//! `valgrind --tool=callgrind --toggle-collect='*Sequential*fit*'` on the built example counts the
-//! instructions of `fit` alone, which repeat exactly.
+//! `cargo bench --bench guard_cost -- [small|large] [repeats]`. Timings on a busy machine are noisy;
+//! `valgrind --tool=callgrind --toggle-collect='*Sequential*fit*'` on the built bench (the path
+//! `cargo bench --bench guard_cost --no-run` prints) counts the instructions of `fit` alone, which
+//! repeat exactly. Run by `cargo test --benches` (without `--bench`), it times the small network once.
 
 use std::time::Instant;
 
@@ -37,11 +38,15 @@ fn time_per_step<T: Float>(
 }
 
 fn main() -> Result<()> {
-    let which = std::env::args().nth(1).unwrap_or_default();
-    let repeats = std::env::args()
-        .nth(2)
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(5);
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` appends `--bench`; `cargo test --benches` does not, and gets a short smoke run.
+    let benching = all.iter().any(|a| a == "--bench");
+    let args: Vec<&String> = all.iter().filter(|a| *a != "--bench").collect();
+    if !benching && args.is_empty() {
+        return small(1);
+    }
+    let which = args.first().map_or("", |a| a.as_str());
+    let repeats = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(5);
     if which != "large" {
         small(repeats)?;
     }
