@@ -36,8 +36,9 @@ macro_rules! avx2_kernel {
                 // whose MR = 2 * lanes elements are readable.
                 let (a0, a1) = unsafe { ($load(a), $load(a.add($lanes))) };
                 for (j, acc_j) in acc.iter_mut().enumerate() {
-                    // SAFETY: `b` is at a row of the block and j < N, so B[p, j] is inside.
-                    let bj = $bcast(unsafe { &*b.offset(j as isize * csb) });
+                    // SAFETY: `b` is at a row of the block and j < N, so B[p, j] is inside (the
+                    // block also covers the broadcast, an unsafe function in Rust 1.89).
+                    let bj = unsafe { $bcast(&*b.offset(j as isize * csb)) };
                     acc_j[0] = $fma(a0, bj, acc_j[0]);
                     acc_j[1] = $fma(a1, bj, acc_j[1]);
                 }
