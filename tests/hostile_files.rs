@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
-use backprop::data::{MinMaxScaler, Standardizer, read_csv, read_idx_images, read_idx_labels};
+use backprop::data::{
+    LabelColumn, MinMaxScaler, Standardizer, read_csv, read_idx_images, read_idx_labels,
+    read_labelled_csv,
+};
 use backprop::io::{self, LoadOptions, SavedOptimizer};
 use backprop::layer::Dropout;
 use backprop::prelude::*;
@@ -212,7 +215,7 @@ fn a_fifo_is_refused_without_blocking() {
         return;
     }
     type Reader = fn(&Path) -> Result<()>;
-    let readers: [(&str, Reader); 5] = [
+    let readers: [(&str, Reader); 6] = [
         ("load", |p| Sequential::<f64>::load(p).map(drop)),
         ("load_with_optimizer", |p| {
             Sequential::<f64>::load_with_optimizer(p).map(drop)
@@ -220,6 +223,9 @@ fn a_fifo_is_refused_without_blocking() {
         ("read_idx_images", |p| read_idx_images::<f64>(p).map(drop)),
         ("read_idx_labels", |p| read_idx_labels(p).map(drop)),
         ("read_csv", |p| read_csv::<f64>(p, false).map(drop)),
+        ("read_labelled_csv", |p| {
+            read_labelled_csv::<f64>(p, LabelColumn::Last, false).map(drop)
+        }),
     ];
     for (name, read) in readers {
         let path = fifo.clone();

@@ -41,7 +41,13 @@ use crate::{Error, Float, Result};
 /// # Ok::<(), backprop::Error>(())
 /// ```
 pub fn read_csv<T: Float>(path: impl AsRef<Path>, has_header: bool) -> Result<DMatrix<T>> {
-    let path = path.as_ref();
+    let (name, text) = read_text(path.as_ref())?;
+    parse_named(&text, has_header, &name)
+}
+
+/// The path as errors name it, and the file's text: a regular file only (a FIFO would block),
+/// in UTF-8.
+pub(crate) fn read_text(path: &Path) -> Result<(String, String)> {
     let name = path.display().to_string();
     let bytes = crate::io::read_regular(path, u64::MAX).map_err(|e| Error::Io {
         path: name.clone(),
@@ -54,7 +60,7 @@ pub fn read_csv<T: Float>(path: impl AsRef<Path>, has_header: bool) -> Result<DM
             e.utf8_error().valid_up_to()
         ),
     })?;
-    parse_named(&text, has_header, &name)
+    Ok((name, text))
 }
 
 /// Parses numeric CSV text into a matrix, one row per line.

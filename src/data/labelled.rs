@@ -279,19 +279,7 @@ pub fn read_labelled_csv<T: Float>(
     label: LabelColumn,
     has_header: bool,
 ) -> Result<Labelled<T>> {
-    let path = path.as_ref();
-    let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
-        path: name.clone(),
-        message: e.to_string(),
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| Error::Format {
-        path: name.clone(),
-        reason: format!(
-            "not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ),
-    })?;
+    let (name, text) = super::csv::read_text(path.as_ref())?;
     parse_named(&text, &label, has_header, &name)
 }
 
