@@ -308,7 +308,7 @@ unsafe fn row_times_columns<T: Float>(a: Op<'_, T>, b: Op<'_, T>, c: *mut T, ldc
     let zero = T::zero();
     let mut j = 0;
     #[cfg(target_arch = "x86_64")]
-    if size_of::<T>() == 4 && k >= 8 && n >= 8 && super::kernel::has_avx2_fma() {
+    if size_of::<T>() == 4 && super::kernel::has_avx2_fma() {
         // SAFETY: `Float` is sealed to f32 and f64, so a 4-byte `T` is f32; m = 1, b's row
         // stride is 1 (so it is column-major with leading dimension `b.cs`), `c`'s columns are
         // `ldc` apart (the caller's contract); `has_avx2_fma` detected AVX2, which implies AVX.
