@@ -358,3 +358,30 @@ fn divergence_is_reported_and_the_last_good_weights_still_predict() {
         ],
     );
 }
+
+#[test]
+fn iris_reads_string_labels_and_reports_per_class() {
+    let out = run("iris");
+    assert_lines_in_order(
+        "iris",
+        &out,
+        &[
+            "data/iris.csv: 150 rows, classes [\"setosa\", \"versicolor\", \"virginica\"]",
+            "Total params: 131",
+            "best epoch",
+            "precision    recall  f1-score   support",
+            "setosa",
+            "versicolor",
+            "virginica",
+        ],
+    );
+    // scikit-learn's MLPClassifier with the same layers, Adam 0.01, batches of 16 and early stopping
+    // scores 0.80 to 1.0 (mean 0.94) over 20 seeded stratified 80/20 splits of the same file.
+    let accuracy = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("accuracy"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no accuracy line:\n{out}"));
+    assert!(accuracy >= 0.9, "test accuracy {accuracy}:\n{out}");
+}
