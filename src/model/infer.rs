@@ -1,6 +1,9 @@
 //! Inference through `&self`: predictions and losses of a model that may be shared between
 //! threads, in chunks of rows, with buffers of the caller's or of the call's own.
 
+use std::any::Any;
+use std::cell::RefCell;
+
 use super::{CHUNK, Sequential};
 use crate::linalg::{view, view_mut};
 use crate::metrics::count_correct;
@@ -33,11 +36,39 @@ pub struct Evaluation<T: Float> {
     pub accuracy: f64,
 }
 
+thread_local! {
+    /// The workspace of this thread's last `predict` or `evaluate`, kept for the next call (of
+    /// any model of the same float type), so repeated calls allocate nothing.
+    static WORKSPACE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+}
+
+/// `f` with this thread's kept workspace for `T`, or a fresh one if the thread has none (or is
+/// already using it, from inside a layer's own call to `predict`).
+fn with_thread_workspace<T: Float, R>(f: impl FnOnce(&mut Workspace<T>) -> R) -> R {
+    WORKSPACE.with(|cell| {
+        let Ok(mut kept) = cell.try_borrow_mut() else {
+            return f(&mut Workspace::new());
+        };
+        if let Some(ws) = kept
+            .as_mut()
+            .and_then(|ws| ws.downcast_mut::<Workspace<T>>())
+        {
+            return f(ws);
+        }
+        let mut ws = Workspace::new();
+        let result = f(&mut ws);
+        *kept = Some(Box::new(ws));
+        result
+    })
+}
+
 impl<T: Float> Sequential<T> {
     /// The model's outputs for every row of `x`, in inference mode (dropout is the identity).
     ///
     /// Takes `&self`: a model behind an [`Arc`](std::sync::Arc) predicts from several threads at
-    /// once, with the same bits as from one.
+    /// once, with the same bits as from one. Each thread keeps the buffers of its last call (two
+    /// layer outputs of at most 1 024 rows) for the next; [`predict_into`](Self::predict_into)
+    /// takes buffers of the caller's instead.
     ///
     /// # Errors
     ///
@@ -47,7 +78,7 @@ impl<T: Float> Sequential<T> {
     pub fn predict(&self, x: &Matrix<T>) -> Result<Matrix<T>> {
         self.check_inputs(x.as_view())?;
         let mut out = crate::size::zeros("predictions", x.nrows(), self.output_size())?;
-        self.predict_into(x, &mut out, &mut Workspace::new())?;
+        with_thread_workspace(|ws| self.predict_into(x, &mut out, ws))?;
         Ok(out)
     }
 
@@ -165,14 +196,16 @@ impl<T: Float> Sequential<T> {
     fn checked_measure(&self, x: &Matrix<T>, y: &Matrix<T>, accuracy: bool) -> Result<(T, usize)> {
         self.check_inputs(x.as_view())?;
         self.check_targets(x.nrows(), y.as_view())?;
-        let mut ws = Workspace::new();
-        self.reserve_workspace(&mut ws, x.nrows())?;
-        Ok(self.measure(x.as_view(), y.as_view(), accuracy, &mut ws))
+        with_thread_workspace(|ws| {
+            self.reserve_workspace(ws, x.nrows())?;
+            Ok(self.measure(x.as_view(), y.as_view(), accuracy, ws))
+        })
     }
 
     /// Sizes `ws` for chunks of up to `rows` rows.
     pub(crate) fn reserve_workspace(&self, ws: &mut Workspace<T>, rows: usize) -> Result<()> {
-        let widest = self.widths.iter().copied().max().unwrap_or(0);
+        // The inputs are read where they lie: the buffers hold the layers' outputs only.
+        let widest = self.widths[1..].iter().copied().max().unwrap_or(0);
         for buf in &mut ws.buffers {
             crate::size::grow(buf, "inference buffers", CHUNK.min(rows), widest, T::zero())?;
         }
