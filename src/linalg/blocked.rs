@@ -474,6 +474,21 @@ unsafe fn tiles<E: Elem, const ISA: u8>(x: &Block<E>, ic: usize, mc: usize, dire
             };
             // SAFETY: row ic + i < m and column j < n of C: inside it.
             let ct = unsafe { c.add(j * ldc + ic + i) };
+            if mc - i >= 2 * mr {
+                // The next panel: MR rows on when read in place, the next packed panel else.
+                let next = if direct { mr } else { mr * kc } as isize;
+                // SAFETY: as for one tile below, for the panels of rows ic + i.. and
+                // ic + i + MR..ic + i + 2 * MR <= ic + mc, both full and both read in place or
+                // both packed (only a last, partial panel is packed when `direct`), `next`
+                // elements apart; their tiles are this chunk's own.
+                unsafe {
+                    E::tiles::<ISA, 2>(
+                        tile_cols, kc, alpha, ap, next, lda, bp, b.rs, b.cs, beta, ct, ldc,
+                    )
+                };
+                i += 2 * mr;
+                continue;
+            }
             if tile_rows == mr {
                 // SAFETY: the A panel is `MR x kc` with leading dimension `lda` (rows
                 // ic + i..ic + i + MR <= m of A read in place, or a packed panel), B's block

@@ -14,7 +14,9 @@
 //!
 //! On x86-64 with AVX2 and FMA (detected at run time) the kernels use 256-bit registers: twelve
 //! accumulators of 8 `f32` (a 16 x 6 tile) or 4 `f64` (8 x 6); with AVX-512 as well, twelve of 16
-//! `f32` (16 x 12) or 8 `f64` (8 x 12). Elsewhere a portable kernel of 16 x 6 or 8 x 6 is used.
+//! `f32` (16 x 12) or 8 `f64` (8 x 12), and two such tiles at once (24 accumulators sharing each
+//! broadcast of `B`) wherever two full panels of `A` are next to each other. Elsewhere a portable
+//! kernel of 16 x 6 or 8 x 6 is used.
 //! Every kernel sums each entry of a tile in the same order with the same fused multiply-adds, so
 //! the products give the same bits whichever runs.
 
@@ -53,11 +55,38 @@ pub(super) trait Elem: Float {
     ///
     /// As [`Kernel`]; the CPU has the features of `ISA`.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     unsafe fn tile<const ISA: u8>(
         cols: usize,
         k: usize,
         alpha: Self,
         a: *const Self,
+        lda: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        ldc: usize,
+    ) {
+        // SAFETY: the caller's contract, for one panel.
+        unsafe { Self::tiles::<ISA, 1>(cols, k, alpha, a, 0, lda, b, rsb, csb, beta, c, ldc) }
+    }
+
+    /// `P` tiles at once: the panels at `a + h * next` (each as in [`tile`](Self::tile)) into
+    /// rows `h * MR..(h + 1) * MR` of the tile at `c`, for `h < P`, sharing the reads of `B`
+    /// where the kernels of `ISA` can (AVX-512); the same bits as `P` calls of `tile`.
+    ///
+    /// # Safety
+    ///
+    /// As [`tile`](Self::tile) for each panel and its tile; the CPU has the features of `ISA`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tiles<const ISA: u8, const P: usize>(
+        cols: usize,
+        k: usize,
+        alpha: Self,
+        a: *const Self,
+        next: isize,
         lda: isize,
         b: *const Self,
         rsb: isize,
@@ -123,7 +152,7 @@ pub(super) type Kernel<E> = unsafe fn(
 /// A direct call of the generic kernel `$k::<G.., N>` with `N` the column count, `1..=6` or
 /// `1..=12`.
 macro_rules! call_by_columns {
-    ($cols:expr, $k:ident [$($g:ty),*], $args:tt) => {
+    ($cols:expr, $k:ident [$($g:tt),*], $args:tt) => {
         match $cols {
             6 => call_by_columns!(@ $k [$($g),*], 6, $args),
             5 => call_by_columns!(@ $k [$($g),*], 5, $args),
@@ -133,7 +162,7 @@ macro_rules! call_by_columns {
             _ => call_by_columns!(@ $k [$($g),*], 1, $args),
         }
     };
-    (wide $cols:expr, $k:ident [$($g:ty),*], $args:tt) => {
+    (wide $cols:expr, $k:ident [$($g:tt),*], $args:tt) => {
         match $cols {
             12 => call_by_columns!(@ $k [$($g),*], 12, $args),
             11 => call_by_columns!(@ $k [$($g),*], 11, $args),
@@ -144,7 +173,7 @@ macro_rules! call_by_columns {
             cols => call_by_columns!(cols, $k [$($g),*], $args),
         }
     };
-    (@ $k:ident [$($g:ty),*], $n:literal, ($($arg:expr),*)) => {
+    (@ $k:ident [$($g:tt),*], $n:literal, ($($arg:expr),*)) => {
         $k::<$($g,)* $n>($($arg),*)
     };
 }
@@ -160,11 +189,12 @@ macro_rules! impl_elem {
             const MC: usize = $mc;
 
             #[inline(always)]
-            unsafe fn tile<const ISA: u8>(
+            unsafe fn tiles<const ISA: u8, const P: usize>(
                 cols: usize,
                 k: usize,
                 alpha: $t,
                 a: *const $t,
+                next: isize,
                 lda: isize,
                 b: *const $t,
                 rsb: isize,
@@ -177,38 +207,43 @@ macro_rules! impl_elem {
                 if ISA == AVX512 {
                     use x86::$avx512_inner;
                     // SAFETY: the caller's contract, AVX-512, AVX2 and FMA included (`ISA`), is
-                    // that of the AVX-512 kernel of `cols <= 12` columns.
+                    // that of the AVX-512 kernel of `P` panels and `cols <= 12` columns.
                     unsafe {
                         call_by_columns!(
                             wide cols,
-                            $avx512_inner[],
-                            (k, alpha, a, lda, b, rsb, csb, beta, c, ldc)
+                            $avx512_inner[P],
+                            (k, alpha, a, next, lda, b, rsb, csb, beta, c, ldc)
                         )
                     };
                     return;
                 }
-                #[cfg(target_arch = "x86_64")]
-                if ISA == AVX2 {
-                    use x86::$avx_inner;
-                    // SAFETY: the caller's contract, AVX2 and FMA included (`ISA`), is that of
-                    // the AVX2 kernel of `cols <= 6` columns.
+                for h in 0..P {
+                    // SAFETY: the caller's contract: panel h < P and its tile, `h * MR` rows
+                    // below the first, are inside their operands.
+                    let (a, c) = unsafe { (a.offset(h as isize * next), c.add(h * $mr)) };
+                    #[cfg(target_arch = "x86_64")]
+                    if ISA == AVX2 {
+                        use x86::$avx_inner;
+                        // SAFETY: the caller's contract, AVX2 and FMA included (`ISA`), is that
+                        // of the AVX2 kernel of `cols <= 6` columns.
+                        unsafe {
+                            call_by_columns!(
+                                cols,
+                                $avx_inner[],
+                                (k, alpha, a, lda, b, rsb, csb, beta, c, ldc)
+                            )
+                        };
+                        continue;
+                    }
+                    // SAFETY: the caller's contract is that of the portable kernel of `cols`
+                    // columns, which needs no CPU feature.
                     unsafe {
                         call_by_columns!(
                             cols,
-                            $avx_inner[],
+                            portable[$t],
                             (k, alpha, a, lda, b, rsb, csb, beta, c, ldc)
                         )
-                    };
-                    return;
-                }
-                // SAFETY: the caller's contract is that of the portable kernel of `cols`
-                // columns, which needs no CPU feature.
-                unsafe {
-                    call_by_columns!(
-                        cols,
-                        portable[$t],
-                        (k, alpha, a, lda, b, rsb, csb, beta, c, ldc)
-                    )
+                    }
                 }
             }
 
