@@ -385,3 +385,22 @@ fn iris_reads_string_labels_and_reports_per_class() {
         .unwrap_or_else(|| panic!("no accuracy line:\n{out}"));
     assert!(accuracy >= 0.9, "test accuracy {accuracy}:\n{out}");
 }
+
+#[test]
+fn idx_writes_and_reads_idx_files_and_trains() {
+    let out = run("idx");
+    assert_lines_in_order(
+        "idx",
+        &out,
+        &[
+            "no directory given: wrote the bundled digits as IDX files",
+            "1497 training and 300 test images of 64 pixels",
+            "trained 20 epochs",
+            "test accuracy",
+        ],
+    );
+    // scikit-learn's MLPClassifier with the same layer, Adam 1e-3, batches of 64 and 20 epochs
+    // scores 0.89 to 0.91 on the same 300 test images (seeds 0 to 4).
+    let accuracy = number_after(&out, "test accuracy");
+    assert!(accuracy >= 85.0, "test accuracy {accuracy}%:\n{out}");
+}
