@@ -275,3 +275,35 @@ fn each_batch<T: Float, E>(
     crate::linalg::stop_prefetching();
     result
 }
+
+#[cfg(all(test, feature = "progress"))]
+mod tests {
+    use super::*;
+    use crate::{Identity, Sgd};
+
+    #[test]
+    fn every_batch_of_an_epoch_moves_the_progress_bar() {
+        let mut model = Sequential::<f64>::builder(1)
+            .dense(1, Identity)
+            .build()
+            .unwrap();
+        let (x, y) = (Matrix::from_element(10, 1, 1.0), Matrix::zeros(10, 1));
+        let mut sgd = Sgd::new(0.1).unwrap();
+        let mut guard = Guard::new(&mut sgd, None);
+        let mut batches = Batches::new(x.as_view(), y.as_view(), 3, Some(1)).unwrap();
+        model.reserve(3).unwrap();
+        let mut progress = Progress::new(true, (0, 2), batches.count());
+        for end_checked in [false, true] {
+            epoch(
+                &mut model,
+                &mut batches,
+                &mut guard,
+                (end_checked, false),
+                &mut progress,
+            )
+            .unwrap();
+        }
+        // Four batches (3 + 3 + 3 + 1 rows) per epoch.
+        assert_eq!(progress.batches_done(), 8);
+    }
+}

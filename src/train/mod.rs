@@ -7,8 +7,9 @@
 //!  └ Plan::new                      train/plan.rs: every setting and shape checked, buffers sized,
 //!     │                             the optimizer put behind the Guard, end-of-epoch check chosen,
 //!     │                             and whether one checked run may span all remaining epochs
-//!     └ for each epoch              train/mod.rs: schedule, validation, history, callback,
-//!        │                          early stopping (train/stopping.rs), progress (train/progress.rs)
+//!     └ for each epoch              train/mod.rs: schedule, validation, history, checkpoint
+//!        │                          (train/checkpoint.rs), callback, early stopping
+//!        │                          (train/stopping.rs), progress (train/progress.rs)
 //!        └ batches::epoch           train/batches.rs: the one batch loop (`each_batch`), in order
 //!           │  (or batches::epochs  or reshuffled, summing loss and correct rows
 //!           │   for the remaining epochs at once)
@@ -81,7 +82,7 @@ pub enum Descent {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Fit {
-    /// Passes over the training rows.
+    /// Passes over the training rows in this call.
     pub epochs: usize,
     /// Rows per update.
     pub descent: Descent,
@@ -104,7 +105,9 @@ pub struct Fit {
     /// line per epoch without it.
     pub progress: bool,
     /// Learning-rate schedule, applied at the start of every epoch from the optimizer's rate when
-    /// `fit` is called (as PyTorch's schedulers step once per epoch).
+    /// `fit` is called or [`base_learning_rate`](Self#structfield.base_learning_rate) (as
+    /// PyTorch's schedulers step once per epoch), and told each epoch's monitored loss at its
+    /// end ([`Schedule::observe`]).
     pub schedule: Option<Arc<dyn Schedule>>,
     /// Rescale every step's gradients to a global norm of at most this (PyTorch's
     /// `clip_grad_norm_` between backward and update).
@@ -333,7 +336,7 @@ impl Fit {
 /// What one epoch measured, handed to the callback of [`Sequential::fit_with`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Epoch<T: Float> {
-    /// Epoch number, from 0.
+    /// Epoch number, from [`Fit::initial_epoch`] (0 unless set).
     pub epoch: usize,
     /// Mean training loss: each batch's loss before its update, weighted by its rows.
     pub loss: T,

@@ -86,6 +86,12 @@ impl Progress {
         eprintln!("{}", epoch_line(log, self.end));
     }
 
+    /// Batches counted so far (for tests).
+    #[cfg(all(test, feature = "progress"))]
+    pub(crate) fn batches_done(&self) -> u64 {
+        self.bar.as_ref().map_or(0, |bar| bar.done)
+    }
+
     pub(crate) fn finish(&mut self) {
         #[cfg(feature = "progress")]
         if let Some(bar) = &self.bar {
