@@ -447,6 +447,22 @@ impl<T: Float> LrScheduler<T> {
     /// Hands the monitored loss at the end of epoch `epoch` to the schedule (see
     /// [`Schedule::observe`]); call it after each epoch, before [`apply`](Self::apply) for the
     /// next.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use backprop::optim::{LrScheduler, ReduceLrOnPlateau};
+    ///
+    /// let mut sgd = Sgd::<f64>::new(0.1)?;
+    /// let scheduler = LrScheduler::new(ReduceLrOnPlateau::new(0.5, 0)?, &sgd);
+    /// let mut rates = Vec::new();
+    /// for (epoch, loss) in [1.0, 0.5, 0.5, 0.5].into_iter().enumerate() {
+    ///     rates.push(scheduler.apply(&mut sgd, epoch)?);
+    ///     // ... train one epoch, measure its loss ...
+    ///     scheduler.observe(epoch, loss);
+    /// }
+    /// assert_eq!(rates, [0.1, 0.1, 0.1, 0.05]);
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
     pub fn observe(&self, epoch: usize, loss: f64) {
         self.schedule.observe(epoch, loss);
     }

@@ -250,6 +250,22 @@ impl Fit {
     /// A schedule computes from [`base_learning_rate`](Self::base_learning_rate) if set, else
     /// from the optimizer's rate when `fit` is called, which after a scheduled run is the last
     /// epoch's rate, not the first: [`resume`](Self::resume) sets both from the run's history.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    /// let (x, y) = (DMatrix::from_element(2, 1, 1.0), DMatrix::from_element(2, 1, 0.5));
+    /// let mut model = Sequential::<f64>::builder(1).dense(1, Identity).build()?;
+    /// let mut seen = Vec::new();
+    /// let fit = Fit::new(3).full().initial_epoch(10);
+    /// let history = model.fit_with(&x, &y, None, &mut Sgd::new(0.1)?, &fit, &mut |epoch, _| {
+    ///     seen.push(epoch.epoch);
+    ///     Control::Continue
+    /// })?;
+    /// assert_eq!(seen, [10, 11, 12]);
+    /// assert_eq!((history.initial_epoch, history.next_epoch()), (10, 13));
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
     pub fn initial_epoch(mut self, epoch: usize) -> Self {
         self.initial_epoch = epoch;
         self
@@ -766,8 +782,9 @@ impl<T: Float> Sequential<T> {
     }
 
     /// The epochs that the last [`fit`](Self::fit) or [`fit_with`](Self::fit_with) completed
-    /// before it returned an error during training (a [`Error::Diverged`] step, or a schedule's
-    /// rate refused by the optimizer), taken out of the model; `None` after a call that
+    /// before it returned an error during training (a [`Error::Diverged`] step, a schedule's
+    /// rate refused by the optimizer, or a [checkpoint](Fit::checkpoint) that could not be
+    /// written, whose epoch is included), taken out of the model; `None` after a call that
     /// succeeded or failed before its first epoch.
     ///
     /// ```
