@@ -63,7 +63,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         Some((test.inputs(), test.targets())),
         &mut adam,
         &fit,
-        &mut |_| Control::Continue,
+        &mut |_, _| Control::Continue,
     )?;
     let seconds = started.elapsed().as_secs_f64();
     println!(

@@ -86,6 +86,7 @@ pub use optim::{
     Adagrad, Adam, AdamW, ClipGradNorm, CosineAnnealingLr, ExponentialLr, LrScheduler, Optimizer,
     OptimizerState, RmsProp, Schedule, Sgd, StepLr,
 };
+pub use optim::{LinearLr, ReduceLrOnPlateau};
 pub use rng::NumpyRng;
 pub use train::{Control, Descent, EarlyStopping, Epoch, Fit, History};
 

@@ -426,7 +426,7 @@ mod classes {
                 Some((&xv, &yv)),
                 &mut Sgd::new(0.1).unwrap(),
                 &Fit::new(3).accuracy(true),
-                &mut |_| Control::Continue,
+                &mut |_, _| Control::Continue,
             )
             .unwrap();
         assert_eq!(history, expected);

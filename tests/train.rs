@@ -133,7 +133,7 @@ fn early_stopping_restores_the_best_epochs_weights() {
             Some((&x, &y_flipped)),
             &mut Sgd::new(0.5).unwrap(),
             &fit,
-            &mut |_| Control::Continue,
+            &mut |_, _| Control::Continue,
         )
         .unwrap();
     assert!(h.stopped_early, "{h:?}");
@@ -168,7 +168,7 @@ fn a_callback_can_stop_training_and_sees_every_epoch() {
             None,
             &mut Sgd::new(0.1).unwrap(),
             &Fit::new(50),
-            &mut |e| {
+            &mut |e, _| {
                 seen.push(e.epoch);
                 if e.epoch == 6 {
                     Control::Stop
@@ -247,7 +247,7 @@ fn invalid_settings_are_rejected_before_any_update() {
             Some((&bad, &yv)),
             &mut sgd,
             &Fit::new(1),
-            &mut |_| Control::Continue
+            &mut |_, _| Control::Continue
         ),
         Err(Error::Shape { .. })
     ));

@@ -65,6 +65,11 @@ pub(super) fn write_atomic(
     Ok(())
 }
 
+/// Writes `bytes` to `path` as they are, atomically (see [`write_atomic`]).
+pub(crate) fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(path, bytes, io::Write::write_all)
+}
+
 /// The start and end of this crate's temporary file names; 16 lowercase hex digits go between.
 const TEMP_PREFIX: &str = ".backprop-";
 const TEMP_SUFFIX: &str = ".tmp";

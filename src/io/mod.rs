@@ -166,6 +166,7 @@ mod encode;
 mod limits;
 mod open;
 
+pub(crate) use self::atomic::write_bytes_atomic;
 pub use self::limits::LoadOptions;
 pub(crate) use self::open::read_regular;
 

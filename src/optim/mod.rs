@@ -16,8 +16,8 @@
 //! | [`Adam`] | `Adam` | 0.001 |
 //! | [`AdamW`] | `AdamW` | 0.001 |
 //!
-//! Learning-rate [schedules](Schedule) ([`StepLr`], [`ExponentialLr`], [`CosineAnnealingLr`])
-//! change the rate between epochs through [`Optimizer::set_learning_rate`], and [`ClipGradNorm`]
+//! Learning-rate [schedules](Schedule) ([`StepLr`], [`ExponentialLr`], [`CosineAnnealingLr`],
+//! [`LinearLr`], [`ReduceLrOnPlateau`]) change the rate between epochs through [`Optimizer::set_learning_rate`], and [`ClipGradNorm`]
 //! rescales all gradients together when their global norm is too large.
 
 mod adagrad;
@@ -38,6 +38,7 @@ pub(crate) use checked::{Checked, checked};
 pub use clip::{ClipGradNorm, Clipped, global_norm};
 pub use rmsprop::RmsProp;
 pub use schedule::{CosineAnnealingLr, ExponentialLr, LrScheduler, Schedule, StepLr};
+pub use schedule::{LinearLr, ReduceLrOnPlateau};
 pub use sgd::Sgd;
 pub(crate) use state::Core;
 pub use state::{OptimizerState, StateTensor};

@@ -2,6 +2,7 @@
 //! step of the [`Guard`], with the epoch's loss and correct rows summed in one place.
 
 use super::guard::{Divergence, Guard};
+use super::progress::Progress;
 use crate::metrics::count_correct;
 use crate::{Float, Matrix, MatrixView, NumpyRng, Result, Sequential};
 
@@ -73,6 +74,14 @@ impl<'d, T: Float> Batches<'d, T> {
         self.rows().div_ceil(self.batch)
     }
 
+    /// Draws and skips the orders of the first `epochs` epochs, so that the next epoch is
+    /// shuffled as epoch `epochs` of a run from the start is.
+    pub(crate) fn skip_epochs(&mut self, epochs: usize) {
+        for _ in 0..epochs {
+            self.begin_epoch();
+        }
+    }
+
     /// Starts an epoch: a fresh order when shuffling.
     pub(crate) fn begin_epoch(&mut self) {
         if let Some(s) = &mut self.shuffled {
@@ -118,14 +127,14 @@ pub(crate) struct Sums<T> {
 }
 
 /// One epoch: every batch trained by a step of `guard`, checked at the end of the epoch where the
-/// guard and the model allow it (`end_checked`), else at every step. Returns the sums, or the
-/// step that diverged.
+/// guard and the model allow it (`end_checked`), else at every step, and shown to `progress`.
+/// Returns the sums, or the step that diverged.
 pub(crate) fn epoch<T: Float>(
     model: &mut Sequential<T>,
     batches: &mut Batches<'_, T>,
     guard: &mut Guard<'_, T>,
-    end_checked: bool,
-    accuracy: bool,
+    (end_checked, accuracy): (bool, bool),
+    progress: &mut Progress,
 ) -> std::result::Result<Sums<T>, (usize, Divergence)> {
     batches.begin_epoch();
     let count = batches.count();
@@ -141,7 +150,7 @@ pub(crate) fn epoch<T: Float>(
                 model,
                 batches,
                 from..from + 1,
-                accuracy,
+                (accuracy, &mut *progress),
                 &mut sums,
                 |m, x, y, keep| guard.step(m, x, y, keep),
             )?;
@@ -153,7 +162,7 @@ pub(crate) fn epoch<T: Float>(
                 model,
                 batches,
                 from..count,
-                accuracy,
+                (accuracy, &mut *progress),
                 &mut sums,
                 |m, x, y, keep| guard.unchecked_step(m, x, y, keep).ok_or(()),
             );
@@ -168,7 +177,7 @@ pub(crate) fn epoch<T: Float>(
         model,
         batches,
         from..count,
-        accuracy,
+        (accuracy, progress),
         &mut sums,
         |m, x, y, keep| guard.step(m, x, y, keep),
     )?;
@@ -210,7 +219,7 @@ pub(crate) fn epochs<T: Float>(
             model,
             batches,
             0..count,
-            accuracy,
+            (accuracy, &mut Progress::off()),
             &mut epoch,
             |m, x, y, keep| guard.unchecked_step(m, x, y, keep).ok_or(()),
         );
@@ -228,13 +237,14 @@ pub(crate) fn epochs<T: Float>(
 }
 
 /// The batch loop: trains batches `steps` with `step` (given the model, the batch and whether to
-/// keep the batch as `layer_output(0)`, which only the epoch's last batch is) and adds their
-/// figures to `sums`; stops at the first step that fails, with its index.
+/// keep the batch as `layer_output(0)`, which only the epoch's last batch is), adds their
+/// figures to `sums` (correct rows counted if `accuracy`) and counts each for `progress`; stops
+/// at the first step that fails, with its index.
 fn each_batch<T: Float, E>(
     model: &mut Sequential<T>,
     batches: &mut Batches<'_, T>,
     steps: std::ops::Range<usize>,
-    accuracy: bool,
+    (accuracy, progress): (bool, &mut Progress),
     sums: &mut Sums<T>,
     mut step: impl FnMut(
         &mut Sequential<T>,
@@ -254,6 +264,7 @@ fn each_batch<T: Float, E>(
                     sums.correct += count_correct(model.output(), y);
                 }
                 sums.loss += loss * T::of_usize(y.nrows());
+                progress.batch();
             }
             Err(e) => {
                 result = Err((k, e));
@@ -263,4 +274,36 @@ fn each_batch<T: Float, E>(
     }
     crate::linalg::stop_prefetching();
     result
+}
+
+#[cfg(all(test, feature = "progress"))]
+mod tests {
+    use super::*;
+    use crate::{Identity, Sgd};
+
+    #[test]
+    fn every_batch_of_an_epoch_moves_the_progress_bar() {
+        let mut model = Sequential::<f64>::builder(1)
+            .dense(1, Identity)
+            .build()
+            .unwrap();
+        let (x, y) = (Matrix::from_element(10, 1, 1.0), Matrix::zeros(10, 1));
+        let mut sgd = Sgd::new(0.1).unwrap();
+        let mut guard = Guard::new(&mut sgd, None);
+        let mut batches = Batches::new(x.as_view(), y.as_view(), 3, Some(1)).unwrap();
+        model.reserve(3).unwrap();
+        let mut progress = Progress::new(true, (0, 2), batches.count());
+        for end_checked in [false, true] {
+            epoch(
+                &mut model,
+                &mut batches,
+                &mut guard,
+                (end_checked, false),
+                &mut progress,
+            )
+            .unwrap();
+        }
+        // Four batches (3 + 3 + 3 + 1 rows) per epoch.
+        assert_eq!(progress.batches_done(), 8);
+    }
 }

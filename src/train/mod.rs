@@ -7,8 +7,9 @@
 //!  └ Plan::new                      train/plan.rs: every setting and shape checked, buffers sized,
 //!     │                             the optimizer put behind the Guard, end-of-epoch check chosen,
 //!     │                             and whether one checked run may span all remaining epochs
-//!     └ for each epoch              train/mod.rs: schedule, validation, history, callback,
-//!        │                          early stopping (train/stopping.rs), progress (train/progress.rs)
+//!     └ for each epoch              train/mod.rs: schedule, validation, history, checkpoint
+//!        │                          (train/checkpoint.rs), callback, early stopping
+//!        │                          (train/stopping.rs), progress (train/progress.rs)
 //!        └ batches::epoch           train/batches.rs: the one batch loop (`each_batch`), in order
 //!           │  (or batches::epochs  or reshuffled, summing loss and correct rows
 //!           │   for the remaining epochs at once)
@@ -30,6 +31,7 @@
 use std::sync::Arc;
 
 mod batches;
+mod checkpoint;
 mod guard;
 mod plan;
 mod progress;
@@ -38,6 +40,7 @@ mod stopping;
 pub(crate) use guard::Guard;
 pub use stopping::EarlyStopping;
 
+use checkpoint::Checkpoint;
 use plan::Plan;
 use progress::Progress;
 use stopping::Watch;
@@ -47,8 +50,9 @@ use crate::Error;
 use crate::optim::Schedule;
 use crate::{Float, Matrix, Optimizer, Result, Sequential};
 
-/// A callback after every epoch (see [`Sequential::fit_with`]).
-type Callback<'c, T> = &'c mut dyn FnMut(&Epoch<T>) -> Control;
+/// A callback after every epoch, which sees the epoch's figures and the model (see
+/// [`Sequential::fit_with`]).
+type Callback<'c, T> = &'c mut dyn FnMut(&Epoch<T>, &Sequential<T>) -> Control;
 
 /// How many rows feed each update: the chapter's three flavours of gradient descent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +82,7 @@ pub enum Descent {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Fit {
-    /// Passes over the training rows.
+    /// Passes over the training rows in this call.
     pub epochs: usize,
     /// Rows per update.
     pub descent: Descent,
@@ -101,11 +105,22 @@ pub struct Fit {
     /// line per epoch without it.
     pub progress: bool,
     /// Learning-rate schedule, applied at the start of every epoch from the optimizer's rate when
-    /// `fit` is called (as PyTorch's schedulers step once per epoch).
+    /// `fit` is called or [`base_learning_rate`](Self#structfield.base_learning_rate) (as
+    /// PyTorch's schedulers step once per epoch), and told each epoch's monitored loss at its
+    /// end ([`Schedule::observe`]).
     pub schedule: Option<Arc<dyn Schedule>>,
     /// Rescale every step's gradients to a global norm of at most this (PyTorch's
     /// `clip_grad_norm_` between backward and update).
     pub clip_grad_norm: Option<f64>,
+    /// The number of the first epoch of this call (0 for a fresh run): see
+    /// [`Fit::initial_epoch`].
+    pub initial_epoch: usize,
+    /// The rate the schedule starts from: `None` takes the optimizer's rate when `fit` is called
+    /// (see [`Fit::resume`]).
+    pub base_learning_rate: Option<f64>,
+    /// Where to save the model of the best epoch so far: see [`Fit::checkpoint`].
+    #[cfg(feature = "safetensors")]
+    pub checkpoint: Option<std::path::PathBuf>,
 }
 
 impl Fit {
@@ -122,6 +137,10 @@ impl Fit {
             progress: false,
             schedule: None,
             clip_grad_norm: None,
+            initial_epoch: 0,
+            base_learning_rate: None,
+            #[cfg(feature = "safetensors")]
+            checkpoint: None,
         }
     }
 
@@ -219,12 +238,121 @@ impl Fit {
         self.schedule = Some(Arc::new(schedule));
         self
     }
+
+    /// Numbers this call's epochs from `epoch`, to go on with a run that trained epochs
+    /// `0..epoch`: the schedule gives the rates of epochs `epoch..`, the shuffle goes on with the
+    /// order of epoch `epoch` (the orders of the epochs before are drawn again and skipped, which
+    /// takes about as long as shuffling their rows, without training), and the history, the
+    /// callback, early stopping's best epoch and [`Error::Diverged`] count from `epoch`.
+    /// [`epochs`](Self#structfield.epochs) stays the number of epochs this call trains (Keras's
+    /// `epochs` is the last one instead).
+    ///
+    /// A schedule computes from [`base_learning_rate`](Self::base_learning_rate) if set, else
+    /// from the optimizer's rate when `fit` is called, which after a scheduled run is the last
+    /// epoch's rate, not the first: [`resume`](Self::resume) sets both from the run's history.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    /// let (x, y) = (DMatrix::from_element(2, 1, 1.0), DMatrix::from_element(2, 1, 0.5));
+    /// let mut model = Sequential::<f64>::builder(1).dense(1, Identity).build()?;
+    /// let mut seen = Vec::new();
+    /// let fit = Fit::new(3).full().initial_epoch(10);
+    /// let history = model.fit_with(&x, &y, None, &mut Sgd::new(0.1)?, &fit, &mut |epoch, _| {
+    ///     seen.push(epoch.epoch);
+    ///     Control::Continue
+    /// })?;
+    /// assert_eq!(seen, [10, 11, 12]);
+    /// assert_eq!((history.initial_epoch, history.next_epoch()), (10, 13));
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    pub fn initial_epoch(mut self, epoch: usize) -> Self {
+        self.initial_epoch = epoch;
+        self
+    }
+
+    /// The rate a schedule starts from, instead of the optimizer's rate when `fit` is called.
+    pub fn base_learning_rate(mut self, lr: f64) -> Self {
+        self.base_learning_rate = Some(lr);
+        self
+    }
+
+    /// Goes on where the run that returned `history` stopped: its next epoch number
+    /// ([`initial_epoch`](Self::initial_epoch)) and the rate its schedule started from
+    /// ([`base_learning_rate`](Self::base_learning_rate)). With the same model and optimizer,
+    /// `n` epochs and then `m` more this way give the same bits as `n + m` epochs in one call
+    /// (validation, a callback and a stateless schedule included).
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use backprop::optim::StepLr;
+    /// use nalgebra::DMatrix;
+    /// let x = DMatrix::from_fn(6, 2, |r, c| (r + c) as f64 / 6.0);
+    /// let y = DMatrix::from_fn(6, 1, |r, _| r as f64 / 6.0);
+    /// let model = Sequential::<f64>::builder(2).seed(1).dense(3, Tanh).dense(1, Identity).build()?;
+    /// let fit = Fit::new(4).mini_batch(2).shuffle(7).schedule(StepLr::new(3, 0.5)?);
+    /// // Four epochs in one call ...
+    /// let (mut once, mut sgd) = (model.clone(), Sgd::new(0.1)?);
+    /// let all = once.fit(&x, &y, &mut sgd, &fit)?;
+    /// // ... or two, then two more.
+    /// let (mut twice, mut sgd) = (model.clone(), Sgd::new(0.1)?);
+    /// let first = twice.fit(&x, &y, &mut sgd, &Fit { epochs: 2, ..fit.clone() })?;
+    /// let rest = twice.fit(&x, &y, &mut sgd, &Fit { epochs: 2, ..fit.clone() }.resume(&first))?;
+    /// assert_eq!(once.weights(0)?, twice.weights(0)?);
+    /// assert_eq!(rest.initial_epoch, 2);
+    /// assert_eq!([first.learning_rate, rest.learning_rate].concat(), all.learning_rate);
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    pub fn resume<T: Float>(mut self, history: &History<T>) -> Self {
+        self.initial_epoch = history.next_epoch();
+        self.base_learning_rate = Some(history.base_learning_rate);
+        self
+    }
+
+    /// Saves the model to `path` ([`Sequential::save`], atomically) at the end of every epoch
+    /// whose monitored loss (the validation loss when there is validation data, else the
+    /// training loss) is lower than that of every earlier epoch of the call, so that `path`
+    /// holds the best epoch's model: the first epoch always writes it (unless its loss is NaN),
+    /// later ones only when they improve. It writes after the epoch's validation, before the
+    /// callback and early stopping look at the epoch; the model saved is the one that was
+    /// measured, with every update of the epoch applied.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    /// let path = std::env::temp_dir().join(format!("checkpoint-doc-{}.safetensors", std::process::id()));
+    /// let x = DMatrix::from_row_slice(4, 1, &[0., 1., 2., 3.]);
+    /// let y = DMatrix::from_row_slice(4, 1, &[1., 3., 5., 7.]);
+    /// let mut model = Sequential::<f64>::builder(1).dense(1, Identity).build()?;
+    /// let fit = Fit::new(20).full().checkpoint(&path);
+    /// let history = model.fit(&x, &y, &mut Sgd::new(0.05)?, &fit)?;
+    /// // The loss fell every epoch, so the last epoch was the best.
+    /// assert!(history.loss.windows(2).all(|w| w[1] < w[0]));
+    /// assert_eq!(Sequential::<f64>::load(&path)?.weights(0)?, model.weights(0)?);
+    /// std::fs::remove_file(&path).ok();
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `fit` checks before it trains that the model can be saved ([`Error::Unsupported`] for a
+    /// layer, activation or loss that is not the crate's own) and that the directory of `path`
+    /// exists ([`Error::Io`]); the model is unchanged then. A save that fails later returns its
+    /// [`Error::Io`] and ends training after that epoch (its updates stay applied, and the
+    /// history up to it is kept for
+    /// [`take_interrupted_history`](Sequential::take_interrupted_history)); the file an earlier
+    /// epoch wrote at `path` stays as it was.
+    #[cfg(feature = "safetensors")]
+    pub fn checkpoint(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.checkpoint = Some(path.into());
+        self
+    }
 }
 
 /// What one epoch measured, handed to the callback of [`Sequential::fit_with`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Epoch<T: Float> {
-    /// Epoch number, from 0.
+    /// Epoch number, from [`Fit::initial_epoch`] (0 unless set).
     pub epoch: usize,
     /// Mean training loss: each batch's loss before its update, weighted by its rows.
     pub loss: T,
@@ -266,6 +394,12 @@ pub struct History<T: Float> {
     pub best_epoch: Option<usize>,
     /// Whether early stopping or a callback ended training before the last epoch.
     pub stopped_early: bool,
+    /// The number of the first epoch recorded ([`Fit::initial_epoch`]): entry `i` of each
+    /// vector is epoch `initial_epoch + i`.
+    pub initial_epoch: usize,
+    /// The rate the schedule started from (the optimizer's rate when the run began, unless
+    /// [`Fit::base_learning_rate`] said otherwise); [`Fit::resume`] carries it on.
+    pub base_learning_rate: f64,
 }
 
 impl<T: Float> History<T> {
@@ -278,6 +412,95 @@ impl<T: Float> History<T> {
             learning_rate: Vec::with_capacity(n),
             ..History::default()
         }
+    }
+
+    /// The number of the epoch after the last one recorded: where [`Fit::resume`] goes on.
+    pub fn next_epoch(&self) -> usize {
+        self.initial_epoch + self.loss.len()
+    }
+
+    /// The history as CSV, one line per epoch after a header: `epoch,loss,learning_rate`, then
+    /// `accuracy`, `val_loss` and `val_accuracy` for those recorded. Numbers are written in
+    /// full (the shortest form that reads back to the same value), epochs as
+    /// [`initial_epoch`](Self#structfield.initial_epoch) numbers them.
+    ///
+    /// ```
+    /// use backprop::History;
+    /// let history = History::<f64> {
+    ///     loss: vec![0.5, 0.25],
+    ///     learning_rate: vec![0.1, 0.05],
+    ///     val_loss: vec![0.75, 0.5],
+    ///     initial_epoch: 3,
+    ///     ..History::default()
+    /// };
+    /// assert_eq!(
+    ///     history.to_csv(),
+    ///     "epoch,loss,learning_rate,val_loss\n3,0.5,0.1,0.75\n4,0.25,0.05,0.5\n"
+    /// );
+    /// ```
+    pub fn to_csv(&self) -> String {
+        use std::fmt::Write;
+        // The optional columns recorded for every epoch (a vector is either full or empty).
+        let full = |len: usize| len > 0 && len == self.loss.len();
+        let (accuracy, val_loss) = (full(self.accuracy.len()), full(self.val_loss.len()));
+        let val_accuracy = full(self.val_accuracy.len());
+        let mut csv = String::from("epoch,loss,learning_rate");
+        for (on, name) in [
+            (accuracy, ",accuracy"),
+            (val_loss, ",val_loss"),
+            (val_accuracy, ",val_accuracy"),
+        ] {
+            if on {
+                csv += name;
+            }
+        }
+        csv.push('\n');
+        for (i, loss) in self.loss.iter().enumerate() {
+            // Writing to a String cannot fail.
+            let _ = write!(csv, "{},{loss}", self.initial_epoch + i);
+            match self.learning_rate.get(i) {
+                Some(lr) => _ = write!(csv, ",{lr}"),
+                None => csv.push(','),
+            }
+            if accuracy {
+                _ = write!(csv, ",{}", self.accuracy[i]);
+            }
+            if val_loss {
+                _ = write!(csv, ",{}", self.val_loss[i]);
+            }
+            if val_accuracy {
+                _ = write!(csv, ",{}", self.val_accuracy[i]);
+            }
+            csv.push('\n');
+        }
+        csv
+    }
+
+    /// Writes [`to_csv`](Self::to_csv) to `path` atomically, as [`Sequential::save`] writes a
+    /// model: an earlier file at `path` is replaced only once the new one is complete on disk.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// use nalgebra::DMatrix;
+    /// let path = std::env::temp_dir().join(format!("history-doc-{}.csv", std::process::id()));
+    /// let (x, y) = (DMatrix::from_element(2, 1, 1.0), DMatrix::from_element(2, 1, 0.5));
+    /// let mut model = Sequential::<f64>::builder(1).dense(1, Identity).build()?;
+    /// let history = model.fit(&x, &y, &mut Sgd::new(0.1)?, &Fit::new(3).full())?;
+    /// history.write_csv(&path)?;
+    /// let csv = std::fs::read_to_string(&path).unwrap();
+    /// assert_eq!(csv.lines().count(), 4);
+    /// assert!(csv.starts_with("epoch,loss,learning_rate\n0,"));
+    /// std::fs::remove_file(&path).ok();
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the file cannot be written (the directory is missing or read-only,
+    /// `path` is a directory); the earlier file at `path` is then untouched.
+    #[cfg(feature = "safetensors")]
+    pub fn write_csv(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        crate::io::write_bytes_atomic(path.as_ref(), self.to_csv().as_bytes())
     }
 
     /// Appends an epoch's figures.
@@ -365,15 +588,27 @@ impl<T: Float> Sequential<T> {
     /// [`fit`](Self::fit) with an explicit validation set (used instead of
     /// [`Fit::validation_split`]) and a callback after every epoch that can stop training.
     ///
+    /// The callback gets the epoch's figures and the model as the epoch left it, read-only, so
+    /// that it can evaluate, predict, save or log; it runs after the epoch's validation, schedule
+    /// and checkpoint, before early stopping.
+    ///
     /// ```
     /// use backprop::prelude::*;
     /// use nalgebra::DMatrix;
     /// let x = DMatrix::from_row_slice(4, 1, &[0., 1., 2., 3.]);
     /// let y = DMatrix::from_row_slice(4, 1, &[1., 3., 5., 7.]); // y = 2x + 1
+    /// let far = DMatrix::from_element(1, 1, 10.0);
     /// let mut model = Sequential::<f64>::builder(1).dense(1, Identity).build()?;
+    /// let mut far_off = Vec::new();
     /// let history = model.fit_with(&x, &y, None, &mut Sgd::new(0.05)?, &Fit::new(10_000).full(),
-    ///     &mut |epoch| if epoch.loss < 1e-6 { Control::Stop } else { Control::Continue })?;
+    ///     &mut |_epoch, model| {
+    ///         // How far the prediction at x = 10 is from 21, a point outside the training data.
+    ///         let off = model.predict(&far).map_or(f64::NAN, |p| (p[(0, 0)] - 21.0).abs());
+    ///         far_off.push(off);
+    ///         if off < 1e-3 { Control::Stop } else { Control::Continue }
+    ///     })?;
     /// assert!(history.stopped_early && history.loss.len() < 10_000);
+    /// assert_eq!(far_off.len(), history.loss.len());
     /// # Ok::<(), backprop::Error>(())
     /// ```
     ///
@@ -387,7 +622,7 @@ impl<T: Float> Sequential<T> {
         validation: Option<(&Matrix<T>, &Matrix<T>)>,
         opt: &mut dyn Optimizer<T>,
         fit: &Fit,
-        on_epoch: &mut dyn FnMut(&Epoch<T>) -> Control,
+        on_epoch: &mut dyn FnMut(&Epoch<T>, &Sequential<T>) -> Control,
     ) -> Result<History<T>> {
         self.fit_inner((x, y), validation, opt, fit, Some(on_epoch))
     }
@@ -412,30 +647,42 @@ impl<T: Float> Sequential<T> {
             return self.fit_inner((&x, &y), Some((&xv, &yv)), opt, &fit, on_epoch);
         }
         let mut plan = Plan::new(self, (x, y), validation, opt, fit, on_epoch.is_some())?;
+        let mut checkpoint = Checkpoint::new(fit, self)?;
         let mut watch = fit.early_stopping.map(Watch::new);
-        let mut progress = Progress::new(fit.progress, fit.epochs);
+        let (first, end) = (fit.initial_epoch, plan.end);
+        let mut progress = Progress::new(fit.progress, (first, end), plan.batches.count());
         let mut history = History::with_capacity(fit.epochs);
-        let base_lr = plan.guard.optimizer().learning_rate().as_f64();
-        let mut epoch = 0;
-        while epoch < fit.epochs {
+        let base_lr = match fit.base_learning_rate {
+            Some(lr) => lr,
+            None => plan.guard.optimizer().learning_rate().as_f64(),
+        };
+        (history.initial_epoch, history.base_learning_rate) = (first, base_lr);
+        let mut epoch = first;
+        while epoch < end {
             if plan.whole_runs && self.remaining_epochs(&mut plan, fit, epoch, &mut history) {
                 break;
             }
-            let log = match self.train_epoch(&mut plan, fit, epoch, base_lr) {
+            progress.begin_epoch(epoch);
+            let log = match self.train_epoch(&mut plan, fit, epoch, base_lr, &mut progress) {
                 Ok(log) => log,
-                Err(e) => {
-                    // The epochs before stay readable through `take_interrupted_history`.
-                    self.interrupted = Some(history);
-                    return Err(e);
-                }
+                Err(e) => return self.interrupt(history, e),
             };
             history.record(&log);
             progress.epoch(&log);
-            let mut stop = on_epoch.as_mut().is_some_and(|f| f(&log) == Control::Stop);
-            if let Some(w) = &mut watch {
-                stop |= w.epoch(self, epoch, log.val_loss.unwrap_or(log.loss).as_f64());
+            let monitored = log.val_loss.unwrap_or(log.loss).as_f64();
+            if let Some(schedule) = &fit.schedule {
+                schedule.observe(epoch, monitored);
             }
-            if stop && epoch + 1 < fit.epochs {
+            if let Err(e) = checkpoint.epoch(self, monitored) {
+                return self.interrupt(history, e);
+            }
+            let mut stop = on_epoch
+                .as_mut()
+                .is_some_and(|f| f(&log, &*self) == Control::Stop);
+            if let Some(w) = &mut watch {
+                stop |= w.epoch(self, epoch, monitored);
+            }
+            if stop && epoch + 1 < end {
                 history.stopped_early = true;
                 break;
             }
@@ -444,6 +691,13 @@ impl<T: Float> Sequential<T> {
         progress.finish();
         history.best_epoch = watch.and_then(|w| w.finish(self));
         Ok(history)
+    }
+
+    /// Ends a `fit` with `error` after the epochs in `history`, which stay readable through
+    /// [`take_interrupted_history`](Self::take_interrupted_history).
+    fn interrupt(&mut self, history: History<T>, error: crate::Error) -> Result<History<T>> {
+        self.interrupted = Some(history);
+        Err(error)
     }
 
     /// Epochs `first..` of a plan that allows it as one run checked at its end; whether they
@@ -456,7 +710,7 @@ impl<T: Float> Sequential<T> {
         first: usize,
         history: &mut History<T>,
     ) -> bool {
-        let epochs = (fit.epochs - first, fit.accuracy);
+        let epochs = (plan.end - first, fit.accuracy);
         match batches::epochs(
             self,
             &mut plan.batches,
@@ -495,6 +749,7 @@ impl<T: Float> Sequential<T> {
         fit: &Fit,
         epoch: usize,
         base_lr: f64,
+        progress: &mut Progress,
     ) -> Result<Epoch<T>> {
         if let Some(schedule) = &fit.schedule {
             let lr = T::of(schedule.learning_rate(base_lr, epoch));
@@ -505,8 +760,8 @@ impl<T: Float> Sequential<T> {
             self,
             &mut plan.batches,
             &mut plan.guard,
-            end_checked,
-            fit.accuracy,
+            (end_checked, fit.accuracy),
+            progress,
         )
         .map_err(|(step, d)| d.at(epoch, step))?;
         let rows = plan.batches.rows();
@@ -527,8 +782,9 @@ impl<T: Float> Sequential<T> {
     }
 
     /// The epochs that the last [`fit`](Self::fit) or [`fit_with`](Self::fit_with) completed
-    /// before it returned an error during training (a [`Error::Diverged`] step, or a schedule's
-    /// rate refused by the optimizer), taken out of the model; `None` after a call that
+    /// before it returned an error during training (a [`Error::Diverged`] step, a schedule's
+    /// rate refused by the optimizer, or a [checkpoint](Fit::checkpoint) that could not be
+    /// written, whose epoch is included), taken out of the model; `None` after a call that
     /// succeeded or failed before its first epoch.
     ///
     /// ```

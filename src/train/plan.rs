@@ -28,6 +28,8 @@ pub(crate) struct Plan<'d, 'o, T: Float> {
     pub(crate) whole_runs: bool,
     /// Each epoch's sums in such a run.
     pub(crate) sums: Vec<Sums<T>>,
+    /// One past the number of the call's last epoch.
+    pub(crate) end: usize,
 }
 
 impl<'d, 'o, T: Float> Plan<'d, 'o, T> {
@@ -44,6 +46,13 @@ impl<'d, 'o, T: Float> Plan<'d, 'o, T> {
         model.check_inputs(x.as_view())?;
         model.check_targets(x.nrows(), y.as_view())?;
         let (train_rows, validation) = split(model, x, y, validation, fit.validation_split)?;
+        let end = fit.initial_epoch.checked_add(fit.epochs).ok_or_else(|| {
+            Error::param(
+                "initial epoch",
+                fit.initial_epoch as f64,
+                "plus the epochs must not overflow the epoch count",
+            )
+        })?;
         let batch = batch_size(fit.descent, train_rows)?;
         if let Some(stop) = &fit.early_stopping
             && !(stop.min_delta >= 0.0 && stop.min_delta.is_finite())
@@ -63,12 +72,13 @@ impl<'d, 'o, T: Float> Plan<'d, 'o, T> {
         if let Some((xv, _)) = validation {
             model.reserve_workspace(&mut workspace, xv.nrows())?;
         }
-        let batches = Batches::new(
+        let mut batches = Batches::new(
             x.rows(0, train_rows),
             y.rows(0, train_rows),
             batch,
             fit.shuffle,
         )?;
+        batches.skip_epochs(fit.initial_epoch);
         let guard = Guard::new(opt, clip);
         // Replaying a run of steps needs layers without state of their own: a `Dropout` layer
         // would draw other masks the second time.
@@ -80,7 +90,8 @@ impl<'d, 'o, T: Float> Plan<'d, 'o, T> {
             && fit.early_stopping.is_none()
             && fit.schedule.is_none()
             && fit.shuffle.is_none()
-            && !fit.progress;
+            && !fit.progress
+            && !super::Checkpoint::wanted(fit);
         // Made for every such fit, whatever its epochs, so that one costs the same allocations as
         // any other.
         let sums = match whole_runs {
@@ -88,6 +99,7 @@ impl<'d, 'o, T: Float> Plan<'d, 'o, T> {
             false => Vec::new(),
         };
         Ok(Plan {
+            end,
             end_checked,
             whole_runs,
             sums,
