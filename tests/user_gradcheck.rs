@@ -194,6 +194,64 @@ fn a_wrong_backward_still_fails_with_skip() {
     );
 }
 
+/// `y = k * x^2` element-wise: smooth, but with a curvature of `2k` that widens the gap between
+/// the one-sided slopes where the gradient is 0; `wrong` adds 0.05 to the input gradient.
+#[derive(Debug, Clone)]
+struct Quadratic {
+    k: f64,
+    wrong: bool,
+}
+
+impl Layer<f64> for Quadratic {
+    fn name(&self) -> &str {
+        "Quadratic"
+    }
+    fn input_size(&self) -> usize {
+        2
+    }
+    fn output_size(&self) -> usize {
+        2
+    }
+    fn forward(&self, input: MatrixView<'_, f64>, mut output: MatrixViewMut<'_, f64>) {
+        output.copy_from(&input.map(|x| self.k * x * x));
+    }
+    fn backward(
+        &mut self,
+        input: MatrixView<'_, f64>,
+        delta: MatrixView<'_, f64>,
+        grad_input: Option<MatrixViewMut<'_, f64>>,
+    ) {
+        let off = if self.wrong { 0.05 } else { 0.0 };
+        if let Some(mut g) = grad_input {
+            g.copy_from(&delta.zip_map(&input, |d, x| d * 2.0 * self.k * x + off));
+        }
+    }
+}
+
+#[test]
+fn strong_curvature_does_not_hide_a_wrong_gradient() {
+    // At x = 0 the gradient is 0 and the one-sided slopes differ by 2k * h = 0.02.
+    let input = DMatrix::from_row_slice(1, 2, &[0.0, 0.4]);
+    let upstream = DMatrix::from_element(1, 2, 1.0);
+    let right = Quadratic {
+        k: 1000.0,
+        wrong: false,
+    };
+    let report = (with(KinkPolicy::Skip))
+        .layer(&mut right.clone(), &input, &upstream)
+        .unwrap();
+    assert!(report.max_rel() < 1e-7, "{report}");
+    let mut wrong = Quadratic {
+        wrong: true,
+        ..right
+    };
+    let report = (with(KinkPolicy::Skip))
+        .layer(&mut wrong, &input, &upstream)
+        .unwrap();
+    assert_eq!(report.skipped, 0, "{report}");
+    assert!(report.max_rel() > 0.9, "{report}");
+}
+
 #[test]
 fn the_layer_checker_skips_the_kink_in_weights_bias_and_input() {
     let input = DMatrix::from_row_slice(2, 2, &[1.0, 1.0, 0.4, -0.9]);
