@@ -69,6 +69,9 @@ pub mod model;
 pub mod optim;
 pub mod rng;
 mod size;
+#[cfg(feature = "proptest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
+pub mod strategies;
 pub mod train;
 pub mod validate;
 

@@ -1,9 +1,12 @@
-//! The gradient checker as a user meets it: kinks (ReLU at 0) told apart from wrong gradients.
+//! The gradient checker as a user meets it: kinks (ReLU at 0) told apart from wrong gradients,
+//! and the `strategies` module property-testing a layer written outside the crate.
 
 use backprop::gradcheck::{self, GradCheck, KinkPolicy};
 use backprop::layer::{Param, ParamMut};
 use backprop::prelude::*;
+use backprop::strategies::{self, Targets};
 use nalgebra::DMatrix;
+use proptest::prelude::*;
 
 /// Multiplies every input by one learned scalar; `wrong` doubles both of its gradients, as a
 /// forgotten factor in a hand-written backward pass would.
@@ -306,4 +309,91 @@ fn the_activation_checker_skips_relu_at_zero_only() {
         assert_eq!(report.skipped, 0, "{}: {report}", f.name());
         assert!(report.max_rel() < 1e-7, "{}: {report}", f.name());
     }
+}
+
+#[test]
+fn strategies_reject_ranges_with_nothing_in_them() {
+    let bad = [
+        strategies::matrix::<f64>(2, 2, 1.0..1.0).err(),
+        strategies::matrix::<f64>(2, 2, f64::NAN..1.0).err(),
+        strategies::inputs_and_targets::<f64>(0..=3, 2, Targets::Real(1)).err(),
+        strategies::inputs_and_targets::<f64>(1..=3, 0, Targets::Real(1)).err(),
+        strategies::inputs_and_targets::<f64>(1..=3, 2, Targets::OneHot(1)).err(),
+        strategies::model::<f64>(2, 0..=2, 0..=3, Targets::Real(1)).err(),
+        #[allow(clippy::reversed_empty_ranges)] // the mistake under test
+        strategies::model::<f64>(2, 3..=2, 1..=3, Targets::Real(1)).err(),
+        strategies::model::<f64>(2, 0..=2, 1..=3, Targets::Unit(0)).err(),
+    ];
+    for err in bad {
+        assert!(
+            matches!(err, Some(Error::InvalidParameter { .. })),
+            "{err:?}"
+        );
+    }
+    assert!(matches!(
+        strategies::matrix::<f64>(usize::MAX, 2, 0.0..1.0).err(),
+        Some(Error::TooLarge { .. })
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A user's layer with its backward right passes on random parameters and batches; with a
+    /// forgotten factor it fails on every one of them.
+    #[test]
+    fn a_user_layer_is_property_tested_in_a_few_lines(
+        s in strategies::matrix::<f64>(1, 1, 0.2..2.0).unwrap(),
+        input in strategies::matrix::<f64>(3, 4, -1.0..1.0).unwrap(),
+        upstream in strategies::matrix::<f64>(3, 4, -1.0..1.0).unwrap(),
+    ) {
+        let mut right = Scale::new(4, s[(0, 0)], false);
+        let report = gradcheck::check_layer(&mut right, &input, &upstream)?;
+        prop_assert!(report.max_rel() < 1e-7, "{}", report);
+        let mut wrong = Scale::new(4, s[(0, 0)], true);
+        let report = gradcheck::check_layer(&mut wrong, &input, &upstream)?;
+        prop_assert!(report.entries.iter().all(|e| e.max_rel > 0.3), "{}", report);
+    }
+
+    /// Random models and batches from the strategies, for every kind of targets: gradients
+    /// match once kinks are skipped, and every parameter is checked.
+    #[test]
+    fn random_models_pass_with_kinks_skipped((t, model, (x, y)) in random_case::<f64>()) {
+        check_random(t, model, &x, &y, 1e-6)?;
+    }
+
+}
+
+type Case<T> = (Targets, Sequential<T>, (DMatrix<T>, DMatrix<T>));
+
+fn random_case<T: Float>() -> impl Strategy<Value = Case<T>> {
+    let targets = prop_oneof![
+        Just(Targets::Real(2)),
+        Just(Targets::Unit(3)),
+        Just(Targets::OneHot(3)),
+        Just(Targets::Classes(4)),
+    ];
+    targets.prop_flat_map(|t| {
+        (
+            Just(t),
+            strategies::model::<T>(3, 0..=2, 1..=5, t).unwrap(),
+            strategies::inputs_and_targets::<T>(1..=6, 3, t).unwrap(),
+        )
+    })
+}
+
+fn check_random<T: Float>(
+    targets: Targets,
+    mut model: Sequential<T>,
+    x: &DMatrix<T>,
+    y: &DMatrix<T>,
+    tolerance: f64,
+) -> std::result::Result<(), TestCaseError> {
+    prop_assert_eq!(model.output_size(), targets.outputs());
+    prop_assert_eq!(y.ncols(), targets.width());
+    let check = GradCheck::for_type::<T>().kinks(KinkPolicy::Skip);
+    let report = check.model(&mut model, x, y)?;
+    prop_assert!(report.max_rel() < tolerance, "{}", report);
+    prop_assert_eq!(report.entries.len(), model.parameters().count());
+    Ok(())
 }
