@@ -31,6 +31,76 @@
 //! let report = gradcheck::check_model(&mut model, &x, &y).unwrap();
 //! assert!(report.max_rel() < 1e-7, "{report}");
 //! ```
+//!
+//! # Kinks
+//!
+//! A piecewise activation has points where it has no derivative: ReLU at 0, and the joins of any
+//! activation defined by cases (a leaky ReLU, a clipped one). When a pre-activation lies within
+//! `h` of such a point, `v + h` and `v - h` land on different pieces, the central difference
+//! averages the two slopes, and the analytic gradient (which takes one piece's slope) disagrees
+//! with it by up to half the jump:
+//!
+//! ```text
+//! relu at z = 0:   analytic = relu'(0) = 0      numeric = (relu(h) - relu(-h)) / 2h = 0.5
+//! ```
+//!
+//! This is not a bug in the backward pass, but it looks like one. Three ways around it:
+//!
+//! - keep inputs away from kinks: draw them from a continuous range (a pre-activation then lands
+//!   within `h` of a kink with probability about `h`), and avoid round numbers such as 0 and 1
+//!   that hit a kink exactly;
+//! - use a smaller step ([`GradCheck::step`]), which narrows the band around each kink;
+//! - skip or report those entries with [`GradCheck::kinks`]: [`KinkPolicy::Skip`] leaves them out
+//!   of the errors and counts them in [`Report::skipped`]; [`KinkPolicy::Report`] also lists each
+//!   one in [`Report::kinks`], so that you see them apart from real errors.
+//!
+//! The policy needs no knowledge of the activation. It evaluates `L` at `v`, `v + h/2` and
+//! `v - h/2` besides `v + h` and `v - h`, and compares the one-sided slopes
+//! `(L(v + h) - L(v)) / h` and `(L(v) - L(v - h)) / h`. This is sound because where `L` is smooth
+//! they differ by `h * L''(v)`, which shrinks with `h`, while across a kink they differ by the jump
+//! in slope, which does not (and half of which is the error the kink adds to the central
+//! difference). An entry is near a kink when
+//!
+//! ```text
+//! gap  = right - left                                  (the slopes at h)
+//! jump = 2 * gap(h/2) - gap                            (curvature cancels, a jump at v stays)
+//! kink = |jump| > sqrt(eps) * scale + rounding                     (a kink at v)
+//!        or (|gap| > sqrt(h) * scale and |analytic - numeric| <= |gap|)   (a kink within h)
+//! ```
+//!
+//! with `scale = max(|left|, |right|, floor)`. The condition on the second line keeps real errors
+//! in where strong curvature widens the gap: at a kink the analytic gradient is one of the two
+//! slopes, within the gap of the central difference, while a wrong gradient on a smooth stretch
+//! lies further away than the gap there, and is compared as before. (The gradient of an entry that
+//! sits on a kink cannot be judged by finite differences at all, right or wrong.)
+//! [`KinkPolicy::Report`] shows which entries were left out. In `f32` a kink whose jump is below
+//! the rounding of `L` (about `2e-3 * |L|` with the default step) is not told apart from noise;
+//! its error is below that too.
+//!
+//! ```
+//! use backprop::gradcheck::{GradCheck, KinkPolicy};
+//! use backprop::prelude::*;
+//! use nalgebra::DMatrix;
+//!
+//! // The first hidden unit's pre-activation is exactly 0 for this input: 1 * 0.5 + 1 * -0.5.
+//! let weights_0_1 = DMatrix::from_row_slice(2, 2, &[0.5, 0.3, -0.5, 0.2]);
+//! let weights_1_2 = DMatrix::from_row_slice(2, 1, &[0.7, -0.4]);
+//! let mut model = Sequential::<f64>::builder(2)
+//!     .add(Dense::from_weights(weights_0_1, None)?.with_activation(Relu))
+//!     .add(Dense::from_weights(weights_1_2, None)?)
+//!     .build()?;
+//! let x = DMatrix::from_row_slice(1, 2, &[1.0, 1.0]);
+//! let y = DMatrix::from_element(1, 1, 1.0);
+//!
+//! let plain = gradcheck::check_model(&mut model, &x, &y)?;
+//! assert!(plain.max_rel() > 0.1); // the kink, not a bug
+//! let report = GradCheck::for_type::<f64>().kinks(KinkPolicy::Report).model(&mut model, &x, &y)?;
+//! assert!(report.max_rel() < 1e-7, "{report}");
+//! // Both weights into the first hidden unit move its pre-activation across 0.
+//! let at: Vec<_> = report.kinks.iter().map(|k| (k.layer, k.name.as_str(), k.at)).collect();
+//! assert_eq!(at, [(Some(0), "weights", (0, 0)), (Some(0), "weights", (1, 0))]);
+//! # Ok::<(), backprop::Error>(())
+//! ```
 
 use std::fmt;
 
@@ -61,6 +131,11 @@ pub struct Entry {
 pub struct Report {
     /// One entry per parameter or input checked.
     pub entries: Vec<Entry>,
+    /// How many entries a [`KinkPolicy`] left out of `entries` as near a kink (0 under
+    /// [`KinkPolicy::Compare`]).
+    pub skipped: usize,
+    /// The entries left out near a kink, under [`KinkPolicy::Report`].
+    pub kinks: Vec<Kink>,
 }
 
 impl Report {
@@ -90,6 +165,17 @@ impl fmt::Display for Report {
                 f,
                 "{layer}{}: max abs {:.3e}, max rel {:.3e} at {:?} (analytic {:.6e}, numeric {:.6e})",
                 e.name, e.max_abs, e.max_rel, e.at, e.values.0, e.values.1
+            )?;
+        }
+        if self.skipped > 0 {
+            writeln!(f, "{} entries near a kink left out", self.skipped)?;
+        }
+        for k in &self.kinks {
+            let layer = k.layer.map_or(String::new(), |l| format!("layer {l} "));
+            writeln!(
+                f,
+                "  kink: {layer}{} at {:?}: slopes {:.6e} | {:.6e} (analytic {:.6e}, numeric {:.6e})",
+                k.name, k.at, k.slopes.0, k.slopes.1, k.analytic, k.numeric
             )?;
         }
         Ok(())
@@ -161,39 +247,7 @@ impl GradCheck {
         x: &Matrix<T>,
         y: &Matrix<T>,
     ) -> Result<Report> {
-        let h = self.validate::<T>()?;
-        model.gradients(x, y)?;
-        let (xv, yv) = (x.as_view(), y.as_view());
-        let mut report = Report::default();
-        // Each parameter with its layer and its place in the layer, from the parameter walk.
-        let mut place = (usize::MAX, 0);
-        let params: Vec<_> = (model.parameters())
-            .map(|(i, p)| {
-                place = (i, if place.0 == i { place.1 + 1 } else { 0 });
-                (i, place.1, p.name, p.grad.clone())
-            })
-            .collect();
-        for (i, k, name, grad) in params {
-            let mut acc = Acc::new(Some(i), name, self.floor);
-            for c in 0..grad.ncols() {
-                for r in 0..grad.nrows() {
-                    let nudge = |model: &mut Sequential<T>, v: Option<T>| {
-                        set_entry(model.layers_mut()[i].as_mut(), (i, k, name), (r, c), v)
-                    };
-                    let old = nudge(model, None)?;
-                    nudge(model, Some(old + h))?;
-                    let plus = model.loss_unchecked(xv, yv);
-                    nudge(model, Some(old - h))?;
-                    let minus = model.loss_unchecked(xv, yv);
-                    nudge(model, Some(old))?;
-                    acc.add(r, c, grad[(r, c)], (plus - minus) / (h + h));
-                }
-            }
-            report.entries.push(acc.done());
-        }
-        // Leave the buffers holding the batch's own forward and backward pass.
-        model.gradients(x, y)?;
-        Ok(report)
+        self.kinks(KinkPolicy::Compare).model(model, x, y)
     }
 
     /// Checks a layer's parameter and input gradients (see [`check_layer`]).
@@ -209,7 +263,173 @@ impl GradCheck {
         input: &Matrix<T>,
         upstream: &Matrix<T>,
     ) -> Result<Report> {
-        let h = self.validate::<T>()?;
+        self.kinks(KinkPolicy::Compare)
+            .layer(layer, input, upstream)
+    }
+
+    /// Checks an activation's backward pass (see [`check_activation`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] unless `upstream` has the shape of `z`; [`Error::NonFinite`];
+    /// [`Error::InvalidParameter`] for a step (in `T`) or floor that is not finite and positive.
+    pub fn activation<T: Float>(
+        &self,
+        f: &dyn Activation<T>,
+        z: &Matrix<T>,
+        upstream: &Matrix<T>,
+    ) -> Result<Report> {
+        self.kinks(KinkPolicy::Compare).activation(f, z, upstream)
+    }
+
+    /// Checks a loss's gradient (see [`check_loss`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Empty`] without rows; [`Error::NonFinite`] in `pred`; the loss's target errors;
+    /// [`Error::InvalidParameter`] for a step (in `T`) or floor that is not finite and positive.
+    pub fn loss<T: Float>(
+        &self,
+        loss: &dyn Loss<T>,
+        pred: &Matrix<T>,
+        target: &Matrix<T>,
+    ) -> Result<Report> {
+        self.kinks(KinkPolicy::Compare).loss(loss, pred, target)
+    }
+
+    /// These settings with a policy for entries near a kink (see [the module docs](self#kinks)).
+    ///
+    /// ```
+    /// use backprop::gradcheck::{GradCheck, KinkPolicy};
+    /// let check = GradCheck::for_type::<f64>().kinks(KinkPolicy::Report);
+    /// assert_eq!(check.policy, KinkPolicy::Report);
+    /// ```
+    pub fn kinks(self, policy: KinkPolicy) -> KinkCheck {
+        KinkCheck {
+            check: self,
+            policy,
+        }
+    }
+}
+
+/// What a gradient check does with an entry whose perturbation crosses a kink (a point where the
+/// function is not differentiable, such as ReLU at 0); see [the module docs](self#kinks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KinkPolicy {
+    /// Compare every entry, kinks included (what [`GradCheck`]'s own methods do).
+    #[default]
+    Compare,
+    /// Leave entries near a kink out of the errors and count them in [`Report::skipped`].
+    Skip,
+    /// As [`Skip`](KinkPolicy::Skip), and list each one in [`Report::kinks`] with its position
+    /// and one-sided slopes.
+    Report,
+}
+
+/// An entry left out of a check because its perturbation crosses a kink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kink {
+    /// Layer index, for model parameters.
+    pub layer: Option<usize>,
+    /// Parameter name (`"weights"`, `"bias"`, `"input"`, `"z"`, ...).
+    pub name: String,
+    /// `(row, column)` of the entry.
+    pub at: (usize, usize),
+    /// The analytic gradient.
+    pub analytic: f64,
+    /// The central difference `(L(v + h) - L(v - h)) / 2h`.
+    pub numeric: f64,
+    /// The one-sided differences `(L(v) - L(v - h)) / h` and `(L(v + h) - L(v)) / h`.
+    pub slopes: (f64, f64),
+}
+
+/// A gradient check with a [`KinkPolicy`]: [`GradCheck::kinks`] makes one.
+///
+/// ```
+/// use backprop::gradcheck::{self, GradCheck, KinkPolicy};
+/// use backprop::prelude::*;
+/// use nalgebra::DMatrix;
+///
+/// // ReLU at exactly 0: its derivative there is 0, the central difference sees half a slope.
+/// let z = DMatrix::from_row_slice(1, 3, &[-0.5, 0.0, 0.7]);
+/// let upstream = DMatrix::from_row_slice(1, 3, &[1.0, 1.0, 1.0]);
+/// assert!(gradcheck::check_activation(&Relu, &z, &upstream)?.max_rel() > 0.1);
+///
+/// let check = GradCheck::for_type::<f64>().kinks(KinkPolicy::Report);
+/// let report = check.activation(&Relu, &z, &upstream)?;
+/// assert!(report.max_rel() < 1e-7, "{report}");
+/// assert_eq!(report.skipped, 1);
+/// assert_eq!(report.kinks[0].at, (0, 1));
+/// # Ok::<(), backprop::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KinkCheck {
+    /// Step and floor.
+    pub check: GradCheck,
+    /// What to do with entries near a kink.
+    pub policy: KinkPolicy,
+}
+
+impl KinkCheck {
+    /// [`GradCheck::model`] under this policy.
+    ///
+    /// # Errors
+    ///
+    /// As [`GradCheck::model`].
+    pub fn model<T: Float>(
+        &self,
+        model: &mut Sequential<T>,
+        x: &Matrix<T>,
+        y: &Matrix<T>,
+    ) -> Result<Report> {
+        let h = self.check.validate::<T>()?;
+        model.gradients(x, y)?;
+        let (xv, yv) = (x.as_view(), y.as_view());
+        let base = model.loss_unchecked(xv, yv);
+        let mut report = Report::default();
+        // Each parameter with its layer and its place in the layer, from the parameter walk.
+        let mut place = (usize::MAX, 0);
+        let params: Vec<_> = (model.parameters())
+            .map(|(i, p)| {
+                place = (i, if place.0 == i { place.1 + 1 } else { 0 });
+                (i, place.1, p.name, p.grad.clone())
+            })
+            .collect();
+        for (i, k, name, grad) in params {
+            let mut acc = self.acc(Some(i), name);
+            for c in 0..grad.ncols() {
+                for r in 0..grad.nrows() {
+                    let nudge = |model: &mut Sequential<T>, v: Option<T>| {
+                        set_entry(model.layers_mut()[i].as_mut(), (i, k, name), (r, c), v)
+                    };
+                    let old = nudge(model, None)?;
+                    let probe = self.probe(old, h, |v| {
+                        nudge(model, Some(v))?;
+                        Ok(model.loss_unchecked(xv, yv))
+                    })?;
+                    nudge(model, Some(old))?;
+                    acc.add_diff(r, c, grad[(r, c)], base, probe);
+                }
+            }
+            acc.done(&mut report);
+        }
+        // Leave the buffers holding the batch's own forward and backward pass.
+        model.gradients(x, y)?;
+        Ok(report)
+    }
+
+    /// [`GradCheck::layer`] under this policy.
+    ///
+    /// # Errors
+    ///
+    /// As [`GradCheck::layer`].
+    pub fn layer<T: Float>(
+        &self,
+        layer: &mut dyn Layer<T>,
+        input: &Matrix<T>,
+        upstream: &Matrix<T>,
+    ) -> Result<Report> {
+        let h = self.check.validate::<T>()?;
         let rows = input.nrows();
         if rows == 0 {
             return Err(Error::Empty { what: "input" });
@@ -235,6 +455,7 @@ impl GradCheck {
             delta.as_view(),
             Some(grad_input.as_view_mut()),
         );
+        let base = self.base(|| scalar(layer, input, &mut out));
 
         let mut report = Report::default();
         let count = crate::model::count_params(&*layer, 0)?;
@@ -245,53 +466,52 @@ impl GradCheck {
             })
             .collect::<Result<_>>()?;
         for (k, (name, grad)) in params.into_iter().enumerate() {
-            let mut acc = Acc::new(None, name, self.floor);
+            let mut acc = self.acc(None, name);
             for c in 0..grad.ncols() {
                 for r in 0..grad.nrows() {
                     let nudge = |layer: &mut dyn Layer<T>, v: Option<T>| {
                         set_entry(layer, (0, k, name), (r, c), v)
                     };
                     let old = nudge(layer, None)?;
-                    nudge(layer, Some(old + h))?;
-                    let plus = scalar(layer, input, &mut out);
-                    nudge(layer, Some(old - h))?;
-                    let minus = scalar(layer, input, &mut out);
+                    let probe = self.probe(old, h, |v| {
+                        nudge(layer, Some(v))?;
+                        Ok(scalar(layer, input, &mut out))
+                    })?;
                     nudge(layer, Some(old))?;
-                    acc.add(r, c, grad[(r, c)], (plus - minus) / (h + h));
+                    acc.add_diff(r, c, grad[(r, c)], base, probe);
                 }
             }
-            report.entries.push(acc.done());
+            acc.done(&mut report);
         }
-        let mut acc = Acc::new(None, "input", self.floor);
+        let mut acc = self.acc(None, "input");
         let mut x = input.clone();
         for c in 0..x.ncols() {
             for r in 0..rows {
                 let old = x[(r, c)];
-                x[(r, c)] = old + h;
-                let plus = scalar(layer, &x, &mut out);
-                x[(r, c)] = old - h;
-                let minus = scalar(layer, &x, &mut out);
+                let probe = self.probe(old, h, |v| {
+                    x[(r, c)] = v;
+                    Ok(scalar(layer, &x, &mut out))
+                })?;
                 x[(r, c)] = old;
-                acc.add(r, c, grad_input[(r, c)], (plus - minus) / (h + h));
+                acc.add_diff(r, c, grad_input[(r, c)], base, probe);
             }
         }
-        report.entries.push(acc.done());
+        acc.done(&mut report);
         Ok(report)
     }
 
-    /// Checks an activation's backward pass (see [`check_activation`]).
+    /// [`GradCheck::activation`] under this policy.
     ///
     /// # Errors
     ///
-    /// [`Error::Shape`] unless `upstream` has the shape of `z`; [`Error::NonFinite`];
-    /// [`Error::InvalidParameter`] for a step (in `T`) or floor that is not finite and positive.
+    /// As [`GradCheck::activation`].
     pub fn activation<T: Float>(
         &self,
         f: &dyn Activation<T>,
         z: &Matrix<T>,
         upstream: &Matrix<T>,
     ) -> Result<Report> {
-        let h = self.validate::<T>()?;
+        let h = self.check.validate::<T>()?;
         expect_shape("upstream", upstream, z.shape())?;
         check_finite("z", z.as_view())?;
         check_finite("upstream", upstream.as_view())?;
@@ -304,37 +524,37 @@ impl GradCheck {
         f.forward(a.as_view_mut());
         let mut grad = upstream.clone();
         f.backward(a.as_view(), grad.as_view_mut());
-        let mut acc = Acc::new(None, "z", self.floor);
+        let base = self.base(|| scalar(z));
+        let mut acc = self.acc(None, "z");
         let mut zz = z.clone();
         for c in 0..z.ncols() {
             for r in 0..z.nrows() {
                 let old = zz[(r, c)];
-                zz[(r, c)] = old + h;
-                let plus = scalar(&zz);
-                zz[(r, c)] = old - h;
-                let minus = scalar(&zz);
+                let probe = self.probe(old, h, |v| {
+                    zz[(r, c)] = v;
+                    Ok(scalar(&zz))
+                })?;
                 zz[(r, c)] = old;
-                acc.add(r, c, grad[(r, c)], (plus - minus) / (h + h));
+                acc.add_diff(r, c, grad[(r, c)], base, probe);
             }
         }
-        Ok(Report {
-            entries: vec![acc.done()],
-        })
+        let mut report = Report::default();
+        acc.done(&mut report);
+        Ok(report)
     }
 
-    /// Checks a loss's gradient (see [`check_loss`]).
+    /// [`GradCheck::loss`] under this policy.
     ///
     /// # Errors
     ///
-    /// [`Error::Empty`] without rows; [`Error::NonFinite`] in `pred`; the loss's target errors;
-    /// [`Error::InvalidParameter`] for a step (in `T`) or floor that is not finite and positive.
+    /// As [`GradCheck::loss`].
     pub fn loss<T: Float>(
         &self,
         loss: &dyn Loss<T>,
         pred: &Matrix<T>,
         target: &Matrix<T>,
     ) -> Result<Report> {
-        let h = self.validate::<T>()?;
+        let h = self.check.validate::<T>()?;
         if pred.nrows() == 0 {
             return Err(Error::Empty {
                 what: "predictions",
@@ -355,27 +575,68 @@ impl GradCheck {
         // What training calls: one value and gradient, checked against the two methods.
         let mut both = DMatrix::<T>::zeros(pred.nrows(), pred.ncols());
         let value = loss.loss_and_gradient(pred, target, both.as_view_mut());
-        let mut value_acc = Acc::new(None, "loss_and_gradient value", self.floor);
+        let mut value_acc = self.acc(None, "loss_and_gradient value");
         value_acc.add(0, 0, value, loss.loss(pred, target));
-        let mut acc = Acc::new(None, "pred", self.floor);
-        let mut both_acc = Acc::new(None, "loss_and_gradient pred", self.floor);
+        let base = self.base(|| loss.loss(pred, target));
+        let mut acc = self.acc(None, "pred");
+        let mut both_acc = self.acc(None, "loss_and_gradient pred");
         let mut p = pred.clone_owned();
         for c in 0..p.ncols() {
             for r in 0..p.nrows() {
                 let old = p[(r, c)];
-                p[(r, c)] = old + h;
-                let plus = loss.loss(p.as_view(), target);
-                p[(r, c)] = old - h;
-                let minus = loss.loss(p.as_view(), target);
+                let probe = self.probe(old, h, |v| {
+                    p[(r, c)] = v;
+                    Ok(loss.loss(p.as_view(), target))
+                })?;
                 p[(r, c)] = old;
-                let numeric = (plus - minus) / (h + h);
-                acc.add(r, c, grad[(r, c)], numeric);
-                both_acc.add(r, c, both[(r, c)], numeric);
+                acc.add_diff(r, c, grad[(r, c)], base, probe);
+                both_acc.add_diff(r, c, both[(r, c)], base, probe);
             }
         }
-        Ok(Report {
-            entries: vec![acc.done(), both_acc.done(), value_acc.done()],
+        let mut report = Report::default();
+        for a in [acc, both_acc, value_acc] {
+            a.done(&mut report);
+        }
+        Ok(report)
+    }
+
+    /// An accumulator for one parameter under these settings.
+    fn acc(&self, layer: Option<usize>, name: &str) -> Acc {
+        Acc::new(layer, name, self.check.floor, self.policy)
+    }
+
+    /// `L` at `old + h` and `old - h`, and under a kink policy at `old +- h/2` too, from `at`,
+    /// which sets the entry to a value and evaluates `L` there.
+    fn probe<T: Float>(
+        &self,
+        old: T,
+        h: T,
+        mut at: impl FnMut(T) -> Result<T>,
+    ) -> Result<Probe<T>> {
+        let plus = at(old + h)?;
+        let minus = at(old - h)?;
+        let halves = if self.policy == KinkPolicy::Compare {
+            None
+        } else {
+            let half = h / T::of(2.0);
+            Some((at(old + half)?, at(old - half)?))
+        };
+        Ok(Probe {
+            h,
+            plus,
+            minus,
+            halves,
         })
+    }
+
+    /// The unperturbed scalar `L(v)`, which only the one-sided differences need: computed only
+    /// under a kink policy, so that a plain check runs exactly the passes it always ran.
+    fn base<T: Float>(&self, scalar: impl FnOnce() -> T) -> T {
+        if self.policy == KinkPolicy::Compare {
+            T::zero()
+        } else {
+            scalar()
+        }
     }
 }
 
@@ -413,15 +674,28 @@ fn expect_shape<T: Float>(what: &str, m: &Matrix<T>, shape: (usize, usize)) -> R
     Ok(())
 }
 
-/// Accumulates the worst errors of one parameter.
+/// The scalar `L` around one entry `v`: at `v + h`, `v - h`, and for the kink test at `v + h/2`,
+/// `v - h/2`.
+#[derive(Clone, Copy)]
+struct Probe<T> {
+    h: T,
+    plus: T,
+    minus: T,
+    halves: Option<(T, T)>,
+}
+
+/// Accumulates the worst errors of one parameter, and the entries left out near a kink.
 struct Acc {
     entry: Entry,
     floor: f64,
     seen: usize,
+    policy: KinkPolicy,
+    skipped: usize,
+    kinks: Vec<Kink>,
 }
 
 impl Acc {
-    fn new(layer: Option<usize>, name: &str, floor: f64) -> Self {
+    fn new(layer: Option<usize>, name: &str, floor: f64, policy: KinkPolicy) -> Self {
         Acc {
             entry: Entry {
                 layer,
@@ -433,7 +707,62 @@ impl Acc {
             },
             floor,
             seen: 0,
+            policy,
+            skipped: 0,
+            kinks: Vec::new(),
         }
+    }
+
+    /// Compares `analytic` with the central difference of `probe`, unless the policy leaves out
+    /// entries near a kink and this is one (see [the module docs](self#kinks) for the test).
+    fn add_diff<T: Float>(&mut self, r: usize, c: usize, analytic: T, base: T, probe: Probe<T>) {
+        let numeric = (probe.plus - probe.minus) / (probe.h + probe.h);
+        if let Some((plus2, minus2)) = probe.halves {
+            let (a, n) = (analytic.as_f64(), numeric.as_f64());
+            let [l0, lm, lp, lm2, lp2] =
+                [base, probe.minus, probe.plus, minus2, plus2].map(|v| v.as_f64());
+            let h = probe.h.as_f64();
+            let (left, right) = ((l0 - lm) / h, (lp - l0) / h);
+            // Second differences at h and h/2: each is h * L'' plus any jump in slope, so
+            // twice the second minus the first cancels the curvature and keeps the jump.
+            let gap = right - left;
+            let jump = 2.0 * ((lp2 - l0) - (l0 - lm2)) / (h / 2.0) - gap;
+            let scale = left.abs().max(right.abs()).max(self.floor);
+            // Rounding in the five values of L, divided by the step.
+            let eps = if T::NAME == "f32" {
+                f32::EPSILON.into()
+            } else {
+                f64::EPSILON
+            };
+            let noise = 100.0
+                * eps
+                * [l0, lm, lp, lm2, lp2]
+                    .map(f64::abs)
+                    .iter()
+                    .fold(0.0, |m: f64, &v| m.max(v))
+                / h;
+            // A jump at v shows in `jump` whatever the gradient; a kink elsewhere within h only
+            // in `gap`, which strong curvature can also widen, so there the analytic gradient
+            // must also be what a kink leaves: one of the one-sided slopes, within the gap of the
+            // central difference (a wrong gradient on a smooth stretch is further away).
+            let at_v = jump.abs() > eps.sqrt() * scale + noise;
+            let within_h = gap.abs() > h.sqrt() * scale && (a - n).abs() <= gap.abs();
+            if at_v || within_h {
+                self.skipped += 1;
+                if self.policy == KinkPolicy::Report {
+                    self.kinks.push(Kink {
+                        layer: self.entry.layer,
+                        name: self.entry.name.clone(),
+                        at: (r, c),
+                        analytic: a,
+                        numeric: n,
+                        slopes: (left, right),
+                    });
+                }
+                return;
+            }
+        }
+        self.add(r, c, analytic, numeric);
     }
 
     fn add<T: Float>(&mut self, r: usize, c: usize, analytic: T, numeric: T) {
@@ -455,8 +784,11 @@ impl Acc {
         self.seen += 1;
     }
 
-    fn done(self) -> Entry {
-        self.entry
+    /// Adds the parameter's entry, and what was left out near kinks, to `report`.
+    fn done(self, report: &mut Report) {
+        report.entries.push(self.entry);
+        report.skipped += self.skipped;
+        report.kinks.extend(self.kinks);
     }
 }
 

@@ -30,6 +30,10 @@ use crate::{Error, Float, Matrix, Result};
 
 /// Produces the initial weights (and bias) of a layer from `fan_in` inputs to `fan_out` outputs.
 ///
+/// The generator is any [`backprop::rand::Rng`](crate::rand): a [`NumpyRng`](crate::NumpyRng), or
+/// one from the `rand` that backprop re-exports (another version's generators do not implement its
+/// trait).
+///
 /// Sizes come from users (the builder's [`dense`](crate::SequentialBuilder::dense)), so an
 /// initialiser answers a size it cannot allocate with an error rather than a panic.
 ///

@@ -69,6 +69,9 @@ pub mod model;
 pub mod optim;
 pub mod rng;
 mod size;
+#[cfg(feature = "proptest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
+pub mod strategies;
 pub mod train;
 pub mod validate;
 
@@ -88,6 +91,28 @@ pub use optim::{
 };
 pub use optim::{LinearLr, ReduceLrOnPlateau};
 pub use rng::NumpyRng;
+
+/// The `rand` this crate is built on (version 0.10), whose [`Rng`](rand::Rng) trait
+/// [`Dataset::shuffle`](data::Dataset::shuffle), [`split`](data::Dataset::split),
+/// [`stratified_split`](data::Dataset::stratified_split) and the [`Initializer`]s take. Use its
+/// traits and generators (`backprop::rand::rngs::SmallRng`, or [`NumpyRng`]) rather than those of
+/// the `rand` your own crate depends on: if that is another major version, its generators do not
+/// implement this `Rng`, and the compiler's error does not say that the versions differ.
+///
+/// ```
+/// use backprop::data::Dataset;
+/// use backprop::rand::{RngExt, SeedableRng, rngs::SmallRng};
+/// use nalgebra::DMatrix;
+///
+/// let mut rng = SmallRng::seed_from_u64(5);
+/// let x = DMatrix::from_fn(10, 2, |_, _| rng.random::<f64>());
+/// let data = Dataset::new(x, DMatrix::zeros(10, 1))?;
+/// let (train, test) = data.split(0.2, &mut rng)?;
+/// assert_eq!((train.len(), test.len()), (8, 2));
+/// # Ok::<(), backprop::Error>(())
+/// ```
+pub use rand;
+
 pub use train::{Control, Descent, EarlyStopping, Epoch, Fit, History};
 
 /// A dynamically sized matrix; rows are samples.

@@ -159,15 +159,19 @@ impl<T: Float> Dataset<T> {
     /// uniform in `0..=i`. Each `j` comes from [`Rng::next_u64`] by rejection sampling (no modulo
     /// bias), so a generator in a given state always produces the same order, on every platform.
     ///
+    /// `rng` is any [`backprop::rand::Rng`](crate::rand): a [`NumpyRng`](crate::NumpyRng), or a
+    /// generator from the `rand` that backprop re-exports (another version's generators do not
+    /// implement its trait).
+    ///
     /// ```
     /// use backprop::data::Dataset;
     /// use nalgebra::DMatrix;
-    /// use rand::{SeedableRng, rngs::StdRng};
+    /// use backprop::rand::{SeedableRng, rngs::SmallRng};
     ///
     /// let x = DMatrix::from_fn(5, 1, |r, _| r as f64);
     /// let y = DMatrix::from_fn(5, 1, |r, _| 10.0 * r as f64);
     /// let mut data = Dataset::new(x, y)?;
-    /// data.shuffle(&mut StdRng::seed_from_u64(1));
+    /// data.shuffle(&mut SmallRng::seed_from_u64(1));
     /// for r in 0..5 {
     ///     assert_eq!(data.targets()[(r, 0)], 10.0 * data.inputs()[(r, 0)]);
     /// }
@@ -192,6 +196,10 @@ impl<T: Float> Dataset<T> {
     /// through one Fisher-Yates permutation (as in [`Dataset::shuffle`]), and both sets come out in
     /// that random order. `self` is left unchanged.
     ///
+    /// `rng` is any [`backprop::rand::Rng`](crate::rand): a [`NumpyRng`](crate::NumpyRng), or a
+    /// generator from the `rand` that backprop re-exports (another version's generators do not
+    /// implement its trait).
+    ///
     /// # Errors
     ///
     /// - [`Error::InvalidParameter`] unless `0 < test_fraction < 1`;
@@ -200,10 +208,10 @@ impl<T: Float> Dataset<T> {
     /// ```
     /// use backprop::data::Dataset;
     /// use nalgebra::DMatrix;
-    /// use rand::{SeedableRng, rngs::StdRng};
+    /// use backprop::rand::{SeedableRng, rngs::SmallRng};
     ///
     /// let data = Dataset::new(DMatrix::<f64>::zeros(10, 2), DMatrix::zeros(10, 1))?;
-    /// let (train, test) = data.split(0.3, &mut StdRng::seed_from_u64(0))?;
+    /// let (train, test) = data.split(0.3, &mut SmallRng::seed_from_u64(0))?;
     /// assert_eq!((train.len(), test.len()), (7, 3));
     /// # Ok::<(), backprop::Error>(())
     /// ```
@@ -228,6 +236,10 @@ impl<T: Float> Dataset<T> {
     /// `test_fraction < 0.5`. The rows are taken through one Fisher-Yates permutation of the whole
     /// set, so both sets come out in random order with the classes mixed.
     ///
+    /// `rng` is any [`backprop::rand::Rng`](crate::rand): a [`NumpyRng`](crate::NumpyRng), or a
+    /// generator from the `rand` that backprop re-exports (another version's generators do not
+    /// implement its trait).
+    ///
     /// # Errors
     ///
     /// - [`Error::Shape`] if `labels` does not have one entry per row;
@@ -237,14 +249,14 @@ impl<T: Float> Dataset<T> {
     /// ```
     /// use backprop::data::Dataset;
     /// use nalgebra::DMatrix;
-    /// use rand::{SeedableRng, rngs::StdRng};
+    /// use backprop::rand::{SeedableRng, rngs::SmallRng};
     ///
     /// // 8 rows of class 0 and 4 of class 1.
     /// let labels = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1];
     /// let x = DMatrix::from_fn(12, 1, |r, _| r as f64);
     /// let y = DMatrix::from_fn(12, 1, |r, _| labels[r] as f64);
     /// let data = Dataset::new(x, y)?;
-    /// let (train, test) = data.stratified_split(&labels, 0.25, &mut StdRng::seed_from_u64(3))?;
+    /// let (train, test) = data.stratified_split(&labels, 0.25, &mut SmallRng::seed_from_u64(3))?;
     /// let ones = test.targets().iter().filter(|&&v| v == 1.0).count();
     /// assert_eq!((test.len(), ones), (3, 1)); // 2 of class 0, 1 of class 1
     /// assert_eq!(train.len(), 9);

@@ -17,11 +17,11 @@
 //! ```
 //! # #[cfg(feature = "digits")] {
 //! use backprop::data::{digits, Dataset, Standardizer};
-//! use rand::{SeedableRng, rngs::StdRng};
+//! use backprop::rand::{SeedableRng, rngs::SmallRng};
 //!
 //! let digits = digits::<f64>()?;
 //! let data = digits.to_dataset_one_hot();
-//! let mut rng = StdRng::seed_from_u64(7);
+//! let mut rng = SmallRng::seed_from_u64(7);
 //! let (train, test) = data.stratified_split(digits.labels(), 0.25, &mut rng)?;
 //! assert_eq!(train.len() + test.len(), 1797);
 //!
