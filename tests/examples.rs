@@ -404,3 +404,17 @@ fn idx_writes_and_reads_idx_files_and_trains() {
     let accuracy = number_after(&out, "test accuracy");
     assert!(accuracy >= 85.0, "test accuracy {accuracy}%:\n{out}");
 }
+
+#[test]
+fn serve_shares_a_loaded_model_between_threads() {
+    let out = run("serve");
+    assert_lines_in_order(
+        "serve",
+        &out,
+        &[
+            "saved and loaded a model of 2410 parameters", // 64 * 32 + 32 + 32 * 10 + 10
+            "4 threads answered 1797 one-row requests",
+            "same bits as on one thread: true; same classes as one batch: true",
+        ],
+    );
+}
