@@ -212,6 +212,20 @@ impl<T: Float> SequentialBuilder<T> {
             if layer.output_size() == 0 {
                 return Err(no_outputs(i, &format!("{} with 0 outputs", layer.name())));
             }
+            if layer.activation().is_some_and(|f| f.needs_input())
+                && !(layer.as_ref() as &dyn Any).is::<Dense<T>>()
+            {
+                return Err(Error::Build {
+                    layer: Some(i),
+                    problem: format!(
+                        "{} with an activation that takes its derivative from its input",
+                        layer.name()
+                    ),
+                    instead: "only a Dense layer keeps its input for the activation; a layer of \
+                              your own applies such an activation in its forward and backward \
+                              passes and returns None from Layer::activation",
+                });
+            }
             let count = params::count_params(layer.as_ref(), i)?;
             for p in params::layer_params(layer.as_ref(), count) {
                 check_finite(&format!("layer {i} {}", p.name), p.value.as_view())?;
