@@ -62,8 +62,16 @@ fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
 
 /// The activations, by name, so one loop can build each.
 const ACTIVATIONS: [&str; 10] = [
-    "Identity", "Relu", "Sigmoid", "Tanh", "Softmax", // derivative from the output
-    "LeakyRelu", "Elu", "Gelu", "Silu", "Softplus", // derivative from the kept input
+    "Identity",
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "Softmax", // derivative from the output
+    "LeakyRelu",
+    "Elu",
+    "Gelu",
+    "Silu",
+    "Softplus", // derivative from the kept input
 ];
 
 fn dense<T: Float>(b: SequentialBuilder<T>, units: usize, f: &str) -> SequentialBuilder<T> {

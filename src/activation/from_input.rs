@@ -5,10 +5,13 @@
 //! so that both agree to a few units in the last place; `tests/activations.rs` checks them
 //! against values PyTorch computed.
 
+#[cfg(feature = "safetensors")]
 use std::any::Any;
 use std::f64::consts::{FRAC_1_SQRT_2, FRAC_2_SQRT_PI, SQRT_2};
 
-use super::{Activation, Config, Identity, Relu, Sigmoid, Softmax, Tanh};
+use super::{Activation, Config};
+#[cfg(feature = "safetensors")]
+use super::{Identity, Relu, Sigmoid, Softmax, Tanh};
 use crate::{Error, Float, MatrixView, MatrixViewMut, Result, linalg};
 
 /// Leaky ReLU, PyTorch's `LeakyReLU(negative_slope)`: a small slope below zero instead of none.
@@ -375,6 +378,7 @@ fn check_finite(name: &'static str, value: f64) -> Result<()> {
 }
 
 /// Whether `f` is one of the crate's own activations (its type, not the name it gives).
+#[cfg(feature = "safetensors")]
 pub(crate) fn is_builtin<T: Float>(f: &dyn Activation<T>) -> bool {
     let f: &dyn Any = f;
     f.is::<Identity>()
@@ -394,6 +398,7 @@ pub(crate) fn is_builtin<T: Float>(f: &dyn Activation<T>) -> bool {
 /// # Errors
 ///
 /// [`Error::Format`] for a setting it does not have or a value it cannot take.
+#[cfg(feature = "safetensors")]
 pub(crate) fn builtin<T: Float>(
     name: &str,
     config: &Config,

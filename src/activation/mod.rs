@@ -28,6 +28,7 @@ mod from_input;
 
 pub use config::Config;
 pub use from_input::{Elu, Gelu, LeakyRelu, Silu, Softplus};
+#[cfg(feature = "safetensors")]
 pub(crate) use from_input::{builtin, is_builtin};
 
 /// An activation function applied to a layer's pre-activation values.
@@ -237,38 +238,17 @@ impl<T: Float> Activation<T> for Tanh {
 
 /// The built-in activations that act on each value alone: each one's `f` and `f'` side by side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-// Only saving asks which built-in an activation is, so without it `Identity` is never made.
-#[cfg_attr(not(feature = "safetensors"), allow(dead_code))]
 pub(crate) enum Elementwise {
-    Identity,
     Relu,
     Sigmoid,
     Tanh,
 }
 
 impl Elementwise {
-    /// Which of these `f` is, if it is one of them.
-    #[cfg(feature = "safetensors")]
-    pub(crate) fn of<T: Float>(f: &dyn Activation<T>) -> Option<Self> {
-        let f: &dyn Any = f;
-        if f.is::<Identity>() {
-            Some(Elementwise::Identity)
-        } else if f.is::<Relu>() {
-            Some(Elementwise::Relu)
-        } else if f.is::<Sigmoid>() {
-            Some(Elementwise::Sigmoid)
-        } else if f.is::<Tanh>() {
-            Some(Elementwise::Tanh)
-        } else {
-            None
-        }
-    }
-
     /// `f(z)`.
     #[inline(always)]
     pub(crate) fn forward<T: Float>(self, z: T) -> T {
         match self {
-            Elementwise::Identity => z,
             // relu(x) = (x > 0) * x, as numpy computes it: the mask is 1 or 0 and the product
             // keeps numpy's -0.0 and NaN bit for bit. Without a branch the loop vectorises.
             Elementwise::Relu => z * mask(z > T::zero()),
@@ -281,7 +261,6 @@ impl Elementwise {
     #[inline(always)]
     pub(crate) fn backward<T: Float>(self, delta: T, a: T) -> T {
         match self {
-            Elementwise::Identity => delta,
             // relu2deriv(output) = output > 0 (false for NaN, as in numpy)
             Elementwise::Relu => delta * mask(a > T::zero()),
             // output * (1 - output)

@@ -109,6 +109,7 @@ impl<T: Float> Dense<T> {
 
     /// [`with_activation`](Self::with_activation) for an activation already boxed (one built
     /// from a saved file's name).
+    #[cfg(feature = "safetensors")]
     pub(crate) fn with_boxed_activation(mut self, f: Box<dyn Activation<T>>) -> Self {
         self.activation = f;
         self

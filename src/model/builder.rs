@@ -131,6 +131,13 @@ impl<T: Float> SequentialBuilder<T> {
         self
     }
 
+    /// [`add`](Self::add) for a layer already boxed (one a loaded file describes).
+    #[cfg(feature = "safetensors")]
+    pub(crate) fn add_boxed(mut self, layer: Box<dyn Layer<T>>) -> Self {
+        self.layers.push(layer);
+        self
+    }
+
     /// Sets the loss (default: [`SquaredError`], the book's).
     pub fn loss(mut self, loss: impl Loss<T>) -> Self {
         self.loss = Box::new(loss);
