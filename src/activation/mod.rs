@@ -83,7 +83,7 @@ pub trait Activation<T: Float>: CloneActivation<T> + Any + Debug + Send + Sync {
 
     /// The settings a saved model keeps to build this activation again, or `None` (the default)
     /// if it cannot be saved. An activation of one's own that returns `Some` is saved under its
-    /// [`name`](Activation::name) and loads with an [`io::Registry`](crate::io) that knows that
+    /// [`name`](Activation::name) and loads with an `io::Registry` that knows that
     /// name; the crate's own return their parameters (e.g. `LeakyRelu`'s `slope`).
     ///
     /// ```

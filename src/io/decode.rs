@@ -388,14 +388,13 @@ const CONFIG: &str = "config";
 /// The settings (`layer.{i}.activation.{key}`, `layer.{i}.config.{key}`) and tensor names
 /// (`layer.{i}.{name}`) of every layer, gathered in one pass over the file, so that reading
 /// them stays linear in its length.
-struct Settings<'a> {
+struct Settings {
     configs: HashMap<(usize, &'static str), Config>,
     tensors: HashMap<usize, Vec<String>>,
-    meta: std::marker::PhantomData<&'a str>,
 }
 
-impl<'a> Settings<'a> {
-    fn of(meta: &Meta<'a>, layers: usize) -> Self {
+impl Settings {
+    fn of(meta: &Meta<'_>, layers: usize) -> Self {
         let mut configs: HashMap<(usize, &'static str), Config> = HashMap::new();
         for (key, value) in meta.map {
             let Some((i, rest)) = layer_key(key, layers) else {
@@ -413,7 +412,6 @@ impl<'a> Settings<'a> {
         Self {
             configs,
             tensors: HashMap::new(),
-            meta: std::marker::PhantomData,
         }
     }
 
@@ -426,7 +424,7 @@ impl<'a> Settings<'a> {
     /// names go into `used`.
     fn tensors<T: Float>(
         &mut self,
-        file: &Tensors<'a>,
+        file: &Tensors<'_>,
         path: &str,
         (i, kind): (usize, &str),
         used: &mut HashSet<String>,
