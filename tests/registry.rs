@@ -352,3 +352,45 @@ fn a_layer_of_ones_own_cannot_hold_an_activation_that_needs_its_input() {
         .unwrap_err();
     assert!(matches!(err, Error::Build { layer: Some(0), .. }), "{err}");
 }
+
+/// `bytes` with the tensor `layer.0.factors` replaced by `data` of `shape` (or removed for
+/// `None`), and without its checksum, so that the change itself is what the load meets.
+fn with_factors(bytes: &[u8], replacement: Option<(Vec<usize>, Vec<u8>)>) -> Vec<u8> {
+    use safetensors::tensor::{Dtype, TensorView};
+    let file = SafeTensors::deserialize(bytes).unwrap();
+    let mut meta = metadata(bytes);
+    meta.remove("checksum");
+    let mut views: Vec<(String, TensorView<'_>)> = file
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| n != "layer.0.factors")
+        .collect();
+    if let Some((shape, data)) = &replacement {
+        let view = TensorView::new(Dtype::F64, shape.clone(), data).unwrap();
+        views.push(("layer.0.factors".into(), view));
+    }
+    safetensors::serialize(views, Some(meta)).unwrap()
+}
+
+#[test]
+fn a_registered_layers_tensors_are_checked_before_it_is_built() {
+    let bytes = io::to_bytes(&own_model()).unwrap();
+    let values = |v: [f64; 3]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let cases = [
+        ("one-dimensional", Some((vec![3], values([1.0, 2.0, 3.0])))),
+        ("NaN", Some((vec![1, 3], values([1.0, f64::NAN, 3.0])))),
+        ("missing", None),
+    ];
+    for (name, replacement) in cases {
+        let bad = with_factors(&bytes, replacement);
+        match io::from_bytes_with::<f64>(&bad, &registry()) {
+            Err(Error::Format { reason, .. }) => {
+                assert!(reason.contains("factors"), "{name}: {reason}")
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    // A well-formed replacement loads: the cases above fail for their change, not the rewrite.
+    let same = with_factors(&bytes, Some((vec![1, 3], values([0.5, -2.0, 1.25]))));
+    assert!(io::from_bytes_with::<f64>(&same, &registry()).is_ok());
+}

@@ -141,13 +141,21 @@
 //!     meta = f.metadata()
 //!     tensors = {name: f.get_tensor(name) for name in f.keys()}
 //!
-//! activations = {
-//!     "Identity": lambda z: z,
-//!     "Relu": lambda z: np.maximum(z, 0),
-//!     "Sigmoid": lambda z: 1 / (1 + np.exp(-z)),
-//!     "Tanh": np.tanh,
-//!     "Softmax": lambda z: np.exp(z - z.max(1, keepdims=True))
+//! from math import erf
+//!
+//! activations = {  # each takes z and the activation's settings (layer.{i}.activation.{key})
+//!     "Identity": lambda z, s: z,
+//!     "Relu": lambda z, s: np.maximum(z, 0),
+//!     "Sigmoid": lambda z, s: 1 / (1 + np.exp(-z)),
+//!     "Tanh": lambda z, s: np.tanh(z),
+//!     "Softmax": lambda z, s: np.exp(z - z.max(1, keepdims=True))
 //!     / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True),
+//!     "LeakyRelu": lambda z, s: np.where(z > 0, z, float(s["slope"]) * z),
+//!     "Elu": lambda z, s: np.where(z > 0, z, float(s["alpha"]) * np.expm1(np.minimum(z, 0))),
+//!     "Gelu": lambda z, s: 0.5 * z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3)))
+//!     if s["approximate"] == "tanh" else 0.5 * z * (1 + np.vectorize(erf)(z / np.sqrt(2))),
+//!     "Silu": lambda z, s: z / (1 + np.exp(-z)),
+//!     "Softplus": lambda z, s: np.where(z > 20, z, np.log1p(np.exp(np.minimum(z, 20)))),
 //! }
 //! layer = np.array([[1.0, 0.0, 1.0]])               # layer_0
 //! for i in range(int(meta["layers"])):
@@ -156,7 +164,9 @@
 //!     layer = layer @ tensors[f"layer.{i}.weights"]  # layer_0.dot(weights_0_1)
 //!     if meta[f"layer.{i}.bias"] == "true":
 //!         layer = layer + tensors[f"layer.{i}.bias"]
-//!     layer = activations[meta[f"layer.{i}.activation"]](layer)
+//!     prefix = f"layer.{i}.activation."
+//!     settings = {k[len(prefix):]: v for k, v in meta.items() if k.startswith(prefix)}
+//!     layer = activations[meta[f"layer.{i}.activation"]](layer, settings)
 //! print(layer)                                       # the model's predict()
 //! ```
 //!
