@@ -128,6 +128,20 @@ impl LoadOptions {
 
     /// [`load_with`](super::load_with) within these limits.
     ///
+    /// ```
+    /// use backprop::io::{LoadOptions, Registry};
+    /// use backprop::prelude::*;
+    ///
+    /// let model = Sequential::<f32>::builder(2).dense(2, Gelu::Tanh).dense(1, Identity).build()?;
+    /// let path = std::env::temp_dir().join(format!("backprop-limits-{}.safetensors", std::process::id()));
+    /// model.save(&path)?;
+    /// let registry = Registry::<f32>::new(); // nothing of one's own in this model
+    /// assert_eq!(LoadOptions::new().max_layers(2).load_with(&path, &registry)?.len(), 2);
+    /// assert!(LoadOptions::new().max_layers(1).load_with(&path, &registry).is_err());
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`load_with`](super::load_with), and [`LoadOptions::load`].

@@ -138,6 +138,57 @@ impl<T: Float> fmt::Debug for Registry<T> {
 
 /// The parameter tensors a saved layer of one's own had, by their [`Param::name`](crate::layer::Param),
 /// each checked finite; the function registered for the layer [takes](Self::take) them.
+///
+/// ```
+/// use backprop::activation::Config;
+/// use backprop::io::{self, Registry, SavedTensors};
+/// use backprop::layer::{Param, ParamMut};
+/// use backprop::prelude::*;
+/// use nalgebra::DMatrix;
+///
+/// /// Adds a learned row to its input, then scales by a fixed `gain`.
+/// #[derive(Debug, Clone)]
+/// struct Shift { shift: DMatrix<f64>, grad: DMatrix<f64>, gain: f64 }
+///
+/// impl Layer<f64> for Shift {
+///     fn name(&self) -> &str { "Shift" }
+///     fn input_size(&self) -> usize { self.shift.ncols() }
+///     fn output_size(&self) -> usize { self.shift.ncols() }
+///     fn forward(&self, input: MatrixView<'_, f64>, mut output: MatrixViewMut<'_, f64>) {
+///         for (r, mut row) in output.row_iter_mut().enumerate() {
+///             row.copy_from(&((input.row(r) + &self.shift) * self.gain));
+///         }
+///     }
+///     fn backward(&mut self, _: MatrixView<'_, f64>, delta: MatrixView<'_, f64>,
+///                 grad_input: Option<MatrixViewMut<'_, f64>>) {
+///         self.grad.copy_from(&(delta.row_sum() * self.gain));
+///         if let Some(mut g) = grad_input { g.copy_from(&(delta * self.gain)); }
+///     }
+///     fn param(&self, k: usize) -> Option<Param<'_, f64>> {
+///         (k == 0).then_some(Param { name: "shift", value: &self.shift, grad: &self.grad })
+///     }
+///     fn param_mut(&mut self, k: usize) -> Option<ParamMut<'_, f64>> {
+///         (k == 0).then_some(ParamMut { name: "shift", value: &mut self.shift, grad: &mut self.grad })
+///     }
+///     // What a saved file needs besides the parameters.
+///     fn config(&self) -> Option<Config> { Some(Config::new().with("gain", self.gain)) }
+/// }
+///
+/// fn load_shift(config: &Config, tensors: &mut SavedTensors<f64>) -> Result<Shift> {
+///     let shift = tensors.take("shift")?;
+///     let grad = DMatrix::zeros(1, shift.ncols());
+///     Ok(Shift { shift, grad, gain: config.parse("gain")? })
+/// }
+///
+/// let shift = Shift { shift: DMatrix::from_row_slice(1, 2, &[0.5, -1.0]),
+///                     grad: DMatrix::zeros(1, 2), gain: 2.0 };
+/// let model = Sequential::<f64>::builder(2).add(shift).dense(1, Sigmoid).build()?;
+/// let bytes = io::to_bytes(&model)?;
+/// let loaded = io::from_bytes_with(&bytes, &Registry::new().layer("Shift", load_shift))?;
+/// let x = DMatrix::from_row_slice(1, 2, &[1.0, 3.0]);
+/// assert_eq!(model.predict(&x)?, loaded.predict(&x)?);
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug)]
 pub struct SavedTensors<T: Float> {
     kind: String,
