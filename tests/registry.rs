@@ -394,3 +394,31 @@ fn a_registered_layers_tensors_are_checked_before_it_is_built() {
     let same = with_factors(&bytes, Some((vec![1, 3], values([0.5, -2.0, 1.25]))));
     assert!(io::from_bytes_with::<f64>(&same, &registry()).is_ok());
 }
+
+#[test]
+fn a_file_with_very_many_settings_is_read_in_linear_time() {
+    // 200 000 settings for one activation: a load that compared each with the others would take
+    // minutes; this one refuses the file (LeakyRelu has one setting) in well under a second.
+    let model = Sequential::<f64>::builder(2)
+        .dense(1, LeakyRelu::default())
+        .build()
+        .unwrap();
+    let bytes = io::to_bytes(&model).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let mut meta = metadata(&bytes);
+    meta.remove("checksum");
+    for k in 0..200_000 {
+        meta.insert(format!("layer.0.activation.k{k}"), "1".into());
+    }
+    let bad = safetensors::serialize(file.tensors(), Some(meta)).unwrap();
+    let start = std::time::Instant::now();
+    assert!(matches!(
+        io::from_bytes::<f64>(&bad),
+        Err(Error::Format { .. })
+    ));
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -40,8 +40,15 @@ impl Config {
         self
     }
 
+    /// Adds `key` and `value` without looking for an earlier value of `key`: for keys known to
+    /// be new (a file's metadata keys are), so that reading many of them stays linear.
+    #[cfg(feature = "safetensors")]
+    pub(crate) fn push(&mut self, key: &str, value: String) {
+        self.pairs.push((key.to_string(), value));
+    }
+
     /// Sets `key` to `value`, replacing an earlier value.
-    pub(crate) fn set(&mut self, key: &str, value: String) {
+    fn set(&mut self, key: &str, value: String) {
         match self.pairs.iter_mut().find(|(k, _)| k == key) {
             Some(pair) => pair.1 = value,
             None => self.pairs.push((key.to_string(), value)),

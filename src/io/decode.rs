@@ -401,11 +401,12 @@ impl Settings {
                 continue;
             };
             for part in [ACTIVATION, CONFIG] {
+                // Metadata keys are unique, so each setting is new to its layer's Config.
                 if let Some(name) = rest.strip_prefix(part).and_then(|r| r.strip_prefix('.')) {
                     configs
                         .entry((i, part))
                         .or_default()
-                        .set(name, value.clone());
+                        .push(name, value.clone());
                 }
             }
         }
