@@ -422,3 +422,53 @@ fn a_file_with_very_many_settings_is_read_in_linear_time() {
         start.elapsed()
     );
 }
+
+/// Records, when loaded, the order in which its settings arrived.
+#[derive(Debug, Clone)]
+struct Ordered {
+    arrived: String,
+}
+
+impl Activation<f64> for Ordered {
+    fn name(&self) -> &'static str {
+        "Ordered"
+    }
+    fn forward(&self, _z: MatrixViewMut<'_, f64>) {}
+    fn backward(&self, _a: MatrixView<'_, f64>, _d: MatrixViewMut<'_, f64>) {}
+    fn config(&self) -> Option<Config> {
+        // Twelve keys set in reverse: a file's own order is sorted by chance once in 12! loads.
+        Some(
+            (0..12)
+                .rev()
+                .fold(Config::new(), |c, k| c.with(&format!("k{k:02}"), k)),
+        )
+    }
+}
+
+#[test]
+fn settings_read_from_a_file_come_ordered_by_key() {
+    let model = Sequential::<f64>::builder(2)
+        .dense(
+            1,
+            Ordered {
+                arrived: String::new(),
+            },
+        )
+        .build()
+        .unwrap();
+    let registry = Registry::new().activation("Ordered", |c| {
+        let keys: Vec<&str> = c.iter().map(|(k, _)| k).collect();
+        Ok(Ordered {
+            arrived: keys.join(","),
+        })
+    });
+    let loaded = io::from_bytes_with(&io::to_bytes(&model).unwrap(), &registry).unwrap();
+    let f = loaded
+        .layer_as::<Dense<f64>>(0)
+        .unwrap()
+        .activation()
+        .unwrap();
+    let f = (f as &dyn std::any::Any).downcast_ref::<Ordered>().unwrap();
+    let sorted: Vec<String> = (0..12).map(|k| format!("k{k:02}")).collect();
+    assert_eq!(f.arrived, sorted.join(","));
+}

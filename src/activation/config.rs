@@ -47,6 +47,12 @@ impl Config {
         self.pairs.push((key.to_string(), value));
     }
 
+    /// Orders the settings by key (those of a loaded file come in no particular order).
+    #[cfg(feature = "safetensors")]
+    pub(crate) fn sort(&mut self) {
+        self.pairs.sort_unstable();
+    }
+
     /// Sets `key` to `value`, replacing an earlier value.
     fn set(&mut self, key: &str, value: String) {
         match self.pairs.iter_mut().find(|(k, _)| k == key) {
@@ -83,7 +89,7 @@ impl Config {
         })
     }
 
-    /// Every key and value, in the order they were set.
+    /// Every key and value, in the order they were set (by key for settings read from a file).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }

@@ -418,7 +418,9 @@ impl Settings {
 
     /// Layer `i`'s settings of `part`, none if it has none.
     fn take(&mut self, i: usize, part: &'static str) -> Config {
-        self.configs.remove(&(i, part)).unwrap_or_default()
+        let mut config = self.configs.remove(&(i, part)).unwrap_or_default();
+        config.sort();
+        config
     }
 
     /// Layer `i`'s tensors as matrices of their saved `[rows, cols]` shapes, each finite; their
