@@ -267,21 +267,13 @@ fn a_missing_registration_is_an_error_naming_it() {
 
 #[test]
 fn parts_that_cannot_be_described_are_refused_when_saved() {
-    /// Claims the name of a built-in activation.
-    #[derive(Debug, Clone)]
-    struct FakeRelu;
-    impl Activation<f64> for FakeRelu {
-        fn name(&self) -> &'static str {
-            "Relu"
-        }
-        fn forward(&self, _z: MatrixViewMut<'_, f64>) {}
-        fn backward(&self, _a: MatrixView<'_, f64>, _d: MatrixViewMut<'_, f64>) {}
-        fn config(&self) -> Option<Config> {
-            Some(Config::new())
-        }
-    }
+    // Claims the name of a built-in activation.
+    let fake_relu = Described {
+        name: "Relu",
+        config: Config::new(),
+    };
     let model = Sequential::<f64>::builder(2)
-        .dense(1, FakeRelu)
+        .dense(1, fake_relu)
         .build()
         .unwrap();
     let err = io::to_bytes(&model).unwrap_err();
@@ -295,20 +287,12 @@ fn parts_that_cannot_be_described_are_refused_when_saved() {
         .build()
         .unwrap();
     assert!(io::to_bytes(&model).is_ok());
-    #[derive(Debug, Clone)]
-    struct BadKey;
-    impl Activation<f64> for BadKey {
-        fn name(&self) -> &'static str {
-            "BadKey"
-        }
-        fn forward(&self, _z: MatrixViewMut<'_, f64>) {}
-        fn backward(&self, _a: MatrixView<'_, f64>, _d: MatrixViewMut<'_, f64>) {}
-        fn config(&self) -> Option<Config> {
-            Some(Config::new().with("a.b", 1))
-        }
-    }
+    let bad_key = Described {
+        name: "BadKey",
+        config: Config::new().with("a.b", 1),
+    };
     let model = Sequential::<f64>::builder(2)
-        .dense(1, BadKey)
+        .dense(1, bad_key)
         .build()
         .unwrap();
     let err = io::to_bytes(&model).unwrap_err();
@@ -423,43 +407,48 @@ fn a_file_with_very_many_settings_is_read_in_linear_time() {
     );
 }
 
-/// Records, when loaded, the order in which its settings arrived.
+/// An activation that does nothing, with a given name and settings.
 #[derive(Debug, Clone)]
-struct Ordered {
-    arrived: String,
+struct Described {
+    name: &'static str,
+    config: Config,
 }
 
-impl Activation<f64> for Ordered {
+impl Activation<f64> for Described {
     fn name(&self) -> &'static str {
-        "Ordered"
+        self.name
     }
     fn forward(&self, _z: MatrixViewMut<'_, f64>) {}
     fn backward(&self, _a: MatrixView<'_, f64>, _d: MatrixViewMut<'_, f64>) {}
     fn config(&self) -> Option<Config> {
-        // Twelve keys set in reverse: a file's own order is sorted by chance once in 12! loads.
-        Some(
-            (0..12)
-                .rev()
-                .fold(Config::new(), |c, k| c.with(&format!("k{k:02}"), k)),
-        )
+        Some(self.config.clone())
     }
 }
 
 #[test]
 fn settings_read_from_a_file_come_ordered_by_key() {
+    // Twelve keys set in reverse: a file's own order is sorted by chance once in 12! loads.
+    let config = (0..12)
+        .rev()
+        .fold(Config::new(), |c, k| c.with(&format!("k{k:02}"), k));
     let model = Sequential::<f64>::builder(2)
         .dense(
             1,
-            Ordered {
-                arrived: String::new(),
+            Described {
+                name: "Ordered",
+                config,
             },
         )
         .build()
         .unwrap();
+    // The registered function keeps the order in which the settings arrived.
     let registry = Registry::new().activation("Ordered", |c| {
-        let keys: Vec<&str> = c.iter().map(|(k, _)| k).collect();
-        Ok(Ordered {
-            arrived: keys.join(","),
+        Ok(Described {
+            name: "Ordered",
+            config: Config::new().with(
+                "arrived",
+                c.iter().map(|(k, _)| k).collect::<Vec<_>>().join(","),
+            ),
         })
     });
     let loaded = io::from_bytes_with(&io::to_bytes(&model).unwrap(), &registry).unwrap();
@@ -468,7 +457,9 @@ fn settings_read_from_a_file_come_ordered_by_key() {
         .unwrap()
         .activation()
         .unwrap();
-    let f = (f as &dyn std::any::Any).downcast_ref::<Ordered>().unwrap();
     let sorted: Vec<String> = (0..12).map(|k| format!("k{k:02}")).collect();
-    assert_eq!(f.arrived, sorted.join(","));
+    assert_eq!(
+        f.config().unwrap().get("arrived").unwrap(),
+        sorted.join(",")
+    );
 }
