@@ -138,7 +138,7 @@ impl LoadOptions {
     /// let registry = Registry::<f32>::new(); // nothing of one's own in this model
     /// assert_eq!(LoadOptions::new().max_layers(2).load_with(&path, &registry)?.len(), 2);
     /// assert!(LoadOptions::new().max_layers(1).load_with(&path, &registry).is_err());
-    /// # std::fs::remove_file(&path).unwrap();
+    /// std::fs::remove_file(&path).unwrap();
     /// # Ok::<(), Error>(())
     /// ```
     ///

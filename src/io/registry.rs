@@ -55,7 +55,7 @@ type LayerFn<T> =
 /// let loaded = Sequential::<f64>::load_with(&path, &registry)?;
 /// let x = DMatrix::from_row_slice(1, 2, &[0.3, -2.0]);
 /// assert_eq!(model.predict(&x)?, loaded.predict(&x)?);
-/// # std::fs::remove_file(&path).unwrap();
+/// std::fs::remove_file(&path).unwrap();
 /// # Ok::<(), Error>(())
 /// ```
 pub struct Registry<T: Float> {
