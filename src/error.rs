@@ -232,16 +232,46 @@ pub enum Error {
         /// Columns asked for.
         cols: usize,
     },
-    /// A model holds a part (layer, activation or loss) that cannot be saved: only the crate's own
-    /// layers, activations and losses have a file format.
-    #[error("cannot save {what}: only the crate's own layers, activations and losses can be saved")]
+    /// A model holds a part (layer, activation or loss) that cannot be saved: the crate's own
+    /// have a file format, and a layer or activation of one's own needs to describe itself
+    /// (`config`) to be saved.
+    #[error(
+        "cannot save {what}: only the crate's own layers, activations and losses, and layers and activations that describe themselves (config), can be saved"
+    )]
     Unsupported {
         /// The part, e.g. `"layer 1 (Dropout)"`.
         what: String,
     },
+    /// A saved model holds a layer or activation of one's own that the registry given to the load
+    /// does not know: register how to build it (`io::Registry`) and load with
+    /// `Sequential::load_with`.
+    #[error(
+        "{path}: layer {layer} is built with the {what} {name:?}, which is not registered: register how to build it (io::Registry) and load with load_with"
+    )]
+    NotRegistered {
+        /// The file.
+        path: String,
+        /// The layer that needs it.
+        layer: usize,
+        /// `"layer"` or `"activation"`.
+        what: &'static str,
+        /// The name the file gives it.
+        name: String,
+    },
 }
 
 impl Error {
+    /// A saved model names a layer or activation that no registration says how to build.
+    #[cfg(feature = "safetensors")]
+    pub(crate) fn not_registered(path: &str, layer: usize, what: &'static str, name: &str) -> Self {
+        Error::NotRegistered {
+            path: path.to_string(),
+            layer,
+            what,
+            name: name.to_string(),
+        }
+    }
+
     /// Shorthand for [`Error::InvalidParameter`].
     pub(crate) fn param(name: &'static str, value: f64, reason: &'static str) -> Self {
         Error::InvalidParameter {

@@ -447,7 +447,8 @@ impl KinkCheck {
         layer.forward_train(input.as_view(), out.as_view_mut());
         let mut delta = upstream.clone();
         if let Some(f) = layer.activation() {
-            f.backward(out.as_view(), delta.as_view_mut());
+            let from = crate::model::derivative_from(&*layer, f, out.as_view());
+            f.backward(from, delta.as_view_mut());
         }
         let mut grad_input = DMatrix::zeros(rows, layer.input_size());
         layer.backward(
@@ -523,7 +524,9 @@ impl KinkCheck {
         let mut a = z.clone();
         f.forward(a.as_view_mut());
         let mut grad = upstream.clone();
-        f.backward(a.as_view(), grad.as_view_mut());
+        // The derivative comes from the output, or from `z` for an activation that asks for it.
+        let from = if f.needs_input() { z } else { &a };
+        f.backward(from.as_view(), grad.as_view_mut());
         let base = self.base(|| scalar(z));
         let mut acc = self.acc(None, "z");
         let mut zz = z.clone();

@@ -76,6 +76,7 @@ pub mod train;
 pub mod validate;
 
 pub use activation::{Activation, Identity, Relu, Sigmoid, Softmax, Tanh};
+pub use activation::{Elu, Gelu, LeakyRelu, Silu, Softplus};
 pub use error::{Error, Result};
 pub use float::Float;
 pub use init::{
@@ -135,6 +136,7 @@ pub mod prelude {
         Adagrad, Adam, AdamW, GlorotNormal, HeNormal, HeUniform, Normal, OptimizerState, RmsProp,
         Uniform, Zeros,
     };
+    pub use crate::{Elu, Gelu, LeakyRelu, Silu, Softplus};
 }
 
 /// The README's code blocks, run as doctests so the README stays true.

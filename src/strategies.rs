@@ -105,6 +105,7 @@ use crate::size::checked_len;
 use crate::{
     BinaryCrossEntropy, CategoricalCrossEntropy, Error, Float, Identity, Matrix, Relu, Result,
     Sequential, SequentialBuilder, Sigmoid, Softmax, SquaredError, Tanh,
+    activation::{Elu, Gelu, LeakyRelu, Silu, Softplus},
 };
 
 /// The targets of a batch, and the output layer and loss a [`model`] gets for them.
@@ -116,7 +117,7 @@ use crate::{
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Targets {
-    /// `width` values in `[-1, 1)`; the model ends in any of Identity, ReLU, Sigmoid or Tanh with
+    /// `width` values in `[-1, 1)`; the model ends in any built-in activation but Softmax, with
     /// [`SquaredError`].
     Real(usize),
     /// `width` values in `[0, 1)`; the model ends in [`Sigmoid`] with [`BinaryCrossEntropy`].
@@ -336,6 +337,12 @@ enum Act {
     Sigmoid,
     Tanh,
     Softmax,
+    LeakyRelu,
+    Elu,
+    GeluExact,
+    GeluTanh,
+    Silu,
+    Softplus,
 }
 
 impl Act {
@@ -347,6 +354,12 @@ impl Act {
             Act::Sigmoid => b.dense(width, Sigmoid),
             Act::Tanh => b.dense(width, Tanh),
             Act::Softmax => b.dense(width, Softmax),
+            Act::LeakyRelu => b.dense(width, LeakyRelu::default()),
+            Act::Elu => b.dense(width, Elu::default()),
+            Act::GeluExact => b.dense(width, Gelu::Exact),
+            Act::GeluTanh => b.dense(width, Gelu::Tanh),
+            Act::Silu => b.dense(width, Silu),
+            Act::Softplus => b.dense(width, Softplus),
         }
     }
 }
@@ -358,6 +371,12 @@ fn activation() -> impl Strategy<Value = Act> {
         Just(Act::Sigmoid),
         Just(Act::Tanh),
         Just(Act::Softmax),
+        Just(Act::LeakyRelu),
+        Just(Act::Elu),
+        Just(Act::GeluExact),
+        Just(Act::GeluTanh),
+        Just(Act::Silu),
+        Just(Act::Softplus),
     ]
 }
 

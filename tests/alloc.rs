@@ -61,7 +61,18 @@ fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
 }
 
 /// The activations, by name, so one loop can build each.
-const ACTIVATIONS: [&str; 5] = ["Identity", "Relu", "Sigmoid", "Tanh", "Softmax"];
+const ACTIVATIONS: [&str; 10] = [
+    "Identity",
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "Softmax", // derivative from the output
+    "LeakyRelu",
+    "Elu",
+    "Gelu",
+    "Silu",
+    "Softplus", // derivative from the kept input
+];
 
 fn dense<T: Float>(b: SequentialBuilder<T>, units: usize, f: &str) -> SequentialBuilder<T> {
     match f {
@@ -70,6 +81,11 @@ fn dense<T: Float>(b: SequentialBuilder<T>, units: usize, f: &str) -> Sequential
         "Sigmoid" => b.dense(units, Sigmoid),
         "Tanh" => b.dense(units, Tanh),
         "Softmax" => b.dense(units, Softmax),
+        "LeakyRelu" => b.dense(units, LeakyRelu::default()),
+        "Elu" => b.dense(units, Elu::default()),
+        "Gelu" => b.dense(units, Gelu::Exact),
+        "Silu" => b.dense(units, Silu),
+        "Softplus" => b.dense(units, Softplus),
         _ => unreachable!(),
     }
 }

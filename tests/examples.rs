@@ -418,3 +418,20 @@ fn serve_shares_a_loaded_model_between_threads() {
         ],
     );
 }
+
+#[test]
+fn custom_layer_is_gradchecked_trained_saved_and_loaded() {
+    let out = run("custom_layer");
+    assert_lines_in_order(
+        "custom_layer",
+        &out,
+        &[
+            "gradcheck: Affine and ScaledTanh agree with finite differences on 64 random cases",
+            "gradcheck of the whole model",
+            "XOR after 500 epochs",
+            "predictions [0.000, 1.000, 1.000, 0.000]",
+            "\"ScaledTanh\", which is not registered",
+            "loaded with it: the same predictions, bit for bit: true",
+        ],
+    );
+}

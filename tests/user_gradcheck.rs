@@ -359,7 +359,10 @@ proptest! {
     /// match once kinks are skipped, and every parameter is checked.
     #[test]
     fn random_models_pass_with_kinks_skipped((t, model, (x, y)) in random_case::<f64>()) {
-        check_random(t, model, &x, &y, 1e-6)?;
+        // 1e-5, not 1e-6: an Elu unit at exactly 0 (a zero bias after ReLU units that are all
+        // off) has no kink, but its second derivative jumps there, so the central difference is
+        // off by about step / 4, not step^2 (a relative 2.5e-6 seen after the chain rule).
+        check_random(t, model, &x, &y, 1e-5)?;
     }
 
 }

@@ -6,17 +6,18 @@ use std::collections::{HashMap, HashSet};
 use safetensors::tensor::{Dtype, Metadata, SafeTensorError, SafeTensors};
 
 use super::checksum::{self, checksum};
+use super::registry::{Registry, SavedTensors};
 use super::{
     CUSTOM, FORMAT, FORMAT_VERSION, KINDS, LoadOptions, OPTIMIZER_VERSION, STATE_PREFIX,
     SavedOptimizer, dtype_of, format_error, is_buffer_name,
 };
+use crate::activation::{Config, builtin};
 use crate::layer::Dropout;
 use crate::optim::StateTensor;
 use crate::validate::check_finite;
 use crate::{
-    BinaryCrossEntropy, CategoricalCrossEntropy, Dense, Error, Float, Identity, Matrix, Mse,
-    OptimizerState, Relu, Result, Sequential, SequentialBuilder, Sigmoid, Softmax, SquaredError,
-    Tanh,
+    Activation, BinaryCrossEntropy, CategoricalCrossEntropy, Dense, Error, Float, Matrix, Mse,
+    OptimizerState, Result, Sequential, SequentialBuilder, SquaredError,
 };
 
 /// Reads the metadata of a parsed file, naming the file and the key in errors.
@@ -68,6 +69,7 @@ pub(super) fn decode<T: Float>(
     bytes: &[u8],
     path: &str,
     options: &LoadOptions,
+    registry: Option<&Registry<T>>,
 ) -> Result<(Sequential<T>, Option<SavedOptimizer<T>>)> {
     // The header's length is the file's first 8 bytes: a long header is refused unparsed.
     if let Some(&len) = bytes.first_chunk::<8>() {
@@ -102,7 +104,7 @@ pub(super) fn decode<T: Float>(
         names,
     };
     verify_checksum(&meta, &file)?;
-    let (builder, used) = decode_layers::<T>(&file, &meta, options.layer_limit())?;
+    let (builder, used) = decode_layers::<T>(&file, &meta, options.layer_limit(), registry)?;
     let model = with_loss(builder, &meta)?
         .build()
         .map_err(|e| format_error(path, e.to_string()))?;
@@ -209,6 +211,7 @@ fn decode_layers<T: Float>(
     file: &Tensors<'_>,
     meta: &Meta<'_>,
     max_layers: usize,
+    registry: Option<&Registry<T>>,
 ) -> Result<(SequentialBuilder<T>, HashSet<String>)> {
     let path = meta.path;
     let inputs = meta.number("inputs")?;
@@ -231,6 +234,7 @@ fn decode_layers<T: Float>(
             ),
         ));
     }
+    let mut settings = Settings::of(meta, layers);
     let mut used = HashSet::new();
     let mut builder = Sequential::<T>::builder(inputs);
     let mut width = inputs;
@@ -246,15 +250,21 @@ fn decode_layers<T: Float>(
         }
         match kind {
             "Dense" => {
-                builder = builder.add(decode_dense(file, meta, i, (n_in, n_out), &mut used)?);
+                let activation = settings.take(i, ACTIVATION);
+                let dense = decode_dense(file, meta, i, (n_in, n_out), &mut used)?;
+                let name = meta.get(&format!("layer.{i}.activation"))?;
+                let f = decode_activation(meta, i, name, &activation, registry)?;
+                builder = builder.add(dense.with_boxed_activation(f));
                 width = n_out;
             }
             "Dropout" => builder = builder.add(decode_dropout::<T>(meta, i, n_in, n_out)?),
             _ => {
-                return Err(format_error(
-                    path,
-                    format!("layer {i} has unknown kind {kind:?}"),
-                ));
+                let config = settings.take(i, CONFIG);
+                let tensors = settings.tensors(file, path, (i, kind), &mut used)?;
+                let layer =
+                    decode_own_layer(meta, (i, kind), (n_in, n_out), config, tensors, registry)?;
+                builder = builder.add_boxed(layer);
+                width = n_out;
             }
         }
     }
@@ -313,28 +323,146 @@ fn decode_dense<T: Float>(
     } else {
         None
     };
-    let activation = meta.get(&format!("layer.{i}.activation"))?;
-    let dense = Dense::from_weights(weights, bias)
-        .map_err(|e| format_error(path, format!("layer {i}: {e}")))?;
-    let dense = with_activation(dense, activation).ok_or_else(|| {
-        format_error(
-            path,
-            format!("layer {i} has unknown activation {activation:?}"),
-        )
-    })?;
-    Ok(dense)
+    Dense::from_weights(weights, bias).map_err(|e| format_error(path, format!("layer {i}: {e}")))
 }
 
-/// `layer` with the activation named `name`, `None` if it is not one of the crate's.
-fn with_activation<T: Float>(layer: Dense<T>, name: &str) -> Option<Dense<T>> {
-    Some(match name {
-        "Identity" => layer.with_activation(Identity),
-        "Relu" => layer.with_activation(Relu),
-        "Sigmoid" => layer.with_activation(Sigmoid),
-        "Tanh" => layer.with_activation(Tanh),
-        "Softmax" => layer.with_activation(Softmax),
-        _ => return None,
-    })
+/// The activation `name` of layer `i` with its `config`: one of the crate's, else one `registry`
+/// builds.
+fn decode_activation<T: Float>(
+    meta: &Meta<'_>,
+    i: usize,
+    name: &str,
+    config: &Config,
+    registry: Option<&Registry<T>>,
+) -> Result<Box<dyn Activation<T>>> {
+    let built = builtin(name, config).or_else(|| registry?.build_activation(name, config));
+    let Some(built) = built else {
+        return Err(Error::not_registered(meta.path, i, "activation", name));
+    };
+    built.map_err(|e| format_error(meta.path, format!("layer {i} activation {name:?}: {e}")))
+}
+
+/// Layer `i` of one's own, of kind `kind`, built by `registry` from its settings and tensors, and
+/// checked to take every tensor and to have the sizes the file declares.
+fn decode_own_layer<T: Float>(
+    meta: &Meta<'_>,
+    (i, kind): (usize, &str),
+    (n_in, n_out): (usize, usize),
+    config: Config,
+    mut tensors: SavedTensors<T>,
+    registry: Option<&Registry<T>>,
+) -> Result<Box<dyn crate::Layer<T>>> {
+    let path = meta.path;
+    let Some(built) = registry.and_then(|r| r.build_layer(kind, &config, &mut tensors)) else {
+        return Err(Error::not_registered(path, i, "layer", kind));
+    };
+    let layer = built.map_err(|e| format_error(path, format!("layer {i} ({kind}): {e}")))?;
+    let left: Vec<&str> = tensors.names().collect();
+    if !left.is_empty() {
+        return Err(format_error(
+            path,
+            format!(
+                "layer {i} ({kind}) did not take the tensors {}",
+                some_of(&left)
+            ),
+        ));
+    }
+    if (layer.input_size(), layer.output_size()) != (n_in, n_out) {
+        return Err(format_error(
+            path,
+            format!(
+                "layer {i} ({kind}) was built {} x {}, the file says {n_in} x {n_out}",
+                layer.input_size(),
+                layer.output_size()
+            ),
+        ));
+    }
+    Ok(layer)
+}
+
+/// Which settings of a layer: its activation's or its own.
+const ACTIVATION: &str = "activation";
+/// See [`ACTIVATION`].
+const CONFIG: &str = "config";
+
+/// The settings (`layer.{i}.activation.{key}`, `layer.{i}.config.{key}`) and tensor names
+/// (`layer.{i}.{name}`) of every layer, gathered in one pass over the file, so that reading
+/// them stays linear in its length.
+struct Settings {
+    configs: HashMap<(usize, &'static str), Config>,
+    tensors: HashMap<usize, Vec<String>>,
+}
+
+impl Settings {
+    fn of(meta: &Meta<'_>, layers: usize) -> Self {
+        let mut configs: HashMap<(usize, &'static str), Config> = HashMap::new();
+        for (key, value) in meta.map {
+            let Some((i, rest)) = layer_key(key, layers) else {
+                continue;
+            };
+            for part in [ACTIVATION, CONFIG] {
+                // Metadata keys are unique, so each setting is new to its layer's Config.
+                if let Some(name) = rest.strip_prefix(part).and_then(|r| r.strip_prefix('.')) {
+                    configs
+                        .entry((i, part))
+                        .or_default()
+                        .push(name, value.clone());
+                }
+            }
+        }
+        Self {
+            configs,
+            tensors: HashMap::new(),
+        }
+    }
+
+    /// Layer `i`'s settings of `part`, none if it has none.
+    fn take(&mut self, i: usize, part: &'static str) -> Config {
+        let mut config = self.configs.remove(&(i, part)).unwrap_or_default();
+        config.sort();
+        config
+    }
+
+    /// Layer `i`'s tensors as matrices of their saved `[rows, cols]` shapes, each finite; their
+    /// names go into `used`.
+    fn tensors<T: Float>(
+        &mut self,
+        file: &Tensors<'_>,
+        path: &str,
+        (i, kind): (usize, &str),
+        used: &mut HashSet<String>,
+    ) -> Result<SavedTensors<T>> {
+        if self.tensors.is_empty() {
+            for name in &file.names {
+                if let Some((k, _)) = layer_key(name, usize::MAX) {
+                    self.tensors.entry(k).or_default().push(name.clone());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for name in self.tensors.get(&i).into_iter().flatten() {
+            let shape = file.get(name).map(|(_, shape, _)| shape);
+            let Some(&[rows, cols]) = shape else {
+                return Err(format_error(
+                    path,
+                    format!("tensor {name:?} has shape {shape:?}, not [rows, cols]"),
+                ));
+            };
+            let m = tensor::<T>(file, path, name, (rows, cols), false)?;
+            check_finite(name, m.as_view()).map_err(|e| format_error(path, e.to_string()))?;
+            let (_, short) = layer_key(name, usize::MAX).unwrap_or((i, name));
+            out.push((short.to_string(), m));
+            used.insert(name.to_string());
+        }
+        Ok(SavedTensors::new(kind, out))
+    }
+}
+
+/// `(i, rest)` for a key `layer.{i}.{rest}` with `i` below `layers`.
+fn layer_key(key: &str, layers: usize) -> Option<(usize, &str)> {
+    let (index, rest) = key.strip_prefix("layer.")?.split_once('.')?;
+    let i = parse_index(index)?;
+    (i < layers).then_some((i, rest))
 }
 
 /// `builder` with the file's loss.

@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
+use std::fmt::Display;
 
 use safetensors::tensor::TensorView;
 
@@ -10,12 +11,12 @@ use super::{
     BYTES, CUSTOM, FORMAT, MODEL_VERSION, OPTIMIZER_VERSION, STATE, STATE_PREFIX, SavedOptimizer,
     dtype_of, format_error, is_buffer_name,
 };
-use crate::activation::Elementwise;
+use crate::activation::{Config, builtin, is_builtin};
 use crate::layer::Dropout;
 use crate::validate::check_finite;
 use crate::{
     Activation, BinaryCrossEntropy, CategoricalCrossEntropy, Dense, Error, Float, Layer, Loss,
-    Matrix, Mse, Result, Sequential, Softmax, SquaredError,
+    Matrix, Mse, Result, Sequential, SquaredError,
 };
 
 /// The string metadata of a file being written.
@@ -78,13 +79,79 @@ fn encode_layer<T: Float>(
         meta.insert(format!("layer.{i}.rate"), dropout.rate().to_string());
         return Ok(());
     }
-    let Some(dense) = model.layer_as::<Dense<T>>(i) else {
-        let name = model.layer(i).map(|l| l.name().to_string())?;
-        return Err(Error::Unsupported {
-            what: format!("layer {i} ({name})"),
-        });
+    match model.layer_as::<Dense<T>>(i) {
+        Some(dense) => encode_dense(i, dense, meta, tensors),
+        None => encode_own_layer(i, model.layer(i)?, meta, tensors),
+    }
+}
+
+/// Adds the metadata and tensors of layer `i`, a layer of one's own that describes itself: its
+/// name as its kind, its settings and its parameters.
+fn encode_own_layer<T: Float>(
+    i: usize,
+    layer: &dyn Layer<T>,
+    meta: &mut Metadata,
+    tensors: &mut Tensors,
+) -> Result<()> {
+    let kind = layer.name();
+    let what = || format!("layer {i} ({kind})");
+    let Some(config) = layer.config() else {
+        return Err(Error::Unsupported { what: what() });
     };
-    encode_dense(i, dense, meta, tensors)
+    if matches!(kind, "Dense" | "Dropout") || kind.is_empty() {
+        return Err(unsupported(what(), "its name is empty or the crate's own"));
+    }
+    put_config(meta, &format!("layer.{i}.config."), &config, what)?;
+    meta.insert(format!("layer.{i}.kind"), kind.into());
+    meta.insert(format!("layer.{i}.inputs"), layer.input_size().to_string());
+    meta.insert(
+        format!("layer.{i}.outputs"),
+        layer.output_size().to_string(),
+    );
+    let mut names = HashSet::new();
+    for p in (0..).map_while(|k| layer.param(k)) {
+        if !is_buffer_name(p.name) || !names.insert(p.name) {
+            let reason = format!(
+                "parameter {:?} is not a new name of letters, digits and _",
+                p.name
+            );
+            return Err(unsupported(what(), reason));
+        }
+        check_finite(&format!("layer {i} {}", p.name), p.value.as_view())?;
+        let shape = vec![p.value.nrows(), p.value.ncols()];
+        tensors.push((
+            format!("layer.{i}.{}", p.name),
+            shape,
+            le_bytes_row_major(p.value),
+        ));
+    }
+    Ok(())
+}
+
+/// An [`Error::Unsupported`] for `what`, saying why.
+fn unsupported(what: String, why: impl Display) -> Error {
+    Error::Unsupported {
+        what: format!("{what}: {why}"),
+    }
+}
+
+/// Writes `config` as metadata keys `{prefix}{key}`, after checking every key's characters.
+fn put_config(
+    meta: &mut Metadata,
+    prefix: &str,
+    config: &Config,
+    what: impl Fn() -> String,
+) -> Result<()> {
+    for (key, value) in config.iter() {
+        if !is_buffer_name(key) {
+            return Err(unsupported(
+                what(),
+                format!("setting {key:?} is not named with letters, digits and _"),
+            ));
+        }
+        meta.insert(format!("{prefix}{key}"), value.into());
+    }
+    Ok(())
 }
 
 /// Adds dense layer `i`'s metadata and tensors, after checking that its activation is one of the
@@ -95,16 +162,10 @@ fn encode_dense<T: Float>(
     meta: &mut Metadata,
     tensors: &mut Tensors,
 ) -> Result<()> {
-    let activation = dense
-        .activation()
-        .map(activation_name)
-        .unwrap_or(Some("Identity"))
-        .ok_or_else(|| Error::Unsupported {
-            what: format!(
-                "the activation of layer {i} ({})",
-                dense.activation().map_or("?", |f| f.name())
-            ),
-        })?;
+    let (activation, config) = match dense.activation() {
+        Some(f) => describe_activation(i, f)?,
+        None => ("Identity", Config::new()),
+    };
     let w = dense.weights();
     check_finite(&format!("layer {i} weights"), w.as_view())?;
     if let Some(b) = dense.bias() {
@@ -118,6 +179,9 @@ fn encode_dense<T: Float>(
         dense.bias().is_some().to_string(),
     );
     meta.insert(format!("layer.{i}.activation"), activation.into());
+    put_config(meta, &format!("layer.{i}.activation."), &config, || {
+        format!("the activation of layer {i} ({activation})")
+    })?;
     tensors.push((
         format!("layer.{i}.weights"),
         vec![w.nrows(), w.ncols()],
@@ -211,10 +275,24 @@ fn encode_optimizer<T: Float>(
     Ok(())
 }
 
-/// The name of one of the crate's own activations (its `Activation::name`), `None` for others.
-fn activation_name<T: Float>(f: &dyn Activation<T>) -> Option<&'static str> {
-    let builtin = Elementwise::of(f).is_some() || (f as &dyn Any).is::<Softmax>();
-    builtin.then(|| f.name())
+/// The name and settings under which layer `i`'s activation `f` is saved: one of the crate's,
+/// or one of one's own that describes itself under a name that is not the crate's.
+fn describe_activation<T: Float>(
+    i: usize,
+    f: &dyn Activation<T>,
+) -> Result<(&'static str, Config)> {
+    let name = f.name();
+    let what = || format!("the activation of layer {i} ({name})");
+    let Some(config) = f.config() else {
+        return Err(unsupported(
+            what(),
+            "it does not describe itself (Activation::config)",
+        ));
+    };
+    if !is_builtin(f) && (name.is_empty() || builtin::<T>(name, &Config::new()).is_some()) {
+        return Err(unsupported(what(), "its name is empty or the crate's own"));
+    }
+    Ok((name, config))
 }
 
 /// The name of one of the crate's own losses; any other is unsupported.

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::decode::decode;
 use super::open::read_regular;
-use super::{BYTES, SavedOptimizer, format_error, io_error};
+use super::{BYTES, Registry, SavedOptimizer, format_error, io_error};
 use crate::{Float, Result, Sequential};
 
 /// Limits on the files a load accepts; [`load`](super::load) and the other functions of
@@ -122,16 +122,37 @@ impl LoadOptions {
         &self,
         path: impl AsRef<Path>,
     ) -> Result<(Sequential<T>, Option<SavedOptimizer<T>>)> {
-        let path = path.as_ref();
-        let name = path.display().to_string();
-        let bytes = read_regular(path, self.max_file_bytes).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::FileTooLarge {
-                format_error(&name, format!("{e} (LoadOptions::max_file_bytes)"))
-            } else {
-                io_error(path, "reading", &e)
-            }
-        })?;
-        decode(&bytes, &name, self)
+        let bytes = self.read(path.as_ref())?;
+        decode(&bytes, &path.as_ref().display().to_string(), self, None)
+    }
+
+    /// [`load_with`](super::load_with) within these limits.
+    ///
+    /// ```
+    /// use backprop::io::{LoadOptions, Registry};
+    /// use backprop::prelude::*;
+    ///
+    /// let model = Sequential::<f32>::builder(2).dense(2, Gelu::Tanh).dense(1, Identity).build()?;
+    /// let path = std::env::temp_dir().join(format!("backprop-limits-{}.safetensors", std::process::id()));
+    /// model.save(&path)?;
+    /// let registry = Registry::<f32>::new(); // nothing of one's own in this model
+    /// assert_eq!(LoadOptions::new().max_layers(2).load_with(&path, &registry)?.len(), 2);
+    /// assert!(LoadOptions::new().max_layers(1).load_with(&path, &registry).is_err());
+    /// std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`load_with`](super::load_with), and [`LoadOptions::load`].
+    pub fn load_with<T: Float>(
+        &self,
+        path: impl AsRef<Path>,
+        registry: &Registry<T>,
+    ) -> Result<Sequential<T>> {
+        let bytes = self.read(path.as_ref())?;
+        let name = path.as_ref().display().to_string();
+        decode(&bytes, &name, self, Some(registry)).map(|(model, _)| model)
     }
 
     /// [`from_bytes`](super::from_bytes) within these limits.
@@ -155,6 +176,38 @@ impl LoadOptions {
         &self,
         bytes: &[u8],
     ) -> Result<(Sequential<T>, Option<SavedOptimizer<T>>)> {
+        self.check_len(bytes)?;
+        decode(bytes, BYTES, self, None)
+    }
+
+    /// [`from_bytes_with`](super::from_bytes_with) within these limits.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_bytes_with`](super::from_bytes_with), and [`LoadOptions::from_bytes`].
+    pub fn from_bytes_with<T: Float>(
+        &self,
+        bytes: &[u8],
+        registry: &Registry<T>,
+    ) -> Result<Sequential<T>> {
+        self.check_len(bytes)?;
+        decode(bytes, BYTES, self, Some(registry)).map(|(model, _)| model)
+    }
+
+    /// The file at `path`, read within [`max_file_bytes`](Self::max_file_bytes).
+    fn read(&self, path: &Path) -> Result<Vec<u8>> {
+        read_regular(path, self.max_file_bytes).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::FileTooLarge {
+                let name = path.display().to_string();
+                format_error(&name, format!("{e} (LoadOptions::max_file_bytes)"))
+            } else {
+                io_error(path, "reading", &e)
+            }
+        })
+    }
+
+    /// Refuses bytes longer than [`max_file_bytes`](Self::max_file_bytes).
+    fn check_len(&self, bytes: &[u8]) -> Result<()> {
         if bytes.len() as u64 > self.max_file_bytes {
             return Err(format_error(
                 BYTES,
@@ -165,6 +218,6 @@ impl LoadOptions {
                 ),
             ));
         }
-        decode(bytes, BYTES, self)
+        Ok(())
     }
 }

@@ -21,7 +21,9 @@
 //! | `layer.{i}.kind` | `Dense` | the layer type: [`Dense`] or [`Dropout`] |
 //! | `layer.{i}.inputs`, `layer.{i}.outputs` | `3`, `4` | its sizes |
 //! | `layer.{i}.bias` | `true` | whether a dense layer has a bias |
-//! | `layer.{i}.activation` | `Relu` | a dense layer's: `Identity`, `Relu`, `Sigmoid`, `Tanh` or `Softmax` |
+//! | `layer.{i}.activation` | `Relu` | a dense layer's: `Identity`, `Relu`, `Sigmoid`, `Tanh`, `Softmax`, `LeakyRelu`, `Elu`, `Gelu`, `Silu`, `Softplus`, or the name of one's own (see [`Registry`]) |
+//! | `layer.{i}.activation.{key}` | `0.01` | a setting of that activation: `slope` (LeakyRelu), `alpha` (Elu), `approximate` (Gelu: `none` or `tanh`), or one's own [`Config`](crate::activation::Config) |
+//! | `layer.{i}.config.{key}` | `4` | a setting of a layer of one's own, whose `kind` is its name and whose parameters are tensors `layer.{i}.{name}` of shape `[rows, cols]` |
 //! | `layer.{i}.rate` | `0.2` | a dropout layer's rate (it has no tensors) |
 //! | `optimizer` | `Adam` | with optimizer state only: `Sgd`, `RmsProp`, `Adagrad`, `Adam`, `AdamW`, or `custom` for an optimizer from outside the crate |
 //! | `optimizer.step` | `120` | the optimizer's step count ([`OptimizerState::step`], Adam's `t`) |
@@ -40,8 +42,11 @@
 //! A loaded [`Dropout`] layer draws its masks from a generator seeded with 0: the masks of further
 //! training differ from those the saved model would have drawn (predictions do not use them).
 //!
-//! Only the crate's own layers, activations and losses can be saved (the file must say how to
-//! rebuild them); anything else gives [`Error::Unsupported`].
+//! The crate's own layers, activations and losses can be saved, and layers and activations of
+//! one's own that describe themselves ([`Layer::config`](crate::Layer::config),
+//! [`Activation::config`](crate::Activation::config)); they load with a [`Registry`] that says how
+//! to build them ([`load_with`]). Anything else gives [`Error::Unsupported`] when saved, and a
+//! name the registry does not know gives [`Error::NotRegistered`] when loaded.
 //!
 //! **Optimizer state.** [`save_with_optimizer`] also stores an optimizer's step count, learning
 //! rate and per-parameter buffers ([`Optimizer::state`]), so that training can stop and resume
@@ -136,13 +141,21 @@
 //!     meta = f.metadata()
 //!     tensors = {name: f.get_tensor(name) for name in f.keys()}
 //!
-//! activations = {
-//!     "Identity": lambda z: z,
-//!     "Relu": lambda z: np.maximum(z, 0),
-//!     "Sigmoid": lambda z: 1 / (1 + np.exp(-z)),
-//!     "Tanh": np.tanh,
-//!     "Softmax": lambda z: np.exp(z - z.max(1, keepdims=True))
+//! from math import erf
+//!
+//! activations = {  # each takes z and the activation's settings (layer.{i}.activation.{key})
+//!     "Identity": lambda z, s: z,
+//!     "Relu": lambda z, s: np.maximum(z, 0),
+//!     "Sigmoid": lambda z, s: 1 / (1 + np.exp(-z)),
+//!     "Tanh": lambda z, s: np.tanh(z),
+//!     "Softmax": lambda z, s: np.exp(z - z.max(1, keepdims=True))
 //!     / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True),
+//!     "LeakyRelu": lambda z, s: np.where(z > 0, z, float(s["slope"]) * z),
+//!     "Elu": lambda z, s: np.where(z > 0, z, float(s["alpha"]) * np.expm1(np.minimum(z, 0))),
+//!     "Gelu": lambda z, s: 0.5 * z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z**3)))
+//!     if s["approximate"] == "tanh" else 0.5 * z * (1 + np.vectorize(erf)(z / np.sqrt(2))),
+//!     "Silu": lambda z, s: z / (1 + np.exp(-z)),
+//!     "Softplus": lambda z, s: np.where(z > 20, z, np.log1p(np.exp(np.minimum(z, 20)))),
 //! }
 //! layer = np.array([[1.0, 0.0, 1.0]])               # layer_0
 //! for i in range(int(meta["layers"])):
@@ -151,7 +164,9 @@
 //!     layer = layer @ tensors[f"layer.{i}.weights"]  # layer_0.dot(weights_0_1)
 //!     if meta[f"layer.{i}.bias"] == "true":
 //!         layer = layer + tensors[f"layer.{i}.bias"]
-//!     layer = activations[meta[f"layer.{i}.activation"]](layer)
+//!     prefix = f"layer.{i}.activation."
+//!     settings = {k[len(prefix):]: v for k, v in meta.items() if k.startswith(prefix)}
+//!     layer = activations[meta[f"layer.{i}.activation"]](layer, settings)
 //! print(layer)                                       # the model's predict()
 //! ```
 //!
@@ -165,10 +180,12 @@ mod decode;
 mod encode;
 mod limits;
 mod open;
+mod registry;
 
 pub(crate) use self::atomic::write_bytes_atomic;
 pub use self::limits::LoadOptions;
 pub(crate) use self::open::read_regular;
+pub use self::registry::{Registry, SavedTensors};
 
 use std::any::Any;
 use std::io::{self, Write};
@@ -215,6 +232,16 @@ impl<T: Float> Sequential<T> {
     /// As [`load`].
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         load(path)
+    }
+
+    /// Loads a model saved by [`save`](Self::save) that holds layers or activations of one's
+    /// own, built by `registry`: see [`load_with`] and [`Registry`].
+    ///
+    /// # Errors
+    ///
+    /// As [`load_with`].
+    pub fn load_with(path: impl AsRef<Path>, registry: &Registry<T>) -> Result<Self> {
+        load_with(path, registry)
     }
 
     /// Saves the model and the state of the optimizer that trains it: see
@@ -274,6 +301,31 @@ pub fn save<T: Float>(model: &Sequential<T>, path: impl AsRef<Path>) -> Result<(
 /// do not match the architecture, NaN or infinite parameters).
 pub fn load<T: Float>(path: impl AsRef<Path>) -> Result<Sequential<T>> {
     LoadOptions::default().load(path)
+}
+
+/// [`load`], with the layers and activations of one's own that the file names built by
+/// `registry` (within the default [`LoadOptions`]).
+///
+/// # Errors
+///
+/// As [`load`], and [`Error::NotRegistered`] naming a layer or activation that the file names
+/// but neither the crate nor `registry` knows; [`Error::Format`] if a registered function fails
+/// (its error is in the message), leaves a tensor of its layer untaken, or builds a layer of
+/// other sizes than the file declares.
+pub fn load_with<T: Float>(
+    path: impl AsRef<Path>,
+    registry: &Registry<T>,
+) -> Result<Sequential<T>> {
+    LoadOptions::default().load_with(path, registry)
+}
+
+/// [`from_bytes`], with `registry` as for [`load_with`].
+///
+/// # Errors
+///
+/// As [`load_with`], except [`Error::Io`].
+pub fn from_bytes_with<T: Float>(bytes: &[u8], registry: &Registry<T>) -> Result<Sequential<T>> {
+    LoadOptions::default().from_bytes_with(bytes, registry)
 }
 
 /// The file [`save`] writes, as bytes.

@@ -1,13 +1,14 @@
 //! The fully connected layer of the chapter.
 
 use super::{Layer, Param, ParamMut};
-use crate::linalg::{Op, add_row, column_sums, gemm};
+use crate::linalg::{Op, add_row, column_sums, copy, gemm, view, view_mut};
 use crate::size;
 use crate::{Activation, Error, Float, Identity, Matrix, MatrixView, MatrixViewMut, Result};
 
 /// What errors call a dense layer's matrices.
 const WEIGHTS: &str = "dense layer weights";
 const BIAS: &str = "dense layer bias";
+const PRE: &str = "dense layer pre-activations";
 
 /// A fully connected layer: `layer_1 = f(layer_0 . weights_0_1 + bias)`.
 ///
@@ -31,6 +32,9 @@ pub struct Dense<T: Float> {
     weight_delta: Matrix<T>,
     bias_delta: Option<Matrix<T>>,
     activation: Box<dyn Activation<T>>,
+    /// `z = layer_0 . weights + bias` of the last training pass (column-major, `rows x outputs`
+    /// at its front), kept only for an activation that [needs its input](Activation::needs_input).
+    pre: Vec<T>,
 }
 
 impl<T: Float> Dense<T> {
@@ -55,6 +59,7 @@ impl<T: Float> Dense<T> {
             weight_delta: size::zeros(WEIGHTS, inputs, outputs)?,
             bias_delta: Some(size::zeros(BIAS, 1, outputs)?),
             activation: Box::new(Identity),
+            pre: Vec::new(),
         })
     }
 
@@ -92,6 +97,7 @@ impl<T: Float> Dense<T> {
             weights,
             bias,
             activation: Box::new(Identity),
+            pre: Vec::new(),
         })
     }
 
@@ -99,6 +105,32 @@ impl<T: Float> Dense<T> {
     pub fn with_activation(mut self, f: impl Activation<T>) -> Self {
         self.activation = Box::new(f);
         self
+    }
+
+    /// [`with_activation`](Self::with_activation) for an activation already boxed (one built
+    /// from a saved file's name).
+    #[cfg(feature = "safetensors")]
+    pub(crate) fn with_boxed_activation(mut self, f: Box<dyn Activation<T>>) -> Self {
+        self.activation = f;
+        self
+    }
+
+    /// The pre-activation values `z` of the last training pass of `rows` rows, if the layer keeps
+    /// them (only for an activation that [needs its input](Activation::needs_input)).
+    pub(crate) fn pre_activation(&self, rows: usize) -> Option<MatrixView<'_, T>> {
+        let n = rows * self.output_size();
+        (self.activation.needs_input() && self.pre.len() >= n)
+            .then(|| view(&self.pre, rows, self.output_size()))
+    }
+
+    /// `layer_1 = layer_0.dot(weights_0_1) + bias`, before the activation.
+    fn linear(&self, input: MatrixView<'_, T>, output: &mut MatrixViewMut<'_, T>) {
+        let weights = self.weights.as_view();
+        gemm(T::one(), Op::n(&input), Op::n(&weights), T::zero(), output);
+        if let Some(b) = &self.bias {
+            // layer_1 += bias   (broadcast over the rows)
+            add_row(output, b.as_slice());
+        }
     }
 
     /// The same layer without a bias.
@@ -192,21 +224,33 @@ impl<T: Float> Layer<T> for Dense<T> {
     }
 
     fn forward(&self, input: MatrixView<'_, T>, mut output: MatrixViewMut<'_, T>) {
-        // layer_1 = layer_0.dot(weights_0_1)
-        let weights = self.weights.as_view();
-        gemm(
-            T::one(),
-            Op::n(&input),
-            Op::n(&weights),
-            T::zero(),
-            &mut output,
-        );
-        if let Some(b) = &self.bias {
-            // layer_1 += bias   (broadcast over the rows)
-            add_row(&mut output, b.as_slice());
-        }
+        // layer_1 = layer_0.dot(weights_0_1) + bias
+        self.linear(input, &mut output);
         // layer_1 = relu(layer_1)
         self.activation.forward(output);
+    }
+
+    fn forward_train(&mut self, input: MatrixView<'_, T>, mut output: MatrixViewMut<'_, T>) {
+        if !self.activation.needs_input() {
+            return self.forward(input, output);
+        }
+        self.linear(input, &mut output);
+        // z is kept for f'(z); `reserve` has sized the buffer (growing here only backs that up
+        // for a caller that did not reserve).
+        let (rows, cols) = output.shape();
+        if self.pre.len() < rows * cols {
+            self.pre.resize(rows * cols, T::zero());
+        }
+        copy(&mut view_mut(&mut self.pre, rows, cols), &output.as_view());
+        self.activation.forward(output);
+    }
+
+    fn reserve(&mut self, rows: usize) -> Result<()> {
+        if self.activation.needs_input() {
+            let outputs = self.weights.ncols();
+            size::grow(&mut self.pre, PRE, rows, outputs, T::zero())?;
+        }
+        Ok(())
     }
 
     fn backward(

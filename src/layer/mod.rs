@@ -18,6 +18,7 @@ mod dropout;
 use std::any::Any;
 use std::fmt::Debug;
 
+pub use crate::activation::Config;
 pub use dense::Dense;
 pub(crate) use dense::set_checked;
 pub use dropout::Dropout;
@@ -183,5 +184,14 @@ pub trait Layer<T: Float>: CloneLayer<T> + Any + Debug + Send + Sync {
     fn reserve(&mut self, rows: usize) -> crate::Result<()> {
         let _ = rows;
         Ok(())
+    }
+
+    /// The settings a saved model keeps to build this layer again, or `None` (the default) if it
+    /// cannot be saved. A layer of one's own that returns `Some` is saved under its
+    /// [`name`](Layer::name), with its settings and its [parameters](Layer::param) as tensors, and
+    /// loads with an `io::Registry` that knows that name (the registered function also restores
+    /// the layer's activation, if it has one). See `Sequential::load_with`.
+    fn config(&self) -> Option<crate::activation::Config> {
+        None
     }
 }

@@ -131,6 +131,13 @@ impl<T: Float> SequentialBuilder<T> {
         self
     }
 
+    /// [`add`](Self::add) for a layer already boxed (one a loaded file describes).
+    #[cfg(feature = "safetensors")]
+    pub(crate) fn add_boxed(mut self, layer: Box<dyn Layer<T>>) -> Self {
+        self.layers.push(layer);
+        self
+    }
+
     /// Sets the loss (default: [`SquaredError`], the book's).
     pub fn loss(mut self, loss: impl Loss<T>) -> Self {
         self.loss = Box::new(loss);
@@ -211,6 +218,20 @@ impl<T: Float> SequentialBuilder<T> {
             }
             if layer.output_size() == 0 {
                 return Err(no_outputs(i, &format!("{} with 0 outputs", layer.name())));
+            }
+            if layer.activation().is_some_and(|f| f.needs_input())
+                && !(layer.as_ref() as &dyn Any).is::<Dense<T>>()
+            {
+                return Err(Error::Build {
+                    layer: Some(i),
+                    problem: format!(
+                        "{} with an activation that takes its derivative from its input",
+                        layer.name()
+                    ),
+                    instead: "only a Dense layer keeps its input for the activation; a layer of \
+                              your own applies such an activation in its forward and backward \
+                              passes and returns None from Layer::activation",
+                });
             }
             let count = params::count_params(layer.as_ref(), i)?;
             for p in params::layer_params(layer.as_ref(), count) {

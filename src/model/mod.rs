@@ -15,6 +15,7 @@ use std::any::Any;
 pub use builder::SequentialBuilder;
 pub use infer::{Evaluation, Workspace};
 pub(crate) use params::{check_gradient_shape, count_params, layer_params};
+pub(crate) use pass::derivative_from;
 pub use summary::{LayerSummary, Summary};
 
 use crate::linalg::view;

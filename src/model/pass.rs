@@ -4,7 +4,25 @@
 use super::Sequential;
 use crate::linalg::{copy, view, view_mut};
 use crate::optim::{ClipGradNorm, Clipped, global_norm};
-use crate::{Error, Float, Matrix, MatrixView, Optimizer, Result};
+use crate::{Activation, Dense, Error, Float, Layer, Matrix, MatrixView, Optimizer, Result};
+
+/// What `layer`'s activation `f` takes its derivative from: the layer's `output`, as the book's
+/// `relu2deriv(layer_1)`, or for an activation that needs its input, the `z` a [`Dense`] layer
+/// kept in its training pass (`build` accepts such activations on dense layers only).
+#[inline]
+pub(crate) fn derivative_from<'a, T: Float>(
+    layer: &'a dyn Layer<T>,
+    f: &dyn Activation<T>,
+    output: MatrixView<'a, T>,
+) -> MatrixView<'a, T> {
+    if f.needs_input() {
+        let dense = (layer as &dyn std::any::Any).downcast_ref::<Dense<T>>();
+        if let Some(z) = dense.and_then(|d| d.pre_activation(output.nrows())) {
+            return z;
+        }
+    }
+    output
+}
 
 impl<T: Float> Sequential<T> {
     /// Sizes every buffer, the model's and the layers', for batches of up to `rows` rows before
@@ -83,7 +101,7 @@ impl<T: Float> Sequential<T> {
             Some(f) => {
                 let mut delta = delta;
                 let loss = self.loss.loss_and_gradient(pred, y, delta.as_view_mut());
-                f.backward(pred, delta);
+                f.backward(derivative_from(&*self.layers[last], f, pred), delta);
                 loss
             }
             None => self.loss.loss_and_gradient(pred, y, delta),
@@ -104,7 +122,7 @@ impl<T: Float> Sequential<T> {
                 self.layers[i].backward(input, delta, Some(grad_in.as_view_mut()));
                 if let Some(f) = self.layers[i - 1].activation() {
                     // layer_1_delta *= relu2deriv(layer_1)
-                    f.backward(input, grad_in);
+                    f.backward(derivative_from(&*self.layers[i - 1], f, input), grad_in);
                 }
             }
         }

@@ -8,11 +8,28 @@
 //! forward:   layer_1 = f(z)                   (z = layer_0 . weights_0_1)
 //! backward:  layer_1_delta *= f'(layer_1)     (element-wise; softmax uses its Jacobian)
 //! ```
+//!
+//! Some activations have no derivative that their output determines (GELU, SiLU, Softplus: two
+//! inputs can give one output with different slopes). Such an activation says so with
+//! [`Activation::needs_input`]; a [`Dense`](crate::Dense) layer then keeps `z` from its training
+//! forward pass (in a buffer sized with the others) and `backward` receives `z` instead:
+//!
+//! ```text
+//! backward:  layer_1_delta *= f'(z)           (LeakyRelu, Elu, Gelu, Silu, Softplus)
+//! ```
 
 use std::any::Any;
 use std::fmt::Debug;
 
 use crate::{Float, MatrixView, MatrixViewMut, linalg};
+
+mod config;
+mod from_input;
+
+pub use config::Config;
+pub use from_input::{Elu, Gelu, LeakyRelu, Silu, Softplus};
+#[cfg(feature = "safetensors")]
+pub(crate) use from_input::{builtin, is_builtin};
 
 /// An activation function applied to a layer's pre-activation values.
 ///
@@ -47,8 +64,38 @@ pub trait Activation<T: Float>: CloneActivation<T> + Any + Debug + Send + Sync {
     /// `a = f(z)`, in place, for every row of `z`.
     fn forward(&self, z: MatrixViewMut<'_, T>);
 
-    /// `delta = dL/da` on entry, `dL/dz` on return, computed from the output `a = f(z)`.
-    fn backward(&self, output: MatrixView<'_, T>, delta: MatrixViewMut<'_, T>);
+    /// `delta = dL/da` on entry, `dL/dz` on return, computed from `from`: the output `a = f(z)`,
+    /// or the input `z` if [`needs_input`](Activation::needs_input) says so.
+    fn backward(&self, from: MatrixView<'_, T>, delta: MatrixViewMut<'_, T>);
+
+    /// Whether [`backward`](Activation::backward) reads the input `z` instead of the output
+    /// (`false`, the book's way, unless overridden). A layer keeps `z` only for an activation that
+    /// asks for it, so the others cost nothing more.
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// assert!(!<Relu as Activation<f64>>::needs_input(&Relu));  // relu2deriv(layer_1)
+    /// assert!(<Silu as Activation<f64>>::needs_input(&Silu));   // f'(z) = s(z) (1 + z (1 - s(z)))
+    /// ```
+    fn needs_input(&self) -> bool {
+        false
+    }
+
+    /// The settings a saved model keeps to build this activation again, or `None` (the default)
+    /// if it cannot be saved. An activation of one's own that returns `Some` is saved under its
+    /// [`name`](Activation::name) and loads with an `io::Registry` that knows that
+    /// name; the crate's own return their parameters (e.g. `LeakyRelu`'s `slope`).
+    ///
+    /// ```
+    /// use backprop::prelude::*;
+    /// let leaky = LeakyRelu::new(0.2)?;
+    /// let config = <LeakyRelu as Activation<f32>>::config(&leaky).unwrap();
+    /// assert_eq!(config.get("slope")?, "0.2");
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
+    fn config(&self) -> Option<Config> {
+        None
+    }
 }
 
 /// Clones a boxed activation, so that layers and models clone; implemented for every activation
@@ -78,6 +125,9 @@ impl<T: Float> Activation<T> for Identity {
     fn name(&self) -> &'static str {
         "Identity"
     }
+    fn config(&self) -> Option<Config> {
+        Some(Config::new())
+    }
     fn forward(&self, _z: MatrixViewMut<'_, T>) {}
     fn backward(&self, _output: MatrixView<'_, T>, _delta: MatrixViewMut<'_, T>) {}
 }
@@ -94,6 +144,9 @@ pub struct Relu;
 impl<T: Float> Activation<T> for Relu {
     fn name(&self) -> &'static str {
         "Relu"
+    }
+    fn config(&self) -> Option<Config> {
+        Some(Config::new())
     }
     fn forward(&self, mut z: MatrixViewMut<'_, T>) {
         linalg::apply(&mut z, |x| *x = Elementwise::Relu.forward(*x));
@@ -144,6 +197,9 @@ impl<T: Float> Activation<T> for Sigmoid {
     fn name(&self) -> &'static str {
         "Sigmoid"
     }
+    fn config(&self) -> Option<Config> {
+        Some(Config::new())
+    }
     fn forward(&self, mut z: MatrixViewMut<'_, T>) {
         linalg::apply(&mut z, |x| *x = Elementwise::Sigmoid.forward(*x));
     }
@@ -167,6 +223,9 @@ impl<T: Float> Activation<T> for Tanh {
     fn name(&self) -> &'static str {
         "Tanh"
     }
+    fn config(&self) -> Option<Config> {
+        Some(Config::new())
+    }
     fn forward(&self, mut z: MatrixViewMut<'_, T>) {
         linalg::apply(&mut z, |x| *x = Elementwise::Tanh.forward(*x));
     }
@@ -179,38 +238,17 @@ impl<T: Float> Activation<T> for Tanh {
 
 /// The built-in activations that act on each value alone: each one's `f` and `f'` side by side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-// Only saving asks which built-in an activation is, so without it `Identity` is never made.
-#[cfg_attr(not(feature = "safetensors"), allow(dead_code))]
 pub(crate) enum Elementwise {
-    Identity,
     Relu,
     Sigmoid,
     Tanh,
 }
 
 impl Elementwise {
-    /// Which of these `f` is, if it is one of them.
-    #[cfg(feature = "safetensors")]
-    pub(crate) fn of<T: Float>(f: &dyn Activation<T>) -> Option<Self> {
-        let f: &dyn Any = f;
-        if f.is::<Identity>() {
-            Some(Elementwise::Identity)
-        } else if f.is::<Relu>() {
-            Some(Elementwise::Relu)
-        } else if f.is::<Sigmoid>() {
-            Some(Elementwise::Sigmoid)
-        } else if f.is::<Tanh>() {
-            Some(Elementwise::Tanh)
-        } else {
-            None
-        }
-    }
-
     /// `f(z)`.
     #[inline(always)]
     pub(crate) fn forward<T: Float>(self, z: T) -> T {
         match self {
-            Elementwise::Identity => z,
             // relu(x) = (x > 0) * x, as numpy computes it: the mask is 1 or 0 and the product
             // keeps numpy's -0.0 and NaN bit for bit. Without a branch the loop vectorises.
             Elementwise::Relu => z * mask(z > T::zero()),
@@ -223,7 +261,6 @@ impl Elementwise {
     #[inline(always)]
     pub(crate) fn backward<T: Float>(self, delta: T, a: T) -> T {
         match self {
-            Elementwise::Identity => delta,
             // relu2deriv(output) = output > 0 (false for NaN, as in numpy)
             Elementwise::Relu => delta * mask(a > T::zero()),
             // output * (1 - output)
@@ -252,6 +289,9 @@ pub struct Softmax;
 impl<T: Float> Activation<T> for Softmax {
     fn name(&self) -> &'static str {
         "Softmax"
+    }
+    fn config(&self) -> Option<Config> {
+        Some(Config::new())
     }
     fn forward(&self, mut z: MatrixViewMut<'_, T>) {
         // With an `exp` that vectorizes (within one ulp of the C library's).
