@@ -8,8 +8,9 @@
 //! stratified by class, standardizes the inputs with statistics of the training rows only, and
 //! trains a 4-16-3 softmax network with Adam on shuffled mini-batches. A stratified fifth of the
 //! training rows is held out for validation, and early stopping keeps the weights of the epoch
-//! with the lowest validation loss. Prints the model, the training's end, and scikit-learn's
-//! `classification_report` of the test rows with the class names from the file.
+//! with the lowest validation loss, which a checkpoint file also holds. Prints the model, the
+//! training's end, and scikit-learn's `classification_report` of the test rows with the class
+//! names from the file.
 
 use backprop::data::{LabelColumn, Standardizer, read_labelled_csv};
 use backprop::metrics::confusion_matrix;
@@ -22,7 +23,7 @@ fn main() {
     }
 }
 
-fn run() -> Result<(), Error> {
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args().nth(1).unwrap_or("data/iris.csv".into());
     // Inputs, class indices and class names (sorted: setosa, versicolor, virginica) in one call.
     let iris = read_labelled_csv::<f64>(&path, LabelColumn::Name("species".into()), true)?;
@@ -45,12 +46,15 @@ fn run() -> Result<(), Error> {
         .build()?;
     println!("{}", model.summary());
 
+    let checkpoint =
+        std::env::temp_dir().join(format!("iris-best-{}.safetensors", std::process::id()));
     let fit = Fit::new(300)
         .mini_batch(16)
         .shuffle(1)
         .validation_split(0.2)
         .stratify(true)
         .early_stopping(EarlyStopping::new(25).restore_best(true))
+        .checkpoint(&checkpoint)
         .accuracy(true);
     let history = model.fit(&x_train, train.targets(), &mut Adam::new(0.01)?, &fit)?;
     let best = history.best_epoch.unwrap_or(history.loss.len() - 1);
@@ -59,6 +63,14 @@ fn run() -> Result<(), Error> {
         history.loss.len(),
         history.val_loss[best],
         history.val_accuracy[best],
+    );
+
+    // The checkpoint holds the best epoch's model, which early stopping restored.
+    let saved = Sequential::<f64>::load(&checkpoint)?;
+    std::fs::remove_file(&checkpoint)?;
+    println!(
+        "the checkpoint predicts as the restored model: {}",
+        saved.predict(&x_test)? == model.predict(&x_test)?
     );
 
     let report = confusion_matrix(&model.predict(&x_test)?, test.targets())?

@@ -369,6 +369,7 @@ fn iris_reads_string_labels_and_reports_per_class() {
             "data/iris.csv: 150 rows, classes [\"setosa\", \"versicolor\", \"virginica\"]",
             "Total params: 131",
             "best epoch",
+            "the checkpoint predicts as the restored model: true",
             "precision    recall  f1-score   support",
             "setosa",
             "versicolor",
