@@ -1,7 +1,7 @@
 //! The benchmark workloads (`benches/README.md`), timed through the public API.
 //!
 //! ```text
-//! cargo bench --bench workloads -- w1|w2|w3|w4 [--reps N]
+//! cargo bench --bench workloads -- w1|w2|w3|w4|w4-floor [--reps N]
 //! ```
 //!
 //! prints one JSON line, e.g.
@@ -21,6 +21,9 @@
 //!   rows of W3's data through `predict(&self)`: `w4a` the rows in 10 batches of 1 000 (rows per
 //!   second), `w4b` one row per call (median and 99th percentile per call), each from one thread
 //!   and from two threads sharing one model through an `Arc`; four JSON lines.
+//! * **w4-floor**: the floor W4a is measured against: the rows per second that `matrixmultiply`
+//!   (nalgebra's product, with its threads) reaches on W4a's three products alone, each at its
+//!   median rate over batches of about 20 ms, no bias, activation or allocation.
 //!
 //! Only training is timed (`fit`); data, model construction and the final loss are outside the
 //! timer. `final_loss` is W1's `Σ (pred - y)²` over the four rows and W2/W3's mean cross-entropy
@@ -81,6 +84,7 @@ fn main() -> Result<()> {
         "w2" => ("f32", repeat(reps, w2_setup()?)?),
         "w3" => ("f32", repeat(reps, w3_setup())?),
         "w4" => return w4(),
+        "w4-floor" => return w4_floor(),
         _ => usage(),
     };
     let mut secs: Vec<f64> = runs.iter().map(|r| r.seconds).collect();
@@ -255,6 +259,61 @@ fn w4() -> Result<()> {
             at(0.99)
         );
     }
+    Ok(())
+}
+
+/// W4a's floor: `matrixmultiply` on the products of one 1 000-row batch through W3's network.
+fn w4_floor() -> Result<()> {
+    let (rows, widths) = (1000, [784, 256, 128, 10]);
+    let mut seconds_per_batch = 0.0;
+    for w in widths.windows(2) {
+        let (k, n) = (w[0], w[1]);
+        let a = vec![0.5f32; rows * k];
+        let b = vec![0.25f32; k * n];
+        let mut c = vec![0.0f32; rows * n];
+        let mut product = || {
+            // SAFETY: row-major `rows x k`, `k x n` and `rows x n` buffers of those sizes.
+            unsafe {
+                matrixmultiply::sgemm(
+                    rows,
+                    k,
+                    n,
+                    1.0,
+                    a.as_ptr(),
+                    k as isize,
+                    1,
+                    b.as_ptr(),
+                    n as isize,
+                    1,
+                    0.0,
+                    c.as_mut_ptr(),
+                    n as isize,
+                    1,
+                )
+            }
+        };
+        // Batches of about 20 ms, the median of 15 (as the benchmark suite's GEMM floor).
+        let start = Instant::now();
+        product();
+        let per_call = start.elapsed().as_secs_f64().max(1e-7);
+        let calls = ((0.02 / per_call) as usize).max(1);
+        let mut batches: Vec<f64> = (0..15)
+            .map(|_| {
+                let start = Instant::now();
+                (0..calls).for_each(|_| product());
+                start.elapsed().as_secs_f64() / calls as f64
+            })
+            .collect();
+        batches.sort_by(f64::total_cmp);
+        seconds_per_batch += batches[batches.len() / 2];
+        std::hint::black_box(&c);
+    }
+    println!(
+        "{{\"peer\":\"floor\",\"workload\":\"w4a\",\"threads\":{},\
+         \"rows_per_second\":{:.0}}}",
+        threads(),
+        rows as f64 / seconds_per_batch
+    );
     Ok(())
 }
 
