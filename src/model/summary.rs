@@ -14,6 +14,9 @@ pub struct LayerSummary {
     pub output: usize,
     /// The name of the layer's activation, if it has one.
     pub activation: Option<&'static str>,
+    /// The activation's settings as `key=value` pairs joined by `, ` (e.g. `slope=0.2` for a
+    /// [`LeakyRelu`](crate::LeakyRelu)), empty for an activation without any.
+    pub activation_settings: String,
     /// The number of values in the layer's parameters (weights and bias).
     pub params: usize,
 }
@@ -63,7 +66,11 @@ impl fmt::Display for Summary {
                 [
                     format!("{i} {}", l.name),
                     format!("(None, {})", l.output),
-                    l.activation.unwrap_or("-").to_owned(),
+                    match (l.activation, l.activation_settings.as_str()) {
+                        (None, _) => "-".to_owned(),
+                        (Some(name), "") => name.to_owned(),
+                        (Some(name), settings) => format!("{name}({settings})"),
+                    },
                     l.params.to_string(),
                 ]
             })
@@ -119,6 +126,12 @@ impl<T: Float> Sequential<T> {
     /// assert_eq!(summary.layers[2].activation, Some("Sigmoid"));
     /// let text = summary.to_string();
     /// assert!(text.contains("1 Dropout") && text.contains("Total params: 21"));
+    ///
+    /// // An activation's settings show beside its name.
+    /// let model = Sequential::<f32>::builder(2).dense(3, LeakyRelu::new(0.2)?).dense(1, Gelu::Tanh)
+    ///     .build()?;
+    /// let text = model.summary().to_string();
+    /// assert!(text.contains("LeakyRelu(slope=0.2)") && text.contains("Gelu(approximate=tanh)"));
     /// # Ok::<(), backprop::Error>(())
     /// ```
     pub fn summary(&self) -> Summary {
@@ -131,6 +144,13 @@ impl<T: Float> Sequential<T> {
                     name: layer.name().to_owned(),
                     output: layer.output_size(),
                     activation: layer.activation().map(|a| a.name()),
+                    activation_settings: (layer.activation().and_then(|a| a.config()))
+                        .map(|c| {
+                            let pairs: Vec<String> =
+                                c.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                            pairs.join(", ")
+                        })
+                        .unwrap_or_default(),
                     params: layer_params(layer.as_ref(), count)
                         .map(|p| p.value.len())
                         .sum(),
